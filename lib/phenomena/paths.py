@@ -1,0 +1,86 @@
+"""Where outputs go, and how they are written (atomically).
+
+Outputs live under an *output root* with the repository's layout (``figures/<study>/``, ``data/results/``,
+``data/cache/``). By default the root is the repository that holds this package (an editable install), so
+``make figures`` writes the committed outputs. Tests set ``PHENOMENA_OUT`` to a scratch folder so that they
+never modify tracked files; ``PHENOMENA_CACHE`` moves only the cache.
+
+Every write goes to a temporary file in the destination folder and is renamed into place when complete, so an
+interrupted run (Ctrl-C, a crash) never leaves a half-written figure, result or cache entry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def repo_root() -> Path:
+    """The source repository of this package if it is an editable install, else the working directory."""
+    candidate = PACKAGE_DIR.parent.parent
+    if (candidate / "pyproject.toml").exists() and (candidate / "lib" / "phenomena").is_dir():
+        return candidate
+    return Path.cwd()
+
+
+def output_root() -> Path:
+    """Root under which ``figures/`` and ``data/`` are written (``PHENOMENA_OUT`` overrides)."""
+    env = os.environ.get("PHENOMENA_OUT")
+    return Path(env).resolve() if env else repo_root()
+
+
+def figures_dir(study: str) -> Path:
+    return output_root() / "figures" / study
+
+
+def results_path(study: str) -> Path:
+    return output_root() / "data" / "results" / f"{study}.json"
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("PHENOMENA_CACHE")
+    return Path(env).resolve() if env else output_root() / "data" / "cache"
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
+
+    On any exception, KeyboardInterrupt included, the temporary file is removed and ``path`` is untouched.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
+    """Atomically write ``obj`` as pretty JSON (numpy and torch scalars become plain numbers)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, default=_to_builtin) + "\n")
+    return Path(path)
+
+
+def _to_builtin(obj: Any) -> Any:
+    """JSON fallback for numpy/torch scalars and arrays, paths and dataclass-like objects."""
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")

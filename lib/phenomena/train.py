@@ -1,0 +1,128 @@
+"""One training loop for every study: tqdm progress, lr warmup + schedule, clipping, periodic evaluation.
+
+The loop knows nothing about any task. A study passes
+
+- ``loss_fn(model, step) -> loss`` that draws its own (fresh) batch and returns a scalar tensor, and
+- ``evaluate(model, step) -> {name: float}`` called (in eval mode, without gradients) at step 0, every
+  ``eval_every`` steps and after the last step,
+
+and gets back a :class:`History` of the training loss (averaged between logs) and every evaluated metric. There are
+no globals: the history, the optimiser and the schedule are local to the call.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+LossFn = Callable[[nn.Module, int], Tensor]
+EvalFn = Callable[[nn.Module, int], dict[str, float]]
+
+
+@dataclass
+class History:
+    """Metric traces: ``train`` holds (step, loss) rows, ``evals`` one dict per evaluation (with its step)."""
+
+    train: list[dict[str, float]] = field(default_factory=list)
+    evals: list[dict[str, float]] = field(default_factory=list)
+
+    def train_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.train)
+
+    def eval_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.evals)
+
+    def to_dict(self) -> dict[str, list[dict[str, float]]]:
+        return {"train": self.train, "evals": self.evals}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, list[dict[str, float]]]) -> History:
+        return cls(train=list(d["train"]), evals=list(d["evals"]))
+
+
+def lr_factor(step: int, steps: int, warmup: int, schedule: str) -> float:
+    """Multiplier of the base lr at ``step``: linear warmup over ``warmup`` steps, then the schedule."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, steps - warmup)
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    if schedule == "linear":
+        return max(0.0, 1 - progress)
+    raise ValueError(f"schedule={schedule!r}: expected constant, cosine or linear")
+
+
+def train(
+    model: nn.Module,
+    loss_fn: LossFn,
+    *,
+    steps: int,
+    lr: float,
+    warmup_steps: int = 0,
+    schedule: Literal["constant", "cosine", "linear"] = "constant",
+    optimizer: Literal["adam", "adamw"] = "adam",
+    weight_decay: float = 0.0,
+    betas: tuple[float, float] = (0.9, 0.999),
+    grad_clip: float | None = None,
+    evaluate: EvalFn | None = None,
+    eval_every: int = 0,
+    log_every: int = 50,
+    progress: bool = True,
+    desc: str = "train",
+) -> History:
+    """Train ``model`` for ``steps`` optimiser steps; return its :class:`History`.
+
+    ``loss_fn`` and ``evaluate`` are described in the module docstring. Parameters with ``requires_grad=False``
+    are not optimised. ``weight_decay`` is decoupled (AdamW) when ``optimizer="adamw"``.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    if lr <= 0:
+        raise ValueError(f"lr must be > 0, got {lr}")
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt_cls = torch.optim.AdamW if optimizer == "adamw" else torch.optim.Adam
+    opt = opt_cls(params, lr=lr, betas=betas, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, warmup_steps, schedule))
+    history = History()
+
+    def run_eval(step: int) -> None:
+        if evaluate is None:
+            return
+        model.eval()
+        with torch.no_grad():
+            history.evals.append({"step": step, **{k: float(v) for k, v in evaluate(model, step).items()}})
+        model.train()
+
+    model.train()
+    run_eval(0)
+    running, count = torch.zeros(()), 0  # accumulated on device: no host sync per step
+    bar = tqdm(range(steps), desc=desc, disable=not progress, mininterval=1.0, leave=True)
+    for step in bar:
+        loss = loss_fn(model, step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if grad_clip is not None:
+            nn.utils.clip_grad_norm_(params, grad_clip)
+        opt.step()
+        sched.step()
+        running = running.to(loss.device) + loss.detach()
+        count += 1
+        done = step + 1
+        if done % log_every == 0 or done == steps:
+            mean = running.item() / count
+            history.train.append({"step": done, "loss": mean, "lr": sched.get_last_lr()[0]})
+            bar.set_postfix(loss=f"{mean:.4f}", refresh=False)
+            running, count = torch.zeros((), device=loss.device), 0
+        if evaluate is not None and ((eval_every and done % eval_every == 0) or done == steps):
+            run_eval(done)
+    model.eval()
+    return history

@@ -1,0 +1,149 @@
+"""Benchmarks behind the issues' speed and memory targets: ``make bench`` (or ``python scripts/bench.py``).
+
+1. Every notebook at a preset, run headlessly with papermill in a scratch output folder and with the cache off
+   (``PHENOMENA_NO_CACHE=1``) so that it measures the real computation: wall time of the whole run (kernel start
+   included) and the kernel's peak resident memory, against each study's targets.
+2. Study-specific micro-benchmarks (``--micro``), e.g. training throughput of our transformer vs Hugging Face's
+   ``GPT2Model`` backbone of the same size at the ICL quick config, and the batched baseline evaluation.
+
+Nothing here writes to the repository's figures/ or data/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Targets from the issues: wall seconds per preset and peak memory (MiB) at quick.
+TARGETS: dict[str, dict[str, float]] = {
+    "icl_linear_regression": {"smoke": 30, "quick": 300, "mem_mb": 3072},
+    "induction_heads": {"smoke": 30, "quick": 300, "mem_mb": 3072},
+    "lora_intruder_dimensions": {"smoke": 45, "quick": 300, "mem_mb": 4096},
+    "powerlaw_rehearsal": {"smoke": 30, "quick": 300, "mem_mb": 2048},
+}
+
+
+def run_notebook(study: str, preset: str, out: Path) -> dict[str, float | str | bool]:
+    """Execute one notebook with papermill; return wall time, peak memory and the claims' status."""
+    env = {**os.environ, "PHENOMENA_OUT": str(out), "PHENOMENA_NO_CACHE": "1", "MPLBACKEND": "Agg"}
+    env.pop("PHENOMENA_PRESET", None)
+    cmd = [
+        sys.executable, "-m", "papermill", str(REPO / "notebooks" / f"{study}.ipynb"),
+        str(out / f"{study}.ipynb"), "-k", "python3", "-p", "preset", preset, "--cwd", str(REPO / "notebooks"),
+    ]  # fmt: skip
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    result: dict[str, float | str | bool] = {"study": study, "preset": preset, "wall_s": round(wall, 1)}
+    results = out / "data" / "results" / f"{study}.json"
+    if results.exists():
+        rec = json.loads(results.read_text())
+        result["peak_mb"] = rec.get("peak_rss_mb", float("nan"))
+        result["claims_passed"] = all(c["passed"] for c in rec["claims"])
+    result["ok"] = proc.returncode == 0
+    if proc.returncode:
+        result["error"] = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"
+    return result
+
+
+def report_notebooks(studies: list[str], preset: str) -> bool:
+    ok = True
+    print(f"\n== notebooks at preset={preset} (cache off; kernel start included) ==")
+    print(f"{'study':<28}{'wall s':>8}{'target':>8}{'peak MiB':>10}{'target':>8}  status")
+    with tempfile.TemporaryDirectory(prefix="phenomena-bench-") as tmp:
+        for study in studies:
+            r = run_notebook(study, preset, Path(tmp))
+            t = TARGETS.get(study, {})
+            t_wall, t_mem = t.get(preset, float("inf")), t.get("mem_mb", float("inf"))
+            peak = float(r.get("peak_mb", float("nan")))
+            good = bool(r["ok"]) and float(r["wall_s"]) <= t_wall and (preset != "quick" or peak <= t_mem)
+            ok &= good
+            status = "ok" if good else f"MISSED {r.get('error', '')}"
+            print(f"{study:<28}{r['wall_s']:>8}{t_wall:>8g}{peak:>10.0f}{t_mem:>8g}  {status}", flush=True)
+    return ok
+
+
+def report_icl_throughput(steps: int = 200) -> None:
+    """Training steps/s of our transformer vs HF GPT2Model (same size, read-in/out) at the ICL quick config."""
+    import torch
+
+    from phenomena import icl
+    from phenomena.train import train
+
+    cfg = icl.Config.from_preset("quick")
+    print(f"\n== ICL training throughput, quick config (batch {cfg.batch_size}, {2 * cfg.n_points} tokens, "
+          f"{cfg.n_layers}x{cfg.d_model}, {steps} steps, CPU) ==")  # fmt: skip
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        rates = {}
+        for backbone in ("ours", "hf_gpt2"):
+            torch.manual_seed(0)
+            model = icl.ICLModel(cfg.model_config(), backbone=backbone)
+            gen = torch.Generator().manual_seed(0)
+            loss_fn = icl.make_loss_fn(cfg.n_points, cfg.d, gen, cfg.batch_size, torch.device("cpu"))
+            train(model, loss_fn, steps=20, lr=cfg.lr, progress=False)  # warm-up
+            start = time.perf_counter()
+            train(model, loss_fn, steps=steps, lr=cfg.lr, progress=False)
+            rates[backbone] = steps / (time.perf_counter() - start)
+        print(f"threads={threads}: ours {rates['ours']:.1f} steps/s, HF GPT2Model {rates['hf_gpt2']:.1f} steps/s, "
+              f"ratio ours/HF = {rates['ours'] / rates['hf_gpt2']:.2f}")  # fmt: skip
+
+    prompts = icl.sample_prompts(1280, 41, 20, torch.Generator().manual_seed(0))
+    start = time.perf_counter()
+    for name in icl.LEARNERS:
+        icl.baseline_predictions(prompts, name)
+    print(f"all 5 baselines, 1280 prompts x 41 prefix lengths, d = 20 (batched closed form): "
+          f"{time.perf_counter() - start:.2f} s")  # fmt: skip
+
+
+def micro_benchmarks(study: str) -> None:
+    """Run a study's micro-benchmark: ``phenomena.<module>.benchmark()`` if the study module defines one."""
+    import importlib
+
+    if study == "icl_linear_regression":
+        report_icl_throughput()
+        return
+    module = study.split("_")[0] if study != "lora_intruder_dimensions" else "lora"
+    for name in (study, module):
+        try:
+            mod = importlib.import_module(f"phenomena.{name}")
+        except ImportError:
+            continue
+        if hasattr(mod, "benchmark"):
+            print(f"\n== {study} ==")
+            mod.benchmark()
+            return
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--preset", default="quick", choices=["smoke", "quick", "paper"])
+    parser.add_argument("--studies", nargs="*", default=None, help="default: every notebook")
+    parser.add_argument("--no-notebooks", action="store_true", help="only the micro-benchmarks")
+    parser.add_argument("--no-micro", action="store_true", help="only the notebooks")
+    args = parser.parse_args()
+    studies = args.studies or sorted(p.stem for p in (REPO / "notebooks").glob("*.ipynb"))
+    unknown = sorted(set(studies) - {p.stem for p in (REPO / "notebooks").glob("*.ipynb")})
+    if unknown:
+        parser.error(f"unknown studies {unknown}")
+    ok = True
+    if not args.no_micro:
+        for study in studies:
+            micro_benchmarks(study)
+    if not args.no_notebooks:
+        ok = report_notebooks(studies, args.preset)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

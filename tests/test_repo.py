@@ -1,0 +1,90 @@
+"""Repository invariants: pins agree, notebooks are stripped and follow the shape, the README is current."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from phenomena import readme
+from tests.conftest import REPO
+
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+
+
+def test_environment_yml_installs_requirements_txt() -> None:
+    env = (REPO / "environment.yml").read_text()
+    assert re.search(r"^\s*-\s*python=3\.11\s*$", env, re.M)
+    assert re.search(r"^\s*-\s*-r requirements\.txt\s*$", env, re.M), (
+        "environment.yml must pip-install requirements.txt"
+    )
+    assert re.search(r"^\s*-\s*-e \.\s*$", env, re.M)
+    pins = [line for line in env.splitlines() if re.search(r"[a-zA-Z]==\d", line)]
+    assert not pins, (
+        f"environment.yml must not pin versions itself (requirements.txt is the one source): {pins}"
+    )
+
+
+def test_requirements_are_exact_pins_with_the_cpu_torch() -> None:
+    lines = [
+        ln.split("#")[0].strip()
+        for ln in (REPO / "requirements.txt").read_text().splitlines()
+        if ln.split("#")[0].strip()
+    ]
+    loose = [ln for ln in lines if "==" not in ln]
+    assert not loose, f"every requirement must be pinned exactly: {loose}"
+    assert "torch==2.13.0" in lines
+    names = {ln.split("==")[0].lower() for ln in lines}
+    needed = {"jupyter", "papermill", "torch", "transformers", "matplotlib", "seaborn", "scikit-learn", "pytest",
+              "nbval", "peft"}  # fmt: skip
+    assert needed <= names, f"missing required packages: {needed - names}"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_are_committed_without_outputs(nb: Path) -> None:
+    cells = json.loads(nb.read_text())["cells"]
+    dirty = [
+        i
+        for i, c in enumerate(cells)
+        if c["cell_type"] == "code" and (c.get("outputs") or c.get("execution_count"))
+    ]
+    assert not dirty, f"{nb.name}: cells {dirty} carry outputs; run nbstripout"
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_shape(nb: Path) -> None:
+    """A parameters cell of literals only; the config is built through Config.from_preset; claims are checked."""
+    data = json.loads(nb.read_text())
+    assert data["metadata"]["kernelspec"]["name"] == "python3"
+    cells = data["cells"]
+    params = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1, "exactly one cell tagged 'parameters'"
+    src = "".join(params[0]["source"])
+    for name in ("preset", "seed", "device", "threads", "overrides"):
+        assert re.search(rf"^{name}\s*=", src, re.M), f"parameters cell lacks {name}"
+    for line in src.splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            assert re.fullmatch(r"\w+\s*=\s*(\"[^\"]*\"|'[^']*'|-?[\d.e+-]+|\{\}|True|False|None)", line), (
+                f"parameters cell must hold literals only: {line!r}"
+            )
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    assert "Config.from_preset(" in code and ".check(" in code and "savefig(" in code
+    assert "preset_from_env(" in code, "the preset must be overridable by PHENOMENA_PRESET (nbval)"
+
+
+def test_readme_table_and_gallery_are_current() -> None:
+    text = (REPO / "README.md").read_text()
+    assert "make figures" in text and "make test" in text
+    assert readme.render(text, REPO) == text, "README is stale: run `make readme` (part of `make figures`)"
+
+
+def test_committed_results_pass_at_quick() -> None:
+    for path in sorted((REPO / "data" / "results").glob("*.json")):
+        rec = json.loads(path.read_text())
+        assert rec["preset"] == "quick", f"{path.name}: committed results must come from the quick preset"
+        failed = [c["id"] for c in rec["claims"] if not c["passed"]]
+        assert not failed, f"{path.name}: committed claims fail: {failed}"
+        assert (REPO / "figures" / rec["study"]).is_dir(), f"no figures/ for {rec['study']}"
