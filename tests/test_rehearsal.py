@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from phenomena import rehearsal as rh
+
+
+@pytest.fixture
+def cfg() -> rh.Config:
+    return rh.Config.from_preset("quick")
+
+
+@pytest.mark.parametrize("form", ["none", "joint", "powerlaw", "uniform", "exponential"])
+def test_schedule_invariants(cfg: rh.Config, form: str) -> None:
+    n = rh.make_schedule(form, cfg)
+    assert n.shape == (cfg.n_tasks, cfg.n_tasks)
+    assert np.all(np.tril(n, -1) == 0), "a task cannot be rehearsed before it arrives"
+    assert np.all(np.diag(n) == cfg.n_new)
+    assert np.all(n >= 0) and np.all(n <= cfg.n_train)
+
+
+def test_rehearsal_forms_share_the_budget_exactly(cfg: rh.Config) -> None:
+    budgets = {f: rh.make_schedule(f, cfg).sum(0) for f in rh.REHEARSAL_FORMS}
+    np.testing.assert_array_equal(budgets["powerlaw"], budgets["uniform"])
+    np.testing.assert_array_equal(budgets["powerlaw"], budgets["exponential"])
+    for d in (0.5, 1.0, 3.0):
+        np.testing.assert_array_equal(
+            rh.make_schedule("powerlaw", cfg, exponent=d).sum(0), budgets["powerlaw"]
+        )
+    assert np.all(rh.make_schedule("none", cfg).sum(0) == cfg.n_new)
+
+
+def test_reference_powerlaw_is_the_precursor_form(cfg: rh.Config) -> None:
+    n = rh.make_schedule("powerlaw", cfg)
+    lags = np.arange(1, cfg.n_tasks)
+    expected = cfg.n_new * (1 + lags / 10) ** -5.6  # n0 (1 + L/10)^-5.6 with n0 = n_new
+    np.testing.assert_allclose(n[cfg.n_tasks - 1 - lags, -1], expected, atol=1.0)
+    assert list(np.round(expected[:3] / cfg.n_new, 2)) == [0.59, 0.36, 0.23]
+
+
+def test_powerlaw_counts_decrease_with_lag_and_pure_form_has_slope_minus_d() -> None:
+    cfg = rh.Config.from_preset(
+        "quick", n_new=4000, budget=1.0, offset=0.0, exponent=1.5, n_tasks=12, n_train=4000
+    )
+    n = rh.make_schedule("powerlaw", cfg)
+    last = n[:-1, -1][::-1]  # counts at lags 1..T-1 in the last phase
+    assert np.all(np.diff(last) <= 0)
+    assert rh.loglog_slope(last) == pytest.approx(-1.5, abs=0.02)
+
+
+def test_metrics_on_hand_made_matrices() -> None:
+    R = np.array([[0.9, 0.1, 0.1], [0.5, 0.9, 0.2], [0.4, 0.6, 0.9]])
+    b = np.array([0.1, 0.1, 0.1])
+    m = rh.acc_bwt_fwt(R, b)
+    assert m["ACC"] == pytest.approx((0.4 + 0.6 + 0.9) / 3)
+    assert m["BWT"] == pytest.approx(((0.4 - 0.9) + (0.6 - 0.9)) / 2)
+    assert m["FWT"] == pytest.approx(((0.1 - 0.1) + (0.2 - 0.1)) / 2)
+    perfect = rh.acc_bwt_fwt(np.ones((4, 4)), np.zeros(4))
+    assert perfect == {"ACC": 1.0, "BWT": 0.0, "FWT": 1.0}
+    np.testing.assert_allclose(rh.running_average_accuracy(R), [0.9, 0.7, (0.4 + 0.6 + 0.9) / 3])
+    with pytest.raises(ValueError, match="R must be"):
+        rh.acc_bwt_fwt(np.ones((2, 3)), np.ones(2))
+
+
+def test_diagonal_fisher_matches_per_sample_loop() -> None:
+    torch.manual_seed(0)
+    model = rh.make_mlp(5, (4,), n_classes=3)
+    x = torch.randn(6, 5)
+    fisher = rh.diagonal_fisher(model, x, torch.Generator().manual_seed(0))
+    probs = model(x).softmax(-1)
+    y = torch.multinomial(probs.detach(), 1, generator=torch.Generator().manual_seed(0)).squeeze(1)
+    ref = {k: torch.zeros_like(p) for k, p in model.named_parameters()}
+    for i in range(6):
+        model.zero_grad()
+        torch.log_softmax(model(x[i : i + 1]), -1)[0, y[i]].backward()
+        for k, p in model.named_parameters():
+            ref[k] += p.grad**2 / 6
+    for k in ref:
+        torch.testing.assert_close(fisher[k], ref[k], atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["ewc", "online_ewc", "si"])
+def test_regularisers_penalise_moving_away_from_the_anchor(cfg: rh.Config, kind: str) -> None:
+    torch.manual_seed(0)
+    model = rh.make_mlp(5, (4,), n_classes=3)
+    reg = rh.Regulariser(kind, cfg)
+    reg.begin_task(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(32, 5), torch.randint(0, 3, (32,))
+    for _ in range(5):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        reg.after_step(model)
+    reg.end_task(model, x, torch.Generator().manual_seed(0))
+    assert float(reg.penalty(model).detach()) == pytest.approx(0.0, abs=1e-9)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.5)
+    assert float(reg.penalty(model).detach()) > 0
+
+
+def test_tasks_are_permutations_of_one_split(cfg: rh.Config) -> None:
+    small = cfg.replace(dataset="digits", n_train=1000, n_test=500, n_new=500, n_tasks=3)
+    data = rh.make_tasks(small, seed=0)
+    assert data.x_train.shape == (1000, 64) and data.x_test.shape == (500, 64)
+    assert torch.equal(data.perms[0], torch.arange(64))
+    x1, y1 = data.train(1)
+    assert torch.equal(torch.sort(x1, 1).values, torch.sort(data.x_train, 1).values) and torch.equal(
+        y1, data.y_train
+    )
+    assert data.x_train.max() <= 1.0 and data.x_train.min() >= 0.0
+
+
+def _write_idx(path: Path, array: np.ndarray) -> None:
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(">" + "I" * array.ndim, *array.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_idx_loader_reads_mnist_format(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 30), ("t10k", 10)):
+        _write_idx(tmp_path / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 4, 4)))
+        _write_idx(tmp_path / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
+    x, y, source = rh.load_images("idx", str(tmp_path))
+    assert x.shape == (40, 16) and y.shape == (40,) and x.min() >= 0 and x.max() <= 1
+    assert "idx files" in source
+    with pytest.raises(ValueError, match="has no train-images-idx3-ubyte"):
+        rh.load_images("idx", str(tmp_path / ".."))
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"exponent": -1.0}, "exponent=-1.0 is out of range"),
+        ({"budget": -0.5}, "budget=-0.5 is out of range"),
+        ({"n_tasks": 1}, "n_tasks=1 is out of range"),
+        ({"environments": ("none", "powerlaw", "replay")}, r"environments\[2\]=.replay. is not allowed"),
+        ({"data_dir": "/no/such/folder"}, "data_dir='/no/such/folder' does not exist"),
+        ({"dataset": "idx"}, "dataset='idx' needs data_dir"),
+        ({"dataset": "cifar"}, "dataset='cifar' is not allowed"),
+        ({"n_new": 5000}, "n_new=5000 cannot exceed n_train=4000"),
+        ({"tau": 0.0}, "tau=0.0 is out of range"),
+        ({"environments": ("none", "powerlaw", "none")}, "must not repeat"),
+        ({"environments": ("none", "uniform")}, "must include .none. and .powerlaw."),
+    ],
+)
+def test_config_errors(kw: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        rh.Config.from_preset("quick", **kw)
+
+
+def test_unknown_environment_in_run_is_refused(cfg: rh.Config) -> None:
+    with pytest.raises(ValueError, match="environment 'replay' is not one of"):
+        rh.run_environment(cfg, "replay", 0, torch.device("cpu"))
+
+
+def test_smoke_run_has_the_right_shapes() -> None:
+    cfg = rh.Config.from_preset("smoke", n_tasks=3)
+    r = rh.run_environment(cfg, "powerlaw", 0, torch.device("cpu"))
+    assert r.R.shape == (3, 3) and r.b.shape == (3,) and r.ff_acc.shape == (3,)
+    assert np.all((r.R >= 0) & (r.R <= 1))
+    assert r.R[0, 0] > 0.5  # it learns the first task
