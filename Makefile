@@ -15,6 +15,7 @@ PRESET    ?= quick
 SEED      ?= 0
 DEVICE    ?= auto
 OVERRIDES ?= {}
+THREADS   ?=
 STUDIES   := $(patsubst notebooks/%.ipynb,%,$(wildcard notebooks/*.ipynb))
 # Tests write to a scratch output root so they never modify tracked files (figures/, data/results/).
 TEST_OUT  := build/test-out
@@ -29,7 +30,7 @@ export MPLBACKEND := Agg
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  variables: PRESET=smoke|quick|paper (default quick), SEED, DEVICE=auto|cpu|cuda, OVERRIDES='{key: value}'"
+	@echo "  variables: PRESET=smoke|quick|paper (default quick), SEED, DEVICE=auto|cpu|cuda, THREADS, OVERRIDES='{key: value}'"
 	@echo "  studies: $(STUDIES)"
 
 env: $(STAMP) ## create the virtual environment .venv from requirements.txt (+ editable lib/)
@@ -46,7 +47,7 @@ study-%: $(STAMP) ## run one notebook with papermill, e.g. make study-icl_linear
 	@mkdir -p build
 	env -u PHENOMENA_PRESET -u PHENOMENA_OUT $(BIN)/papermill notebooks/$*.ipynb build/$*.ipynb \
 	  --cwd notebooks -k python3 -p preset $(PRESET) -p seed $(SEED) -p device $(DEVICE) \
-	  -y "overrides: $(OVERRIDES)" --progress-bar
+	  $(if $(THREADS),-p threads $(THREADS)) -y "overrides: $(OVERRIDES)" --progress-bar
 	@echo "wrote figures/$*/ and data/results/$*.json (executed notebook: build/$*.ipynb)"
 
 readme: $(STAMP) ## rewrite the README study table from data/results/*.json

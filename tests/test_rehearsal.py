@@ -169,3 +169,54 @@ def test_smoke_run_has_the_right_shapes() -> None:
     assert r.R.shape == (3, 3) and r.b.shape == (3,) and r.ff_acc.shape == (3,)
     assert np.all((r.R >= 0) & (r.R <= 1))
     assert r.R[0, 0] > 0.5  # it learns the first task
+
+
+def test_merged_ewc_gradient_equals_the_sum_of_per_task_penalties(cfg: rh.Config) -> None:
+    torch.manual_seed(0)
+    model = rh.make_mlp(5, (4,), n_classes=3)
+    reg = rh.Regulariser("ewc", cfg)
+    per_task = []
+    for _ in range(3):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.3 * torch.randn_like(p))
+        x = torch.randn(20, 5)
+        gen = torch.Generator().manual_seed(1)  # replay end_task's draws: sample order, then sampled labels
+        fisher = rh.diagonal_fisher(model, x[torch.randperm(20, generator=gen)], gen)
+        per_task.append((fisher, {k: p.detach().clone() for k, p in model.named_parameters()}))
+        reg.end_task(model, x, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.2)
+    merged = torch.autograd.grad(reg.penalty(model), list(model.parameters()))
+    explicit = sum(
+        cfg.ewc_lambda / 2 * (f[k] * (p - a[k]) ** 2).sum()
+        for f, a in per_task
+        for k, p in model.named_parameters()
+    )
+    for g1, g2 in zip(merged, torch.autograd.grad(explicit, list(model.parameters()))):
+        torch.testing.assert_close(g1, g2, atol=1e-6, rtol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["ewc", "si"])
+def test_analytic_penalty_gradient_equals_autograd(cfg: rh.Config, kind: str) -> None:
+    torch.manual_seed(0)
+    model = rh.make_mlp(5, (4,), n_classes=3)
+    reg = rh.Regulariser(kind, cfg)
+    reg.begin_task(model)
+    x, y = torch.randn(16, 5), torch.randint(0, 3, (16,))
+    nn.functional.cross_entropy(model(x), y).backward()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.sub_(0.1 * p.grad)
+    reg.after_step(model)
+    reg.end_task(model, x, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    expected = torch.autograd.grad(reg.penalty(model), list(model.parameters()))
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    reg.add_penalty_grad(model)
+    for p, g in zip(model.parameters(), expected):
+        torch.testing.assert_close(p.grad, g)

@@ -349,21 +349,43 @@ def diagonal_fisher(model: nn.Module, x: Tensor, gen: torch.Generator, chunk: in
 
 
 class Regulariser:
-    """Quadratic penalties sum_k strength_k * importance_k * (theta - anchor_k)^2 (EWC, online EWC, SI)."""
+    """The quadratic penalty of EWC, online EWC or SI: strength * sum_i importance_i (theta_i - anchor_i)^2.
+
+    Separate EWC keeps one term per task, sum_k F_k (theta - theta_k)^2, which equals A (theta - m)^2 + const with
+    A = sum_k F_k and m = sum_k F_k theta_k / A (the precision-weighted anchor): we store A and m, so a step costs
+    the same after 50 tasks as after one, with identical gradients. Online EWC decays the running Fisher by
+    ``online_gamma`` and re-anchors at the latest parameters; SI accumulates its importances Omega.
+    """
 
     def __init__(self, kind: str, cfg: Config) -> None:
+        if kind not in ("ewc", "online_ewc", "si", "powerlaw_ewc"):
+            raise ValueError(f"regulariser {kind!r}: expected ewc, online_ewc, si or powerlaw_ewc")
         self.kind, self.cfg = kind, cfg
-        self.terms: list[tuple[float, dict[str, Tensor], dict[str, Tensor]]] = []
-        self.si_omega: dict[str, Tensor] = {}
+        self.strength = {"si": cfg.si_c, "online_ewc": cfg.online_ewc_lambda / 2}.get(
+            kind, cfg.ewc_lambda / 2
+        )
+        self.importance: dict[str, Tensor] = {}
+        self.anchor: dict[str, Tensor] = {}
         self.si_start: dict[str, Tensor] = {}
         self.si_prev: dict[str, Tensor] = {}
+        self.si_path: dict[str, Tensor] = {}
 
     def penalty(self, model: nn.Module) -> Tensor | float:
-        total: Tensor | float = 0.0
-        for strength, importance, anchor in self.terms:
-            for name, p in model.named_parameters():
-                total = total + strength * (importance[name] * (p - anchor[name]) ** 2).sum()
-        return total
+        if not self.importance:
+            return 0.0
+        return self.strength * sum(
+            (self.importance[k] * (p - self.anchor[k]) ** 2).sum() for k, p in model.named_parameters()
+        )
+
+    @torch.no_grad()
+    def add_penalty_grad(self, model: nn.Module) -> None:
+        """Add d penalty / d theta = 2 strength importance (theta - anchor) to every ``p.grad`` (after
+        ``backward()``): the same update as back-propagating :meth:`penalty`, without an autograd graph."""
+        if not self.importance:
+            return
+        for k, p in model.named_parameters():
+            if p.grad is not None:
+                p.grad.add_(2 * self.strength * self.importance[k] * (p - self.anchor[k]))
 
     def begin_task(self, model: nn.Module) -> None:
         if self.kind == "si":
@@ -382,23 +404,29 @@ class Regulariser:
             self.si_prev[k] = now.clone()
 
     def end_task(self, model: nn.Module, x_task: Tensor, gen: torch.Generator) -> None:
-        anchor = {k: p.detach().clone() for k, p in model.named_parameters()}
-        if self.kind in ("ewc", "powerlaw_ewc"):
-            idx = torch.randperm(len(x_task), generator=gen)[: self.cfg.fisher_samples]
-            self.terms.append((self.cfg.ewc_lambda / 2, diagonal_fisher(model, x_task[idx], gen), anchor))
-        elif self.kind == "online_ewc":
-            idx = torch.randperm(len(x_task), generator=gen)[: self.cfg.fisher_samples]
-            fisher = diagonal_fisher(model, x_task[idx], gen)
-            if self.terms:
-                old = self.terms[0][1]
-                fisher = {k: self.cfg.online_gamma * old[k] + v for k, v in fisher.items()}
-            self.terms = [(self.cfg.online_ewc_lambda / 2, fisher, anchor)]
-        elif self.kind == "si":
-            for k, p in model.named_parameters():
-                delta = p.detach() - self.si_start[k]
-                omega = self.si_path[k].clamp_min(0) / (delta**2 + self.cfg.si_xi)
-                self.si_omega[k] = self.si_omega.get(k, torch.zeros_like(omega)) + omega
-            self.terms = [(self.cfg.si_c, {k: v.clone() for k, v in self.si_omega.items()}, anchor)]
+        """Fold the task just learned into the penalty (``x_task``: its training inputs, for the Fisher)."""
+        theta = {k: p.detach().clone() for k, p in model.named_parameters()}
+        if self.kind == "si":
+            for k in theta:
+                omega = self.si_path[k].clamp_min(0) / ((theta[k] - self.si_start[k]) ** 2 + self.cfg.si_xi)
+                self.importance[k] = self.importance.get(k, torch.zeros_like(omega)) + omega
+            self.anchor = theta
+            return
+        idx = torch.randperm(len(x_task), generator=gen)[: self.cfg.fisher_samples]
+        fisher = diagonal_fisher(model, x_task[idx], gen)
+        if self.kind == "online_ewc":
+            old = self.importance or {k: torch.zeros_like(v) for k, v in fisher.items()}
+            self.importance = {k: self.cfg.online_gamma * old[k] + fisher[k] for k in fisher}
+            self.anchor = theta
+            return
+        for k, f in fisher.items():  # separate EWC: merge into A and the precision-weighted anchor m
+            a_old = self.importance.get(k, torch.zeros_like(f))
+            m_old = self.anchor.get(k, torch.zeros_like(f))
+            a_new = a_old + f
+            self.anchor[k] = torch.where(
+                a_new > 0, (a_old * m_old + f * theta[k]) / a_new.clamp_min(1e-30), theta[k]
+            )
+            self.importance[k] = a_new
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -487,10 +515,10 @@ def run_environment(
             for i in range(0, len(x), cfg.batch_size):
                 batch = order[i : i + cfg.batch_size]
                 loss = F.cross_entropy(model(x[batch]), y[batch])
-                if reg is not None:
-                    loss = loss + reg.penalty(model)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                if reg is not None:
+                    reg.add_penalty_grad(model)
                 opt.step()
                 if reg is not None:
                     reg.after_step(model)
