@@ -608,8 +608,9 @@ def summary_table(results: list[EnvResult]) -> Any:
 Claims = list[Any]
 
 
-def build_claims(by_env: Any, sweep: Any | None = None) -> Claims:
-    """The paper's claims as numbers from the per-environment mean table ``by_env`` (index env; ACC, BWT).
+def build_claims(by_env: Any, learning_speed: dict[str, float] | None = None) -> Claims:
+    """The paper's claims as numbers from the per-environment mean table ``by_env`` (index env; ACC, BWT) and the
+    mean example-matched new-task accuracy over phases t >= 1 per environment (``learning_speed``).
 
     Margins come from the pilot in the study notes (seeded quick runs, 2 seeds): interference must be real,
     power-law rehearsal must clearly beat no rehearsal and the regularisers, be comparable to uniform rehearsal and
@@ -634,6 +635,10 @@ def build_claims(by_env: Any, sweep: Any | None = None) -> Claims:
         claims.append(Claim.below("powerlaw_vs_uniform", "|ACC(power-law) - ACC(uniform)| at matched budget",
                                   "comparable or superior to other rehearsal",
                                   abs(acc["powerlaw"] - acc["uniform"]), 0.04))  # fmt: skip
+    if learning_speed is not None:
+        claims.append(Claim.above("forward_facilitation", "new-task accuracy after ff_examples examples, t >= 1: "
+                                  "power-law - none", "forward facilitation (faster learning of later tasks)",
+                                  learning_speed["powerlaw"] - learning_speed["none"], 0.05))  # fmt: skip
     if "joint" in acc:
         claims.append(Claim.above("joint_upper_bound", "ACC(joint) - ACC(power-law)", "joint training is the bound",
                                   acc["joint"] - acc["powerlaw"], -0.01))  # fmt: skip
