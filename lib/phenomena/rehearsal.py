@@ -667,3 +667,17 @@ def exponent_budget_curve(
     """Final-phase counts n(L) for each exponent at the shared budget (for plotting)."""
     T = n_tasks or cfg.n_tasks
     return {d: make_schedule("powerlaw", cfg, n_tasks=T, exponent=d)[:-1, -1][::-1] for d in exponents}
+
+
+def benchmark() -> None:
+    """Seconds for one environment run ('none', quick config) at 1 and 2 torch threads: the measurement behind the
+    notebook's ``threads`` default (printed by ``make bench``)."""
+    cfg = Config.from_preset("quick")
+    previous = torch.get_num_threads()
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        result = run_environment(cfg, "none", 0, torch.device("cpu"))
+        print(
+            f"threads={threads}: one 'none' run (T={cfg.n_tasks}, {cfg.epochs} epochs/phase) {result.seconds:.1f} s"
+        )
+    torch.set_num_threads(previous)

@@ -1,0 +1,295 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from phenomena import lora
+
+
+def _matrix(
+    out: int, inp: int, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """W0 = U0 diag(S0) V0^T with known orthonormal factors and distinct singular values 10 > ... > 1."""
+    gen = torch.Generator().manual_seed(seed)
+    p = min(out, inp)
+    U0 = torch.linalg.qr(torch.randn(out, p, generator=gen, dtype=torch.float64))[0]
+    V0 = torch.linalg.qr(torch.randn(inp, p, generator=gen, dtype=torch.float64))[0]
+    S0 = torch.linspace(10, 1, p, dtype=torch.float64)
+    return (U0 * S0) @ V0.T, U0, S0, V0
+
+
+@pytest.fixture(scope="module")
+def tiny() -> tuple[lora.Config, lora.Base, lora.TextTask]:
+    cfg = lora.Config.from_preset("smoke")
+    return cfg, lora.load_base(cfg), lora.build_task(cfg, "a")
+
+
+def _planted(U0: torch.Tensor, V0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit x spread evenly over the bottom half of W0's left singular vectors (|cos(x, u0_i)| = 1/sqrt(p/2) for
+    those, 0 for the top half) and the last right singular vector y: a plant that leaves the top ones intact."""
+    half = U0.shape[1] // 2
+    x = U0[:, half:].sum(1) / math.sqrt(U0.shape[1] - half)
+    return x, V0[:, -1]
+
+
+def test_planted_direction_is_an_intruder_at_the_right_epsilon() -> None:
+    n = 64
+    W0, U0, S0, V0 = _matrix(n, n)
+    x, y = _planted(U0, V0)
+    W = W0 + 2 * S0[0] * torch.outer(x, y)  # larger than sigma_1: the new top direction
+    scores = lora.intruder_scores(W0.float(), W.float(), k=10)
+    u = np.linalg.svd(W.numpy())[0][:, 0]  # independent reference: numpy's top left singular vector of W
+    assert scores[0] == pytest.approx(np.abs(U0.numpy().T @ u).max(), abs=1e-4)
+    assert scores[0] < 0.3  # far from every pre-trained direction
+    torch.testing.assert_close(scores[1:], torch.ones(9), atol=1e-4, rtol=0)  # the others are untouched
+    assert lora.intruder_dimensions(W0, W, k=10, epsilon=0.5).tolist() == [0]
+    assert lora.intruder_dimensions(W0, W, k=10, epsilon=float(scores[0]) * 0.99).tolist() == []
+    assert lora.intruder_dimensions(W0, W, k=10, epsilon=float(scores[0]) * 1.01).tolist() == [0]
+    weak = W0 + 0.5 * float(S0[10]) * torch.outer(x, y)  # weaker than sigma_10: not among the top 10
+    assert lora.intruder_dimensions(W0, weak, k=10, epsilon=0.5).numel() == 0
+
+
+def test_planted_direction_outside_the_column_space_of_a_tall_matrix() -> None:
+    W0, U0, _S0, V0 = _matrix(96, 32, seed=1)
+    x = torch.randn(96, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    x = x - U0 @ (U0.T @ x)  # orthogonal to every left singular vector of W0
+    x = x / x.norm()
+    W = W0 + 9 * torch.outer(x, V0[:, -1])  # W v = 1 u0_last + 9 x: singular value ~9.06, rank 2
+    scores = lora.intruder_scores(W0.float(), W.float(), k=10)
+    idx = lora.intruder_dimensions(W0, W, k=10, epsilon=0.5)
+    assert idx.numel() == 1 and scores[idx[0]] == pytest.approx(1 / math.sqrt(82), abs=1e-3)
+
+
+def test_unchanged_or_slightly_perturbed_matrix_has_no_intruders() -> None:
+    W0 = _matrix(48, 80, seed=3)[0].float()
+    for eps in (0.5, 0.9, 0.99):
+        assert lora.intruder_dimensions(W0, W0, epsilon=eps).numel() == 0
+    noisy = W0 + 1e-3 * torch.randn(W0.shape, generator=torch.Generator().manual_seed(0))
+    assert lora.intruder_dimensions(W0, noisy, epsilon=0.9).numel() == 0
+
+
+def test_similarity_of_a_matrix_with_itself_is_the_identity_pattern() -> None:
+    W0 = _matrix(40, 40, seed=4)[0].float()
+    sim = lora.similarity_matrix(W0, W0, n=16)
+    assert sim.shape == (16, 16)
+    torch.testing.assert_close(sim, torch.eye(16), atol=1e-4, rtol=0)
+
+
+def test_analysis_counts_by_layer_type_and_epsilon() -> None:
+    W0 = {
+        "encoder.layer.0.attention.self.query": _matrix(32, 32, 5)[0].float(),
+        "encoder.layer.1.intermediate.dense": _matrix(64, 32, 6)[0].float(),
+    }
+    W = dict(W0)
+    _, U0, _S0, V0 = _matrix(32, 32, 5)
+    x, y = _planted(U0, V0)
+    W["encoder.layer.0.attention.self.query"] = (
+        W0["encoder.layer.0.attention.self.query"] + 20 * torch.outer(x, y).float()
+    )
+    svd = {n: lora.left_svd(w) for n, w in W0.items()}
+    an = lora.analyse(svd, W, W0, k=10)
+    assert lora.count_intruders(an, 0.5) == 1
+    assert lora.intruders_by(an, 0.5, "layer") == {0: 1, 1: 0}
+    assert lora.intruders_by(an, 0.5, "type") == {"query": 1, "mlp_in": 0}
+    assert an["encoder.layer.0.attention.self.query"]["dw_erank"] == pytest.approx(1.0, abs=1e-3)
+    assert an["encoder.layer.1.intermediate.dense"]["dw_norm"] == 0.0
+    with pytest.raises(ValueError, match=r"epsilon=1\.5 is out of range"):
+        lora.count_intruders(an, 1.5)
+
+
+def test_effective_rank() -> None:
+    assert lora.effective_rank(torch.ones(7)) == pytest.approx(7.0)
+    assert lora.effective_rank(torch.tensor([3.0, 0.0, 0.0])) == pytest.approx(1.0)
+    assert lora.effective_rank(torch.zeros(4)) == 0.0
+    assert 1.0 < lora.effective_rank(torch.tensor([4.0, 1.0, 1.0])) < 3.0
+
+
+def test_scale_direction_and_intervention_targets() -> None:
+    W = _matrix(24, 24, seed=7)[0].float()
+    svd = lora.left_svd(W)
+    S = svd[1]
+    for lam in (0.0, 0.5, 2.0):
+        S_new = torch.linalg.svdvals(lora.scale_direction(W, svd, 2, lam))
+        expected = torch.sort(torch.cat([S[:2], lam * S[2:3], S[3:]]), descending=True).values
+        torch.testing.assert_close(S_new, expected, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(lora.scale_direction(W, svd, 0, 1.0), W)
+    an = {
+        "m": {
+            "scores": torch.tensor([0.9, 0.95, 0.2, 0.1, 0.8]),
+            "S": torch.tensor([9.0, 8.0, 7.5, 6.0, 5.0]),
+        }
+    }
+    # top intruder: rank 2; its non-intruder neighbour with the closest singular value: rank 1 (8.0 vs 5.0... 6.0)
+    assert lora.intervention_targets({"m": W}, an, 0.5) == {"m": (2, 1)}
+    an["m"]["scores"] = torch.tensor([0.9, 0.95, 0.9, 0.9, 0.9])
+    assert lora.intervention_targets({"m": W}, an, 0.5) == {}
+
+
+@pytest.mark.parametrize("rslora", [False, True])
+def test_merged_lora_weights_equal_peft_merge_and_unload(
+    tiny: tuple[lora.Config, lora.Base, lora.TextTask], rslora: bool
+) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    cfg, base, task = tiny
+    spec = lora.RunSpec("lora", 2, 6.0, rslora, 5e-2, "test")
+    enc = lora.encode(base.tokenizer, task.texts, cfg.max_length)
+    ft = lora.finetune(base, task, enc, spec, cfg, torch.device("cpu"), steps=3, progress=False)
+    assert set(ft.lora) == set(base.modules)
+    assert all(f["B"].abs().sum() > 0 for f in ft.lora.values()), "B moved away from its zero init"
+    expected_scale = 6.0 / (math.sqrt(2) if rslora else 2)
+    assert all(f["scale"] == pytest.approx(expected_scale) for f in ft.lora.values())
+    model = get_peft_model(
+        lora.load_encoder(cfg.model, cfg.seed),
+        LoraConfig(r=2, lora_alpha=6.0, use_rslora=rslora, target_modules=cfg.target_modules),
+    )
+    lora._load_lora(model, ft.lora)
+    merged = dict(model.merge_and_unload().named_modules())
+    ours = ft.weights(base)
+    for name in base.modules:
+        torch.testing.assert_close(ours[name], merged[name].weight, atol=1e-6, rtol=1e-5)
+        assert not torch.allclose(ours[name], base.W0[name])
+
+
+def test_full_finetune_changes_only_the_adapted_matrices(
+    tiny: tuple[lora.Config, lora.Base, lora.TextTask],
+) -> None:
+    cfg, base, task = tiny
+    enc = lora.encode(base.tokenizer, task.texts, cfg.max_length)
+    ft = lora.finetune(base, task, enc, cfg.full_run().__class__("full", 0, 0, False, 1e-2, "t"), cfg,
+                       torch.device("cpu"), steps=3, progress=False)  # fmt: skip
+    assert ft.lora is None and set(ft.delta) == set(base.modules)
+    assert all(d.abs().sum() > 0 for d in ft.delta.values())
+    W = ft.weights(base)
+    torch.testing.assert_close(W[base.modules[0]] - base.W0[base.modules[0]], ft.delta[base.modules[0]])
+
+
+def test_stdlib_task_is_clean_and_stratified() -> None:
+    task = lora.stdlib_task("a", 20, seed=0)
+    assert task.n_classes == 6 and len(task.texts) > 600
+    assert len(set(task.texts)) == len(task.texts), "a text never appears twice (or under two labels)"
+    assert np.bincount(task.labels[task.test_idx]).tolist() == [20] * 6
+    assert not set(task.train_idx) & set(task.test_idx)
+    assert task.fingerprint() == lora.stdlib_task("a", 20, seed=0).fingerprint()
+    assert task.describe()["chance_uniform"] == pytest.approx(1 / 6)
+    with pytest.raises(ValueError, match="task='z'"):
+        lora.stdlib_task("z", 20, seed=0)
+
+
+def test_probe_sentences_and_word_dropout() -> None:
+    s = lora.probe_sentences(16, seed=0)
+    assert s == lora.probe_sentences(16, seed=0) and len(set(s)) == 16
+    assert all(8 <= len(x.split()) <= 40 for x in s)
+    rng = np.random.default_rng(0)
+    for sentence in s:
+        copy = lora.drop_words(sentence, 0.3, rng).split()
+        assert 1 <= len(copy) < len(sentence.split())
+        assert all(w in sentence.split() for w in copy)
+
+
+def test_batch_order_is_shared_and_covers_epochs() -> None:
+    a = lora.batch_order(10, 7, 3, seed=1)
+    assert a.shape == (7, 3) and torch.equal(a, lora.batch_order(10, 7, 3, seed=1))
+    assert sorted(a.flatten()[:10].tolist()) == list(range(10))  # the first epoch is a permutation
+
+
+def test_config_runs_follow_the_alpha_lr_rule() -> None:
+    cfg = lora.Config.from_preset("quick")
+    runs = cfg.lora_runs()
+    assert len({(r.rank, r.scale, r.lr) for r in runs}) == len(runs)
+    for r in runs:
+        if r.family != "lr sweep":
+            assert r.alpha * r.lr == pytest.approx(cfg.lr_alpha_product)
+    r4 = [r for r in runs if r.rank == 4 and not r.rslora]
+    assert len(r4) == 1 and r4[0].alpha == 8  # alpha = 2r at r = 4 *is* the fixed-alpha run: shared
+    assert cfg.headline_run() in runs
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"ranks": (0, 4), "headline_rank": 4}, r"ranks\[0\]=0 is out of range"),
+        ({"ranks": (-2,), "headline_rank": 1}, r"ranks\[0\]=-2 is out of range"),
+        ({"epsilon": 0.0}, "epsilon=0.0 is out of range"),
+        ({"epsilon": 1.5}, "epsilon=1.5 is out of range"),
+        ({"epsilons": (0.5, 1.2)}, r"epsilons\[1\]=1.2 is out of range"),
+        ({"epsilon": 0.55}, r"epsilon=0.55 must be one of epsilons"),
+        ({"rnak": 3}, r"unknown config key\(s\) \['rnak'\]"),
+        ({"headline_rank": 3}, "headline_rank=3 must be one of ranks"),
+        ({"target_modules": "(("}, "target_modules='\\(\\(' is not a valid regex"),
+        ({"seq_tasks": ("b", "a")}, "seq_tasks"),
+        ({"lambdas": (0.0, 0.5)}, "lambdas"),
+    ],
+)
+def test_config_errors(kw: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        lora.Config.from_preset("quick", **kw)
+
+
+def test_unknown_preset() -> None:
+    with pytest.raises(ValueError, match="preset='huge' is not allowed"):
+        lora.Config.from_preset("huge")
+
+
+def test_epsilon_outside_unit_interval_raises() -> None:
+    W = torch.eye(4)
+    for eps in (0.0, -0.1, 1.01):
+        with pytest.raises(ValueError, match="epsilon="):
+            lora.intruder_dimensions(W, W, epsilon=eps)
+
+
+def test_unknown_model_path_names_the_field(tmp_path) -> None:
+    with pytest.raises(ValueError, match=r"model='/no/such/model'.*config\.json"):
+        lora.model_source("/no/such/model")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="model="):
+        lora.load_encoder(str(tmp_path / "empty"))
+    with pytest.raises(ValueError, match="model='not a hub id!'"):
+        lora.model_source("not a hub id!")
+
+
+def test_unreachable_hub_model_gives_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ValueError, match=r"(?s)model='no-such-org/no-such-model'.*HF_HUB_OFFLINE"):
+        lora.load_encoder("no-such-org/no-such-model")
+
+
+def test_target_modules_matching_nothing_lists_the_modules(
+    tiny: tuple[lora.Config, lora.Base, lora.TextTask],
+) -> None:
+    _, base, _ = tiny
+    with pytest.raises(
+        ValueError,
+        match=r"target_modules='attn\\.c_proj' matches no.*encoder\.layer\.1\.output\.dense, pooler\.dense",
+    ):
+        lora.adapted_modules(base.encoder, r"attn\.c_proj")
+    # the default regex adapts the six matrices of every layer, not the pooler
+    names = lora.adapted_modules(base.encoder, lora.BERT_TARGETS)
+    assert len(names) == 6 * 2 and not any("pooler" in n for n in names)
+    assert sorted({lora.matrix_type(n) for n in names}) == sorted(lora.MATRIX_TYPES)
+
+
+def test_evaluator_base_model_has_zero_forgetting(tiny: tuple[lora.Config, lora.Base, lora.TextTask]) -> None:
+    cfg, base, task = tiny
+    ev = lora.Evaluator(base, cfg, torch.device("cpu"))
+    f = ev.forgetting()
+    assert f["drift"] == pytest.approx(0.0, abs=1e-5) and 0.0 <= f["top1"] <= 1.0 and f["infonce"] > 0
+    head = {"weight": torch.zeros(task.n_classes, base.hidden), "bias": torch.arange(task.n_classes).float()}
+    acc = ev.accuracy(
+        task, head
+    )  # always predicts the last class: exactly 1 / n_classes on a stratified test
+    assert acc == pytest.approx(1 / task.n_classes)
+
+
+def test_online_dataset_without_the_datasets_package_names_the_field() -> None:
+    try:
+        import datasets  # noqa: F401
+    except ImportError:
+        cfg = lora.Config.from_preset("smoke", task_dataset="glue:sst2")
+        with pytest.raises(ValueError, match="task_dataset='glue:sst2' needs the `datasets` package"):
+            lora.build_task(cfg, "a")
+    else:  # pragma: no cover - only where `datasets` is installed
+        pytest.skip("the datasets package is installed; this checks the error without it")
