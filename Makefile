@@ -67,8 +67,8 @@ test-fast: $(STAMP) ## unit tests + every notebook at the smoke preset (< 3 min)
 test-unit: $(STAMP) ## unit tests only
 	PHENOMENA_OUT=$(TEST_OUT) $(BIN)/pytest tests
 
-bench: $(STAMP) ## time + peak memory of every notebook at PRESET, and throughput benchmarks
-	$(BIN)/python scripts/bench.py --preset $(PRESET)
+bench: $(STAMP) ## micro-benchmarks, then wall time + peak memory of every notebook at PRESET (cache off)
+	$(BIN)/python scripts/bench.py --preset $(PRESET) $(BENCH_ARGS)
 
 lint: $(STAMP) ## ruff check + format check (lib, tests, scripts, notebooks)
 	$(BIN)/ruff check lib tests scripts notebooks

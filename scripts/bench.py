@@ -3,8 +3,10 @@
 1. Every notebook at a preset, run headlessly with papermill in a scratch output folder and with the cache off
    (``PHENOMENA_NO_CACHE=1``) so that it measures the real computation: wall time of the whole run (kernel start
    included) and the kernel's peak resident memory, against each study's targets.
-2. Study-specific micro-benchmarks (``--micro``), e.g. training throughput of our transformer vs Hugging Face's
-   ``GPT2Model`` backbone of the same size at the ICL quick config, and the batched baseline evaluation.
+2. Study-specific micro-benchmarks (``phenomena.<module>.benchmark()``), e.g. training throughput of our transformer vs Hugging Face's
+   ``GPT2Model`` backbone of the same size at the ICL quick config, thread-count timings, analysis speed.
+
+Use ``--no-notebooks`` for the micro-benchmarks alone, ``--studies NAME ...`` to pick studies.
 
 Nothing here writes to the repository's figures/ or data/.
 """
@@ -12,6 +14,7 @@ Nothing here writes to the repository's figures/ or data/.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import subprocess
@@ -71,56 +74,16 @@ def report_notebooks(studies: list[str], preset: str) -> bool:
     return ok
 
 
-def report_icl_throughput(steps: int = 200) -> None:
-    """Training steps/s of our transformer vs HF GPT2Model (same size, read-in/out) at the ICL quick config."""
-    import torch
-
-    from phenomena import icl
-    from phenomena.train import train
-
-    cfg = icl.Config.from_preset("quick")
-    print(f"\n== ICL training throughput, quick config (batch {cfg.batch_size}, {2 * cfg.n_points} tokens, "
-          f"{cfg.n_layers}x{cfg.d_model}, {steps} steps, CPU) ==")  # fmt: skip
-    for threads in (1, 2):
-        torch.set_num_threads(threads)
-        rates = {}
-        for backbone in ("ours", "hf_gpt2"):
-            torch.manual_seed(0)
-            model = icl.ICLModel(cfg.model_config(), backbone=backbone)
-            gen = torch.Generator().manual_seed(0)
-            loss_fn = icl.make_loss_fn(cfg.n_points, cfg.d, gen, cfg.batch_size, torch.device("cpu"))
-            train(model, loss_fn, steps=20, lr=cfg.lr, progress=False)  # warm-up
-            start = time.perf_counter()
-            train(model, loss_fn, steps=steps, lr=cfg.lr, progress=False)
-            rates[backbone] = steps / (time.perf_counter() - start)
-        print(f"threads={threads}: ours {rates['ours']:.1f} steps/s, HF GPT2Model {rates['hf_gpt2']:.1f} steps/s, "
-              f"ratio ours/HF = {rates['ours'] / rates['hf_gpt2']:.2f}")  # fmt: skip
-
-    prompts = icl.sample_prompts(1280, 41, 20, torch.Generator().manual_seed(0))
-    start = time.perf_counter()
-    for name in icl.LEARNERS:
-        icl.baseline_predictions(prompts, name)
-    print(f"all 5 baselines, 1280 prompts x 41 prefix lengths, d = 20 (batched closed form): "
-          f"{time.perf_counter() - start:.2f} s")  # fmt: skip
-
-
 def micro_benchmarks(study: str) -> None:
-    """Run a study's micro-benchmark: ``phenomena.<module>.benchmark()`` if the study module defines one."""
-    import importlib
+    """Run a study's micro-benchmark, ``phenomena.<module>.benchmark()``, if its module defines one."""
+    from phenomena.studies import STUDIES
 
-    if study == "icl_linear_regression":
-        report_icl_throughput()
+    if study not in STUDIES:
         return
-    module = study.split("_")[0] if study != "lora_intruder_dimensions" else "lora"
-    for name in (study, module):
-        try:
-            mod = importlib.import_module(f"phenomena.{name}")
-        except ImportError:
-            continue
-        if hasattr(mod, "benchmark"):
-            print(f"\n== {study} ==")
-            mod.benchmark()
-            return
+    module = importlib.import_module(f"phenomena.{STUDIES[study].module}")
+    if hasattr(module, "benchmark"):
+        print(f"\n== {study}: micro-benchmark ==", flush=True)
+        module.benchmark()
 
 
 def main() -> int:

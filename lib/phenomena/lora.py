@@ -28,6 +28,7 @@ import hashlib
 import importlib
 import inspect
 import math
+import os
 import re
 import sys
 import time
@@ -304,7 +305,8 @@ def _from_pretrained(cls: Any, src: str, model: str) -> Any:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return cls.from_pretrained(src)
+            offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+            return cls.from_pretrained(src, local_files_only=offline)
     except (OSError, ValueError) as err:
         raise ValueError(
             f"model={model!r} could not be loaded from {src!r} ({type(err).__name__}: {' '.join(str(err).split())[:160]}). "

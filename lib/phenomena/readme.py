@@ -15,13 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from phenomena.paths import atomic_path, repo_root
+from phenomena.studies import STUDIES
 
-TITLES = {
-    "icl_linear_regression": "In-context linear regression",
-    "induction_heads": "Induction heads",
-    "lora_intruder_dimensions": "LoRA intruder dimensions",
-    "powerlaw_rehearsal": "Power-law rehearsal",
-}
+TITLES = {name: study.title for name, study in STUDIES.items()}
 
 
 def _fmt(value: Any) -> str:
