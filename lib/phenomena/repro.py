@@ -21,6 +21,7 @@ import torch
 from phenomena.paths import repo_root
 
 PRESET_ENV = "PHENOMENA_PRESET"
+_OUTPUTS = ("figures", "data/results", "README.md")  # written by `make figures`, not code
 _VERSIONED = ("torch", "numpy", "scipy", "pandas", "matplotlib", "scikit-learn", "transformers", "peft")
 
 
@@ -72,14 +73,15 @@ def preset_from_env(preset: str) -> str:
 
 
 def git_info() -> dict[str, Any]:
-    """Commit sha and dirty flag of the repository, or ``None`` values outside a git checkout."""
+    """Commit sha and dirty flag (uncommitted changes outside the generated outputs) of the repository, or
+    ``None`` values outside a git checkout."""
     root = repo_root()
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=10
         ).stdout.strip()
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+        status = subprocess.run(  # outputs are rewritten by the run itself: only code counts as dirty
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *(f":!{p}" for p in _OUTPUTS)],
             cwd=root,
             capture_output=True,
             text=True,
