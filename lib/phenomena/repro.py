@@ -80,8 +80,9 @@ def git_info() -> dict[str, Any]:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True, timeout=10
         ).stdout.strip()
-        status = subprocess.run(  # outputs are rewritten by the run itself: only code counts as dirty
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *(f":!{p}" for p in _OUTPUTS)],
+        code_only = ["--", ".", *(f":!{p}" for p in _OUTPUTS)]  # outputs are rewritten by the run itself
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", *code_only],
             cwd=root,
             capture_output=True,
             text=True,
