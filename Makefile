@@ -18,7 +18,7 @@ OVERRIDES ?= {}
 THREADS   ?=
 STUDIES   := $(patsubst notebooks/%.ipynb,%,$(wildcard notebooks/*.ipynb))
 # Tests write to a scratch output root so they never modify tracked files (figures/, data/results/).
-TEST_OUT  := build/test-out
+TEST_OUT  := $(CURDIR)/build/test-out
 NBVAL     := --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 -p no:randomly
 
 export PYTHONHASHSEED := 0
