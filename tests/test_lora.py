@@ -293,3 +293,18 @@ def test_online_dataset_without_the_datasets_package_names_the_field() -> None:
             lora.build_task(cfg, "a")
     else:  # pragma: no cover - only where `datasets` is installed
         pytest.skip("the datasets package is installed; this checks the error without it")
+
+
+def test_stdlib_task_does_not_depend_on_what_this_process_patched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Third-party packages patch stdlib classes (transformers adds methods to logging.Logger): the docstrings
+    are read in a clean interpreter, so such a patch must not leak into the data set."""
+    import logging
+
+    def shout_once(self: logging.Logger) -> None:
+        """A method patched in by some third-party package at import time."""
+
+    monkeypatch.setattr(logging.Logger, "shout_once", shout_once, raising=False)
+    lora.stdlib_docstrings.cache_clear()
+    docs = lora.stdlib_docstrings(("logging",))["logging"]
+    assert docs and not any("patched in by some third-party" in d for d in docs)
+    assert any("logger" in d.lower() for d in docs)

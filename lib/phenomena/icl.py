@@ -213,8 +213,9 @@ class _HFGPT2(nn.Module):
                 "the hf_gpt2 backbone needs transformers: pip install -r requirements.txt"
             ) from err
         hf_cfg = GPT2Config(
-            vocab_size=1, n_positions=cfg.max_len, n_embd=cfg.d_model, n_layer=cfg.n_layers, n_head=cfg.n_heads,
-            resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, use_cache=False,
+            vocab_size=1, bos_token_id=None, eos_token_id=None, n_positions=cfg.max_len, n_embd=cfg.d_model,
+            n_layer=cfg.n_layers, n_head=cfg.n_heads, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+            use_cache=False,
         )  # fmt: skip
         self.read_in = nn.Linear(int(cfg.d_in), cfg.d_model)  # type: ignore[arg-type]
         self.backbone = GPT2Model(hf_cfg)

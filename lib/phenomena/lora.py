@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
-import importlib
-import inspect
 import math
 import os
 import re
@@ -359,36 +358,17 @@ def layer_index(name: str) -> int:
 # Data: a topic task from standard-library docstrings, and prose for the forgetting probe
 
 
-def _first_paragraph(doc: str | None) -> str | None:
-    if not doc:
-        return None
-    para = inspect.cleandoc(doc).split("\n\n")[0]
-    para = re.sub(r"\s+", " ", para).strip()
-    return para if len(para.split()) >= 4 else None
+@functools.cache
+def stdlib_docstrings(modules: tuple[str, ...]) -> dict[str, list[str]]:
+    """First paragraphs of the docstrings of each standard-library module (see :mod:`phenomena.stdlib_docs`),
+    read in a clean, isolated interpreter so that the data do not depend on what this process has imported."""
+    import json
+    import subprocess
 
-
-def module_docstrings(modname: str) -> list[str]:
-    """First paragraphs (>= 4 words) of the docstrings of a module, its public functions and classes and their
-    public methods, in definition order. Objects imported from other top-level packages are skipped."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mod = importlib.import_module(modname)
-    except ImportError:
-        return []
-    top = modname.split(".")[0]
-    out = [_first_paragraph(mod.__doc__)]
-    for name, obj in vars(mod).items():
-        owner = str(getattr(obj, "__module__", "") or "")
-        if name.startswith("_") or not owner.lstrip("_").startswith(top):
-            continue
-        if inspect.isfunction(obj) or inspect.isbuiltin(obj) or inspect.isclass(obj):
-            out.append(_first_paragraph(obj.__doc__))
-            if inspect.isclass(obj):
-                for attr, member in vars(obj).items():
-                    if not attr.startswith("_") and (callable(member) or isinstance(member, property)):
-                        out.append(_first_paragraph(getattr(member, "__doc__", None)))
-    return [s for s in out if s]
+    script = Path(__file__).with_name("stdlib_docs.py")
+    proc = subprocess.run([sys.executable, "-I", "-S", str(script), *modules], capture_output=True, text=True,
+                          check=True, timeout=120)  # fmt: skip
+    return json.loads(proc.stdout)
 
 
 @dataclass
@@ -437,9 +417,8 @@ def stdlib_task(key: str, n_test_per_class: int, seed: int) -> TextTask:
     if key not in TASK_MODULES:
         raise ValueError(f"task={key!r} is not allowed: expected one of {sorted(TASK_MODULES)}")
     groups = TASK_MODULES[key]
-    per_group = {
-        g: list(dict.fromkeys(s for m in mods for s in module_docstrings(m))) for g, mods in groups.items()
-    }
+    docs = stdlib_docstrings(tuple(m for mods in groups.values() for m in mods))
+    per_group = {g: list(dict.fromkeys(s for m in mods for s in docs[m])) for g, mods in groups.items()}
     seen: dict[str, int] = {}
     for texts in per_group.values():
         for t in texts:
