@@ -171,6 +171,26 @@ def test_smoke_run_has_the_right_shapes() -> None:
     assert r.R[0, 0] > 0.5  # it learns the first task
 
 
+def test_run_many_reuses_finished_runs_without_variation(
+    cfg: rh.Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    z = np.zeros((2, 2))
+    done = [rh.EnvResult("powerlaw", s, z, z[0], z[0], z) for s in (0, 1)]
+    calls: list[tuple[str, int, dict[str, object]]] = []
+
+    def fake_get_run(
+        cfg: rh.Config, env: str, seed: int, device: torch.device, **var: object
+    ) -> rh.EnvResult:
+        calls.append((env, seed, var))
+        return rh.EnvResult(env, seed, z, z[0], z[0], z)
+
+    monkeypatch.setattr(rh, "get_run", fake_get_run)
+    jobs = [("powerlaw", 0, {}), ("powerlaw", 0, {"exponent": 2.0}), ("powerlaw", 2, {}), ("none", 1, {})]
+    out = rh.run_many(cfg, jobs, torch.device("cpu"), done=done)
+    assert out[0] is done[0]
+    assert calls == [("powerlaw", 0, {"exponent": 2.0}), ("powerlaw", 2, {}), ("none", 1, {})]
+
+
 def test_merged_ewc_gradient_equals_the_sum_of_per_task_penalties(cfg: rh.Config) -> None:
     torch.manual_seed(0)
     model = rh.make_mlp(5, (4,), n_classes=3)

@@ -1098,14 +1098,16 @@ def get_sequence(
     cfg: Config,
     device: torch.device,
     *,
+    first: FineTune | None = None,
     progress: bool = True,
 ) -> list[FineTune]:
     """Sequential fine-tuning on ``tasks`` (the first one is the target task, whose run is shared with
-    :func:`get_finetune`): after each task the update is merged and a fresh adapter (or, for full FT, the same
+    :func:`get_finetune`; pass it as ``first`` when it is already in memory, so that it is not trained again
+    when the cache is off): after each task the update is merged and a fresh adapter (or, for full FT, the same
     dense parameters) and a new head are trained on the next task for ``cfg.seq_steps`` steps."""
     from phenomena import cache
 
-    runs = [get_finetune(base, tasks[0], spec, cfg, device, progress=progress)]
+    runs = [first or get_finetune(base, tasks[0], spec, cfg, device, progress=progress)]
     for i, task in enumerate(tasks[1:], start=1):
         prev = runs[-1]
         start, start_bias = prev.weights(base), prev.biases(base)
@@ -1196,7 +1198,8 @@ def run_study(cfg: Config, device: torch.device, *, progress: bool = True) -> di
     # sequential fine-tuning: full FT vs the headline LoRA on tasks a -> b (-> c)
     seq = []
     for spec in (cfg.full_run(), hl):
-        stages = get_sequence(base, [tasks[k] for k in cfg.seq_tasks], spec, cfg, device, progress=progress)
+        stages = get_sequence(base, [tasks[k] for k in cfg.seq_tasks], spec, cfg, device, first=fts[spec.name],
+                              progress=progress)  # fmt: skip
         for i, st in enumerate(stages):
             heads = {k: (tasks[k], stages[j].head) for j, k in enumerate(cfg.seq_tasks[: i + 1])}
             Wi = st.weights(base)

@@ -590,10 +590,18 @@ def get_run(cfg: Config, env: str, seed: int, device: torch.device, **variation:
 
 
 def run_many(
-    cfg: Config, jobs: list[tuple[str, int, dict[str, Any]]], device: torch.device, desc: str = "runs"
+    cfg: Config,
+    jobs: list[tuple[str, int, dict[str, Any]]],
+    device: torch.device,
+    desc: str = "runs",
+    done: list[EnvResult] | None = None,
 ) -> list[EnvResult]:
-    """Run (environment, seed, variation) jobs with one progress bar."""
-    return [get_run(cfg, env, seed, device, **var) for env, seed, var in tqdm(jobs, desc=desc)]
+    """Run (environment, seed, variation) jobs with one progress bar. A job without variation whose environment
+    and seed are among the results ``done`` (runs of the same ``cfg``) reuses that result instead of running it
+    again, which matters when the cache is off."""
+    known = {(r.env, r.seed): r for r in done or []}
+    return [known[(env, seed)] if not var and (env, seed) in known else get_run(cfg, env, seed, device, **var)
+            for env, seed, var in tqdm(jobs, desc=desc)]  # fmt: skip
 
 
 def summary_table(results: list[EnvResult]) -> Any:
