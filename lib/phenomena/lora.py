@@ -139,7 +139,9 @@ class Config(StudyConfig):
     # LoRA runs
     ranks: tuple[int, ...] = field((1, 4, 16, 64), positive=True, doc="LoRA ranks at alpha = 2r")
     fixed_alpha: float = field(8.0, positive=True, doc="alpha of the fixed-alpha family (paper: 8)")
-    fixed_alpha_ranks: tuple[int, ...] = field((1, 64), positive=True, doc="ranks trained at fixed_alpha")
+    fixed_alpha_ranks: tuple[int, ...] = field(
+        (64,), positive=True, doc="ranks trained at fixed_alpha (quick: r = 64 beside rsLoRA's, for time)"
+    )
     rslora_alpha: float = field(8.0, positive=True, doc="alpha of peft use_rslora runs (scale alpha/sqrt(r))")
     rslora_ranks: tuple[int, ...] = field((64,), positive=True, doc="ranks trained with peft use_rslora")
     lr_sweep: tuple[float, ...] = field(
@@ -1236,13 +1238,15 @@ def get_results(cfg: Config, device: torch.device, *, progress: bool = True) -> 
 # Thresholds per preset. quick: MiniLM fine-tuned for ~20 s per run on a CPU and a 450-example test set (the
 # standard error of an accuracy difference is ~0.02, so a gap of 0.05 is ~2 SE); paper: RoBERTa-base at the
 # paper's scale. Forgetting claims use the embedding drift: the retrieval-loss version of them did not reproduce
-# at quick (see the notebook), and is reported beside them as metrics, not hidden.
+# at quick (see the notebook), and is reported beside them as metrics, not hidden. rho is over the paper's Fig. 7
+# axis, the learning-rate sweep at one rank: with 3 lrs, > 0.8 means intruders and drift share one ordering (ties
+# allowed); the correlation over all LoRA runs, which mixes ranks and scalings, is reported beside it.
 THRESHOLDS: dict[str, dict[str, float]] = {
     "smoke": {"acc_gap": 1.0, "min_acc": 0.0, "full_max": 1e9, "lora_min": -1, "rank_drop": -1e9, "rho": -2.0,
               "drift_drop": -1e9, "acc_cost": 1e9, "vs_control": -1e9},
-    "quick": {"acc_gap": 0.05, "min_acc": 0.85, "full_max": 3, "lora_min": 5, "rank_drop": 5, "rho": 0.5,
+    "quick": {"acc_gap": 0.05, "min_acc": 0.85, "full_max": 3, "lora_min": 5, "rank_drop": 5, "rho": 0.8,
               "drift_drop": 0.05, "acc_cost": 0.03, "vs_control": 0.0},
-    "paper": {"acc_gap": 0.02, "min_acc": 0.8, "full_max": 3, "lora_min": 5, "rank_drop": 5, "rho": 0.5,
+    "paper": {"acc_gap": 0.02, "min_acc": 0.8, "full_max": 3, "lora_min": 5, "rank_drop": 5, "rho": 0.8,
               "drift_drop": 0.1, "acc_cost": 0.02, "vs_control": 0.0},
 }  # fmt: skip
 
@@ -1284,6 +1288,12 @@ def summarize(cfg: Config, res: dict[str, Any]) -> dict[str, Any]:
     rho_f, p_f = spearman(x, [r["forgetting"] for r in lora_rows])
     rho_d, p_d = spearman(x, [r["drift"] for r in lora_rows])
     rho_a, p_a = spearman(x, [r["acc"] for r in lora_rows])
+    # the paper's Fig. 7 axis: the learning-rate sweep at one rank (the headline run and cfg.lr_sweep)
+    lr_rows = sorted((r for r in lora_rows if r["rank"] == cfg.headline_rank and r["alpha"] == 2.0 * r["rank"]
+                      and not r["rslora"]), key=lambda r: r["lr"])  # fmt: skip
+    xl = [r["intruders"] for r in lr_rows]
+    rho_lf, _ = spearman(xl, [r["forgetting"] for r in lr_rows])
+    rho_ld, _ = spearman(xl, [r["drift"] for r in lr_rows])
     inter = {(r["lambda"], r["direction"]): r for r in res["intervention"]}
     lam = min(cfg.lambdas, key=lambda v: abs(v - 0.75))
     one, at = inter[(1.0, "top intruder")], inter[(lam, "top intruder")]
@@ -1315,6 +1325,9 @@ def summarize(cfg: Config, res: dict[str, Any]) -> dict[str, Any]:
             "rho_intruders_accuracy": rho_a,
             "p_intruders_accuracy": p_a,
             "n_lora_runs": len(lora_rows),
+            "lr_sweep": [{k: r[k] for k in ("lr", "acc", "intruders", "forgetting", "drift")} for r in lr_rows],
+            "rho_lr_sweep_intruders_forgetting": rho_lf,
+            "rho_lr_sweep_intruders_drift": rho_ld,
             "intervention_lambda": lam,
             "intervention_matrices": len(res["targets"]),
             "intervention_forgetting_drop": (f1 - at["forgetting"]) / f1 if f1 > 0 else float("nan"),
@@ -1357,11 +1370,13 @@ def build_claims(cfg: Config, m: dict[str, Any]) -> list[Any]:
                     "fall with rank; r=64 ~ full FT (Fig. 4)", m["intruders_lowest_minus_highest_rank"],
                     th["rank_drop"]),
         Claim.above("more_intruders_more_drift",
-                    f"Spearman rho(intruders, embedding drift), {m['n_lora_runs']} LoRA runs "
-                    f"(retrieval-loss rho: {m['rho_intruders_forgetting']:.2f})",
-                    "0.971 with forgetting (lr sweep, Fig. 7)", m["rho_intruders_drift"], th["rho"]),
+                    f"Spearman rho(intruders, embedding drift), lr sweep at r={cfg.headline_rank} "
+                    f"({len(m['lr_sweep'])} lrs; retrieval loss: {m['rho_lr_sweep_intruders_forgetting']:.2f}; "
+                    f"all {m['n_lora_runs']} LoRA runs: drift {m['rho_intruders_drift']:.2f}, "
+                    f"retrieval {m['rho_intruders_forgetting']:.2f})",
+                    "0.971 with forgetting (lr sweep, Fig. 7)", m["rho_lr_sweep_intruders_drift"], th["rho"]),
         Claim.above("scaling_down_reduces_drift",
-                    f"relative drift drop, top intruder x {lam:g} (retrieval loss: "
+                    f"relative drift drop, top intruder x {lam:g} (retrieval-loss forgetting drop: "
                     f"{m['intervention_forgetting_drop']:+.0%})",
                     "forgetting -33.2% QQP (x0.7), -19.8% MNLI (x0.5)", m["intervention_drift_drop"],
                     th["drift_drop"]),
