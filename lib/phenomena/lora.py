@@ -1325,7 +1325,9 @@ def summarize(cfg: Config, res: dict[str, Any]) -> dict[str, Any]:
             "rho_intruders_accuracy": rho_a,
             "p_intruders_accuracy": p_a,
             "n_lora_runs": len(lora_rows),
-            "lr_sweep": [{k: r[k] for k in ("lr", "acc", "intruders", "forgetting", "drift")} for r in lr_rows],
+            "lr_sweep": [
+                {k: r[k] for k in ("lr", "acc", "intruders", "forgetting", "drift")} for r in lr_rows
+            ],
             "rho_lr_sweep_intruders_forgetting": rho_lf,
             "rho_lr_sweep_intruders_drift": rho_ld,
             "intervention_lambda": lam,
