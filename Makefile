@@ -70,13 +70,13 @@ test-unit: $(STAMP) ## unit tests only
 bench: $(STAMP) ## micro-benchmarks, then wall time + peak memory of every notebook at PRESET (cache off)
 	$(BIN)/python scripts/bench.py --preset $(PRESET) $(BENCH_ARGS)
 
-lint: $(STAMP) ## ruff check + format check (lib, tests, scripts, notebooks)
-	$(BIN)/ruff check lib tests scripts notebooks
-	$(BIN)/ruff format --check lib tests scripts
+lint: $(STAMP) ## ruff check + format check (lib, tests, scripts, benchmarks, notebooks)
+	$(BIN)/ruff check lib tests scripts benchmarks notebooks
+	$(BIN)/ruff format --check lib tests scripts benchmarks
 
 format: $(STAMP) ## apply ruff fixes and formatting
-	$(BIN)/ruff check --fix lib tests scripts notebooks
-	$(BIN)/ruff format lib tests scripts
+	$(BIN)/ruff check --fix lib tests scripts benchmarks notebooks
+	$(BIN)/ruff format lib tests scripts benchmarks
 
 hooks: $(STAMP) ## install the pre-commit hooks (ruff, nbstripout)
 	$(BIN)/pre-commit install

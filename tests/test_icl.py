@@ -6,37 +6,38 @@ import torch
 from sklearn.linear_model import Ridge
 from sklearn.neighbors import KNeighborsRegressor
 
-from phenomena import icl
+from phenomena.studies import icl_linear_regression as study
+from phenomena.studies.icl_linear_regression import data, learners, metrics, training
 
 
 @pytest.fixture
-def prompts() -> icl.Prompts:
-    return icl.sample_prompts(6, 9, 4, torch.Generator().manual_seed(0))
+def prompts() -> data.Prompts:
+    return data.sample_prompts(6, 9, 4, torch.Generator().manual_seed(0))
 
 
 def test_sampler_shapes_pool_and_active_dims() -> None:
     gen = torch.Generator().manual_seed(1)
-    p = icl.sample_prompts(5, 7, 4, gen, d_active=2)
+    p = data.sample_prompts(5, 7, 4, gen, d_active=2)
     assert p.xs.shape == (5, 7, 4) and p.ys.shape == (5, 7) and p.ws.shape == (5, 4)
     assert torch.all(p.xs[..., 2:] == 0) and torch.all(p.ws[:, 2:] == 0)
     torch.testing.assert_close(p.ys, torch.einsum("bnd,bd->bn", p.xs, p.ws))
     pool = torch.randn(3, 4)
-    q = icl.sample_prompts(50, 2, 4, gen, pool=pool)
+    q = data.sample_prompts(50, 2, 4, gen, pool=pool)
     assert all(any(torch.equal(w, v) for v in pool) for w in q.ws)
     with pytest.raises(ValueError, match="d_active"):
-        icl.sample_prompts(1, 2, 4, gen, d_active=5)
+        data.sample_prompts(1, 2, 4, gen, d_active=5)
 
 
-def test_interleave_layout(prompts: icl.Prompts) -> None:
-    tokens = icl.interleave(prompts.xs, prompts.ys)
+def test_interleave_layout(prompts: data.Prompts) -> None:
+    tokens = learners.interleave(prompts.xs, prompts.ys)
     assert tokens.shape == (6, 18, 4)
     torch.testing.assert_close(tokens[:, 0::2], prompts.xs)
     torch.testing.assert_close(tokens[:, 1::2, 0], prompts.ys)
     assert torch.all(tokens[:, 1::2, 1:] == 0)
 
 
-def test_ols_matches_numpy_lstsq_min_norm_for_every_prefix(prompts: icl.Prompts) -> None:
-    w = icl.fit_weights(prompts.xs, prompts.ys, "ols")
+def test_ols_matches_numpy_lstsq_min_norm_for_every_prefix(prompts: data.Prompts) -> None:
+    w = learners.fit_weights(prompts.xs, prompts.ys, "ols")
     for b in range(6):
         for k in range(9):
             X, y = prompts.xs[b, :k].double().numpy(), prompts.ys[b, :k].double().numpy()
@@ -44,15 +45,15 @@ def test_ols_matches_numpy_lstsq_min_norm_for_every_prefix(prompts: icl.Prompts)
             np.testing.assert_allclose(w[b, k].numpy(), ref, atol=1e-4)
 
 
-def test_ridge_matches_sklearn(prompts: icl.Prompts) -> None:
-    w = icl.fit_weights(prompts.xs, prompts.ys, "ridge", ridge_lambda=0.7)
+def test_ridge_matches_sklearn(prompts: data.Prompts) -> None:
+    w = learners.fit_weights(prompts.xs, prompts.ys, "ridge", ridge_lambda=0.7)
     for k in (1, 3, 8):
         ref = Ridge(alpha=0.7, fit_intercept=False).fit(prompts.xs[2, :k], prompts.ys[2, :k]).coef_
         np.testing.assert_allclose(w[2, k].numpy(), ref, atol=1e-5)
 
 
-def test_knn_matches_sklearn(prompts: icl.Prompts) -> None:
-    pred = icl.knn_predictions(prompts.xs, prompts.ys)
+def test_knn_matches_sklearn(prompts: data.Prompts) -> None:
+    pred = learners.knn_predictions(prompts.xs, prompts.ys)
     assert torch.all(pred[:, 0] == 0)
     torch.testing.assert_close(pred[:, 1], prompts.ys[:, 0])  # one point: its label
     for k in (3, 5, 8):
@@ -61,9 +62,9 @@ def test_knn_matches_sklearn(prompts: icl.Prompts) -> None:
         assert pred[0, k].item() == pytest.approx(ref, abs=1e-5)
 
 
-def test_averaging_and_one_step_gd(prompts: icl.Prompts) -> None:
-    avg = icl.fit_weights(prompts.xs, prompts.ys, "averaging")
-    gd = icl.fit_weights(prompts.xs, prompts.ys, "gd")
+def test_averaging_and_one_step_gd(prompts: data.Prompts) -> None:
+    avg = learners.fit_weights(prompts.xs, prompts.ys, "averaging")
+    gd = learners.fit_weights(prompts.xs, prompts.ys, "gd")
     k = 5
     ref = (prompts.xs[:, :k] * prompts.ys[:, :k, None]).mean(1)
     torch.testing.assert_close(avg[:, k], ref, atol=1e-5, rtol=1e-5)
@@ -71,8 +72,11 @@ def test_averaging_and_one_step_gd(prompts: icl.Prompts) -> None:
 
 
 def test_baselines_are_bayes_sensible_on_average() -> None:
-    p = icl.sample_prompts(4000, 11, 5, torch.Generator().manual_seed(3))
-    err = {m: icl.squared_errors(icl.baseline_predictions(p, m), p.ys, 5).mean(0) for m in icl.LEARNERS}
+    p = data.sample_prompts(4000, 11, 5, torch.Generator().manual_seed(3))
+    err = {
+        m: metrics.squared_errors(learners.baseline_predictions(p, m), p.ys, 5).mean(0)
+        for m in learners.LEARNERS
+    }
     assert err["ols"][0] == pytest.approx(1.0, abs=0.08)  # predicts 0 at k = 0
     assert err["ols"][5] < 1e-3 and err["ols"][10] < 1e-3  # exact from k = d on
     assert err["ols"][3] == pytest.approx(1 - 3 / 5, abs=0.05)  # min-norm: 1 - k/d below k = d
@@ -82,44 +86,44 @@ def test_baselines_are_bayes_sensible_on_average() -> None:
 
 def test_dmmse_identifies_the_pool_task() -> None:
     pool = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
-    p = icl.sample_prompts(64, 10, 4, torch.Generator().manual_seed(1), pool=pool, noise_std=0.05)
-    pred = icl.dmmse_predictions(p, pool, noise_var=0.0025)
+    p = data.sample_prompts(64, 10, 4, torch.Generator().manual_seed(1), pool=pool, noise_std=0.05)
+    pred = learners.dmmse_predictions(p, pool, noise_var=0.0025)
     assert ((pred[:, 6:] - p.ys[:, 6:]) ** 2).mean() < 0.01
-    one = icl.dmmse_predictions(p, pool[:1], noise_var=0.25)
+    one = learners.dmmse_predictions(p, pool[:1], noise_var=0.25)
     torch.testing.assert_close(one, p.xs @ pool[0])
 
 
 def test_predict_with_queries_equals_editing_the_prompt() -> None:
     torch.manual_seed(0)
-    cfg = icl.Config.from_preset("smoke")
-    model = icl.ICLModel(cfg.model_config())
-    p = icl.sample_prompts(3, cfg.n_points, cfg.d, torch.Generator().manual_seed(0))
+    cfg = study.Config.from_preset("smoke")
+    model = learners.ICLModel(cfg.model_config())
+    p = data.sample_prompts(3, cfg.n_points, cfg.d, torch.Generator().manual_seed(0))
     q = torch.randn_like(p.xs)
-    got = icl.predict_with_queries(model, p, q)
+    got = learners.predict_with_queries(model, p, q)
     for k in (0, 2, cfg.n_points - 1):
         xs = p.xs.clone()
         xs[:, k] = q[:, k]
-        torch.testing.assert_close(got[:, k], icl.predict(model, icl.Prompts(xs, p.ys, p.ws))[:, k])
+        torch.testing.assert_close(got[:, k], learners.predict(model, data.Prompts(xs, p.ys, p.ws))[:, k])
 
 
 def test_ood_queries() -> None:
-    p = icl.sample_prompts(5, 8, 4, torch.Generator().manual_seed(0))
-    orth = icl.orthogonal_queries(p.xs)
+    p = data.sample_prompts(5, 8, 4, torch.Generator().manual_seed(0))
+    orth = data.orthogonal_queries(p.xs)
     for k in range(1, 4):
         assert torch.einsum("bjd,bd->bj", p.xs[:, :k], orth[:, k]).abs().max() < 1e-4
         torch.testing.assert_close(orth[:, k].norm(dim=-1), p.xs[:, k].norm(dim=-1))
     assert torch.isnan(orth[:, 4:]).all()
-    rep = icl.repeated_queries(p.xs, torch.Generator().manual_seed(0))
+    rep = data.repeated_queries(p.xs, torch.Generator().manual_seed(0))
     for k in range(1, 8):
         assert all(any(torch.equal(rep[b, k], p.xs[b, j]) for j in range(k)) for b in range(5))
 
 
 def test_curriculum_schedule() -> None:
-    cfg = icl.Config.from_preset("paper")
-    assert icl.curriculum_at(0, cfg) == (5, 11)
-    assert icl.curriculum_at(2000, cfg) == (6, 13)
-    assert icl.curriculum_at(10**6, cfg) == (20, 41)
-    assert icl.curriculum_at(0, icl.Config.from_preset("quick")) == (5, 11)
+    cfg = study.Config.from_preset("paper")
+    assert data.curriculum_at(0, cfg) == (5, 11)
+    assert data.curriculum_at(2000, cfg) == (6, 13)
+    assert data.curriculum_at(10**6, cfg) == (20, 41)
+    assert data.curriculum_at(0, study.Config.from_preset("quick")) == (5, 11)
 
 
 @pytest.mark.parametrize(
@@ -137,19 +141,19 @@ def test_curriculum_schedule() -> None:
 )
 def test_config_errors(kw: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        icl.Config.from_preset("quick", **kw)
+        study.Config.from_preset("quick", **kw)
 
 
 def test_spd_and_bootstrap() -> None:
     a, b = torch.zeros(10, 3), torch.ones(10, 3) * 2
-    torch.testing.assert_close(icl.spd(a, b, d=4), torch.ones(3))
-    mean, lo, hi = icl.bootstrap_band(torch.rand(200, 3), n_boot=200)
+    torch.testing.assert_close(metrics.spd(a, b, d=4), torch.ones(3))
+    mean, lo, hi = metrics.bootstrap_band(torch.rand(200, 3), n_boot=200)
     assert np.all(lo <= mean) and np.all(mean <= hi) and mean.shape == (3,)
 
 
 def test_smoke_training_learns_something() -> None:
-    cfg = icl.Config.from_preset("smoke", steps=150)
-    _, hist = icl.train_icl(cfg, torch.device("cpu"), progress=False)
+    cfg = study.Config.from_preset("smoke", steps=150)
+    _, hist = training.train_icl(cfg, torch.device("cpu"), progress=False)
     frame = hist.eval_frame()
     assert frame["step"].iloc[-1] == 150
     assert frame["err_k_2d"].iloc[-1] < frame["err_k_2d"].iloc[0]

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from phenomena import induction as ih
+from phenomena.run import Run
+from phenomena.studies import induction_heads as study
+from phenomena.studies.induction_heads import copy_task, experiment, reddy, scores, training
 from phenomena.train import History
 from phenomena.transformer import Transformer, TransformerConfig
 
@@ -19,12 +21,12 @@ def test_perfect_stripes_score_one() -> None:
     induction = torch.zeros(2, 3, T, T)
     for i in range(T):
         induction[:, :, i, i - P + 1 if i >= P else 0] = 1.0
-    torch.testing.assert_close(ih.stripe_score(induction, P - 1, P), torch.ones(3))
+    torch.testing.assert_close(scores.stripe_score(induction, P - 1, P), torch.ones(3))
     prev = torch.zeros(1, 2, T, T)
     prev[:, :, 0, 0] = 1.0
     prev[:, :, torch.arange(1, T), torch.arange(T - 1)] = 1.0
-    torch.testing.assert_close(ih.prev_token_scores([prev]), torch.ones(1, 2))
-    assert ih.stripe_score(prev, P - 1, P).max() == 0  # a previous-token head is no induction head
+    torch.testing.assert_close(scores.prev_token_scores([prev]), torch.ones(1, 2))
+    assert scores.stripe_score(prev, P - 1, P).max() == 0  # a previous-token head is no induction head
 
 
 def test_uniform_causal_attention_scores_its_expectation() -> None:
@@ -35,27 +37,27 @@ def test_uniform_causal_attention_scores_its_expectation() -> None:
     uniform = (uniform / uniform.sum(-1, keepdim=True)).expand(4, 2, T, T)
     expected_ind = sum(1 / (i + 1) for i in range(P, T)) / P
     expected_prev = sum(1 / (i + 1) for i in range(1, T)) / (T - 1)
-    torch.testing.assert_close(ih.induction_scores([uniform], P), torch.full((1, 2), expected_ind))
-    torch.testing.assert_close(ih.prev_token_scores([uniform]), torch.full((1, 2), expected_prev))
+    torch.testing.assert_close(scores.induction_scores([uniform], P), torch.full((1, 2), expected_ind))
+    torch.testing.assert_close(scores.prev_token_scores([uniform]), torch.full((1, 2), expected_prev))
 
 
 def test_stripe_score_checks_its_arguments() -> None:
     with pytest.raises(ValueError, match="offset"):
-        ih.stripe_score(torch.zeros(1, 1, 4, 4), 3, 2)
+        scores.stripe_score(torch.zeros(1, 1, 4, 4), 3, 2)
     with pytest.raises(ValueError, match="offset"):
-        ih.stripe_score(torch.zeros(1, 1, 4, 4), 1, 4)
+        scores.stripe_score(torch.zeros(1, 1, 4, 4), 1, 4)
 
 
 def test_probe_losses_and_icl_score_select_the_right_targets() -> None:
     P = 4
     losses = torch.arange(2 * P - 1, dtype=torch.float32).expand(3, -1)  # loss of target t + 1 at column t
-    first, rep = ih.probe_losses(losses, P)
+    first, rep = scores.probe_losses(losses, P)
     assert first == pytest.approx(np.mean(range(P - 1)))  # targets 1..P-1
     assert rep == pytest.approx(np.mean(range(P, 2 * P - 1)))  # targets P+1..2P-1 (target P is unpredictable)
     flat = torch.ones(2, 15)
-    assert ih.icl_score(flat) == 0
+    assert scores.icl_score(flat) == 0
     ramp = torch.cat([torch.full((2, 8), 4.0), torch.full((2, 7), 1.0)], dim=1)
-    assert ih.icl_score(ramp) == pytest.approx(-3.0)
+    assert scores.icl_score(ramp) == pytest.approx(-3.0)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -65,7 +67,7 @@ def test_probe_losses_and_icl_score_select_the_right_targets() -> None:
 @pytest.mark.parametrize(("seg", "gap"), [((2, 4), 0), ((3, 6), 5), ((8, 24), 16)])
 def test_copy_blocks_invariants(seg: tuple[int, int], gap: int) -> None:
     B, T, V = 64, 64, 20
-    batch = ih.copy_blocks(B, T, V, seg[0], seg[1], gap, torch.Generator().manual_seed(0))
+    batch = copy_task.copy_blocks(B, T, V, seg[0], seg[1], gap, torch.Generator().manual_seed(0))
     x, src = batch.tokens, batch.source
     assert x.shape == src.shape == (B, T) and x.min() >= 0 and x.max() < V
     assert torch.all(src <= torch.arange(T))
@@ -79,13 +81,13 @@ def test_copy_blocks_invariants(seg: tuple[int, int], gap: int) -> None:
     assert not copied[:, : seg[0]].any()  # nothing to copy before the first segment is complete
     frac = copied.float().mean().item()
     assert 0.2 < frac < 0.5  # L / (2L + g) for the block sizes above
-    again = ih.copy_blocks(B, T, V, seg[0], seg[1], gap, torch.Generator().manual_seed(0))
+    again = copy_task.copy_blocks(B, T, V, seg[0], seg[1], gap, torch.Generator().manual_seed(0))
     assert torch.equal(again.tokens, x)
 
 
 def test_copy_offsets_are_not_a_function_of_position() -> None:
     """The copy distance varies at every position, so no fixed positional rule can predict the copies."""
-    batch = ih.copy_blocks(2000, 64, 64, 8, 24, 16, torch.Generator().manual_seed(1))
+    batch = copy_task.copy_blocks(2000, 64, 64, 8, 24, 16, torch.Generator().manual_seed(1))
     dist = torch.arange(64) - batch.source
     for t in (30, 45, 63):
         d = dist[:, t][batch.copied[:, t]]
@@ -93,7 +95,7 @@ def test_copy_offsets_are_not_a_function_of_position() -> None:
 
 
 def test_repeated_probe() -> None:
-    x = ih.repeated_probe(5, 7, 11, torch.Generator().manual_seed(0))
+    x = copy_task.repeated_probe(5, 7, 11, torch.Generator().manual_seed(0))
     assert x.shape == (5, 14)
     assert torch.equal(x[:, :7], x[:, 7:])
 
@@ -101,9 +103,9 @@ def test_repeated_probe() -> None:
 def test_reddy_sequences_invariants() -> None:
     gen = torch.Generator().manual_seed(0)
     N, L, D, K = 8, 4, 15, 12
-    classes = ih.Classes.make(K, L, D, gen)
+    classes = reddy.Classes.make(K, L, D, gen)
     assert torch.equal(classes.labels, torch.arange(K) % L)
-    b = ih.reddy_sequences(200, N, 2, 1.0, 0.1, classes.label_vectors, gen, classes)
+    b = reddy.reddy_sequences(200, N, 2, 1.0, 0.1, classes.label_vectors, gen, classes)
     T = 2 * N + 1
     assert (
         b.inputs.shape == (200, T, D + T) and b.target.shape == (200,) and b.context_labels.shape == (200, N)
@@ -115,23 +117,23 @@ def test_reddy_sequences_invariants() -> None:
     )  # bursty: query class appears B times
     norms = b.inputs[:, 0:-1:2, :D].norm(dim=-1)
     assert 0.5 < norms.mean() < 1.5
-    fresh = ih.reddy_sequences(50, N, 4, 1.0, 0.0, classes.label_vectors, gen)
+    fresh = reddy.reddy_sequences(50, N, 4, 1.0, 0.0, classes.label_vectors, gen)
     assert torch.all((fresh.context_labels == fresh.target[:, None]).sum(1) >= 4)
     items = fresh.inputs[:, 0:-1:2, :D]
     query = fresh.inputs[:, -1, :D]
     matches = (items - query[:, None]).norm(dim=-1) < 1e-6  # eps = 0: the query equals its class's items
     assert torch.all(matches.sum(1) == 4)
-    iid = ih.reddy_sequences(400, N, 2, 0.0, 0.1, classes.label_vectors, gen, classes)
+    iid = reddy.reddy_sequences(400, N, 2, 0.0, 0.1, classes.label_vectors, gen, classes)
     hit = (iid.context_labels == iid.target[:, None]).any(1).float().mean()
     assert 0.6 < hit < 0.98  # non-bursty: the query's label is in context only by chance (1 - (3/4)^8 ~ 0.9)
     with pytest.raises(ValueError, match="multiple"):
-        ih.Classes.make(10, 4, D, gen)
+        reddy.Classes.make(10, 4, D, gen)
 
 
 def test_reddy_progress_measures_on_hand_built_patterns() -> None:
     N, T = 4, 9
     labels = torch.tensor([[0, 1, 0, 2]])
-    batch = ih.ReddyBatch(torch.zeros(1, T, 3), torch.tensor([0]), labels)
+    batch = reddy.ReddyBatch(torch.zeros(1, T, 3), torch.tensor([0]), labels)
     a0 = torch.zeros(1, 1, T, T)
     a0[0, 0, torch.arange(T), torch.arange(T)] = 1.0
     lab = torch.arange(1, 2 * N, 2)
@@ -139,7 +141,7 @@ def test_reddy_progress_measures_on_hand_built_patterns() -> None:
     a0[0, 0, lab, lab - 1] = 1.0  # every label attends to its own item
     a1 = torch.zeros(1, 1, T, T)
     a1[0, 0, -1, lab] = 0.25  # the query spreads over the four labels; two carry its label
-    out = ih.reddy_progress([a0, a1], batch)
+    out = reddy.reddy_progress([a0, a1], batch)
     assert out["item_to_label_attn"] == pytest.approx(1.0)
     assert out["query_to_label_attn"] == pytest.approx(0.5)
 
@@ -185,23 +187,23 @@ def test_hand_built_circuit_is_an_induction_head_and_copies() -> None:
     model = hand_built_induction_model(V, 2 * P)
     probe = torch.stack([torch.randperm(V, generator=torch.Generator().manual_seed(s)) for s in range(16)])
     probe = torch.cat([probe, probe], 1)
-    m = ih.probe_metrics(model, probe, P)
+    m = scores.probe_metrics(model, probe, P)
     assert m["prev_token"][0, 0] > 0.99 and m["induction"][0, 0] < 0.01
     assert m["induction"][1, 0] > 0.99 and m["prev_token"][1, 0] < 0.2  # uniform where nothing matches
     assert m["loss_rep"] < 0.01 and m["loss_first"] > 1.0
-    no_copy = ih.probe_metrics(model, probe, P, head_mask=torch.tensor([[1.0], [0.0]]))
+    no_copy = scores.probe_metrics(model, probe, P, head_mask=torch.tensor([[1.0], [0.0]]))
     assert no_copy["loss_rep"] == pytest.approx(math.log(V), abs=1e-5)  # nothing writes to the output
-    no_prev = ih.probe_metrics(model, probe, P, head_mask=torch.tensor([[0.0], [1.0]]))
+    no_prev = scores.probe_metrics(model, probe, P, head_mask=torch.tensor([[0.0], [1.0]]))
     assert no_prev["loss_rep"] > 1.5 and no_prev["induction"][1, 0] < 0.3  # K-composition broken
 
 
 def test_ablation_table_on_the_hand_built_circuit() -> None:
     V, P = 8, 8
     model = hand_built_induction_model(V, 2 * P)
-    cfg = ih.Config.from_preset("smoke", n_heads=1, d_model=16)
-    run = ih.CopyRun(model, History(), [], cfg, n_layers=2)
+    cfg = study.Config.from_preset("smoke", n_heads=1, d_model=16)
+    run = training.CopyRun(model, History(), [], cfg, n_layers=2)
     probe = torch.stack([torch.randperm(V, generator=torch.Generator().manual_seed(s)) for s in range(8)])
-    table = ih.ablations(run, torch.cat([probe, probe], 1), P).set_index("kind")
+    table = training.ablations(run, torch.cat([probe, probe], 1), P).set_index("kind")
     assert list(table.index) == ["none", "top_induction", "top_prev_token", "all_induction"]
     assert table.loc["none", "delta_loss"] == 0
     assert table.loc["top_induction", "loss_rep"] == pytest.approx(math.log(V), abs=1e-5)
@@ -215,13 +217,13 @@ def test_ablation_table_on_the_hand_built_circuit() -> None:
 def test_transition_steps_on_a_logistic_curve() -> None:
     steps = np.arange(0, 5001, 50)
     falling = 4.0 - 3.0 / (1 + np.exp(-(steps - 2000) / 100))
-    t = ih.transition_steps(steps, falling, end=1.0, start=4.0)
+    t = scores.transition_steps(steps, falling, end=1.0, start=4.0)
     assert t[0.5] == pytest.approx(2000, abs=5)
     assert t[0.1] == pytest.approx(2000 - 100 * math.log(9), abs=10)
     assert t[0.9] == pytest.approx(2000 + 100 * math.log(9), abs=10)
-    rising = ih.transition_steps(steps, 1 - falling)  # default start/end: first value, mean of the last 3
+    rising = scores.transition_steps(steps, 1 - falling)  # default start/end: first value, mean of the last 3
     assert rising[0.5] == pytest.approx(2000, abs=10)
-    assert math.isnan(ih.transition_steps(steps, np.ones_like(steps, dtype=float))[0.5])
+    assert math.isnan(scores.transition_steps(steps, np.ones_like(steps, dtype=float))[0.5])
 
 
 @pytest.mark.parametrize(
@@ -242,64 +244,48 @@ def test_transition_steps_on_a_logistic_curve() -> None:
 )
 def test_config_errors_name_the_field(kw: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        ih.Config.from_preset("quick", **kw)
+        study.Config.from_preset("quick", **kw)
 
 
 def test_presets_build_and_unknown_preset_is_refused() -> None:
     for name in ("smoke", "quick", "paper"):
-        cfg = ih.Config.from_preset(name)
+        cfg = study.Config.from_preset(name)
         Transformer(cfg.model_config())
-        assert set(ih.reddy_settings(cfg)) == {"jump", "burstiness", "classes", "eps"}
+        assert set(reddy.reddy_settings(cfg)) == {"jump", "burstiness", "classes", "eps"}
     with pytest.raises(ValueError, match="preset='fast'"):
-        ih.Config.from_preset("fast")
-    quick = ih.Config.from_preset("quick")
+        study.Config.from_preset("fast")
+    quick = study.Config.from_preset("quick")
     assert quick.probe_len > quick.segment_max  # the headline probe is an unseen segment length
     assert "rd_steps" not in quick.copy_fields() and "steps" not in quick.reddy_fields()
 
 
-def test_smoke_pipeline_produces_finite_claims(tmp_path: object) -> None:
-    cfg = ih.Config.from_preset("smoke")
-    device = torch.device("cpu")
-    two = ih.get_copy_run(cfg, 2, device, progress=False)
-    one = ih.get_copy_run(cfg, 1, device, progress=False)
-    ev = two.evals()
+def test_smoke_compute_checkpoints_cache_and_controls(tmp_path: object) -> None:
+    """The front door at smoke: checkpoints at the evaluation steps, the cache serving an identical run, the
+    fixed-offset control built as documented, an ablation table with the baseline row first."""
+    cfg = study.Config.from_preset("smoke")
+    run = Run.start("induction_heads", cfg, device="cpu", threads=1)
+    res = study.compute(cfg, run)
+    ev = res.two.evals()
     assert list(ev["step"]) == [0, 20, 40, 60]
-    assert [s for s, _ in two.checkpoints] == [0, 20, 40, 60]
+    assert [s for s, _ in res.two.checkpoints] == [0, 20, 40, 60]
     torch.testing.assert_close(
-        two.at(-1).state_dict()["unembed.weight"], two.model.state_dict()["unembed.weight"]
+        res.two.at(-1).state_dict()["unembed.weight"], res.two.model.state_dict()["unembed.weight"]
     )
-    again = ih.get_copy_run(cfg, 2, device, progress=False)  # cached: identical
+    again = experiment.copy_run(cfg, 2, run)  # cached: identical
     assert again.evals().equals(ev)
-    evs = ih.EvalSet.make(cfg)
-    table = ih.ablations(two, evs.probe, cfg.probe_len)
-    reddy = {g: [(s, ih.get_reddy(cfg, s, device, progress=False)) for s in runs]
-             for g, runs in ih.reddy_settings(cfg).items()}  # fmt: skip
-    shortcut = ih.get_copy_run(ih.shortcut_config(cfg), 2, device, progress=False)
-    assert shortcut.cfg.gap_max == 0 and shortcut.cfg.segment_min == shortcut.cfg.segment_max
-    metrics = ih.summarize(cfg, two, one, table, reddy, shortcut)
-    claims = ih.build_claims(cfg, metrics)
-    assert len({c.id for c in claims}) == len(claims) >= 15
-    assert all(math.isfinite(c.ours) or math.isnan(c.ours) for c in claims)
+    assert res.shortcut.cfg.gap_max == 0 and res.shortcut.cfg.segment_min == res.shortcut.cfg.segment_max
+    assert res.ablation["kind"].iloc[0] == "none" and res.ablation["delta_loss"].iloc[0] == 0
+    metrics = study.summarize(cfg, res)
     assert metrics["ln_vocab"] == pytest.approx(math.log(cfg.vocab_size))
+    assert metrics["init_probe_loss_rep"] == pytest.approx(math.log(cfg.vocab_size), abs=0.05)
 
 
 def test_short_training_learns_something() -> None:
-    cfg = ih.Config.from_preset(
+    cfg = study.Config.from_preset(
         "smoke", steps=300, batch_size=32, lr=3e-3, eval_every=300, checkpoint_every=300
     )
-    _, hist, ckpts = ih.train_copy(cfg, 2, torch.device("cpu"), progress=False)
+    _, hist, ckpts = training.train_copy(cfg, 2, torch.device("cpu"), progress=False)
     ev = hist.eval_frame()
     assert ev["data_loss"].iloc[-1] < ev["data_loss"].iloc[0] - 0.05
     assert ev["data_loss"].iloc[0] == pytest.approx(math.log(cfg.vocab_size), abs=0.05)
     assert [s for s, _ in ckpts] == [0, 300]
-
-
-def test_benchmark_reports_every_setting() -> None:
-    calls = []
-
-    def fake(cfg: ih.Config, layers: int, threads: int) -> float:
-        calls.append((layers, threads))
-        return 1.0
-
-    out = ih.benchmark(timer=fake)
-    assert sorted(calls) == [(1, 1), (1, 2), (2, 1), (2, 2)] and len(out) == 4

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from phenomena import cache, claims, figures, paths, repro
-from phenomena.claims import Claim, ClaimFailed
+from phenomena import run as run_module
+from phenomena.claims import Claim, ClaimFailed, Threshold
 from phenomena.run import Run
 from tests.test_config import Toy
 
@@ -65,30 +66,84 @@ def test_cache_interrupt_leaves_no_entry(_scratch_outputs: Path) -> None:
     assert not list(paths.cache_dir().glob("*")) if paths.cache_dir().exists() else True
 
 
+def _row(id: str = "a", ours: float = 0.01, bound: float = 0.05, **kw: object) -> Claim:
+    return Claim.below(id=id, statement="small", paper=0.02, ours=ours, bound=bound, **kw)
+
+
 def test_claims_pass_fail_and_file_shape(_scratch_outputs: Path) -> None:
-    ok = Claim.below("a", "small", 0.02, 0.01, 0.05)
-    bad = Claim.above("b", "big", "> 1", 0.5, 1.0)
-    assert ok.passed and not bad.passed
-    assert Claim.between("c", "mid", 1, 0.5, 0.0, 1.0).passed
-    assert not Claim.below("n", "nan", 0, float("nan"), 1.0).passed
+    ok = _row()
+    bad = Claim.above(id="b", statement="big", paper="> 1", ours=0.5, bound=1.0)
+    assert ok.passed and not bad.passed and ok.outcome == "holds" and bad.outcome == "fails"
+    assert Claim.between(id="c", statement="mid", paper=1, ours=0.5, bound=(0.0, 1.0)).passed
+    assert not _row(id="n", ours=float("nan"), bound=1.0).passed
     path = claims.check("toy", [ok], preset="quick", seed=0, wall_time_s=1.0, metrics={"m": 1.0})
     rec = json.loads(path.read_text())
-    assert set(rec) >= {"study", "preset", "seed", "wall_time_s", "claims", "metrics"}
+    assert set(rec) >= {"study", "preset", "seed", "wall_time_s", "claims", "metrics", "departures"}
     assert rec["claims"][0] == {
-        "id": "a", "statement": "small", "paper": 0.02, "ours": 0.01, "threshold": "< 0.05", "passed": True,
+        "id": "a", "statement": "small", "paper": 0.02, "ours": 0.01, "op": "<", "bound": 0.05,
+        "threshold": "< 0.05", "passed": True, "outcome": "holds", "kind": "claim", "expect": "holds",
+        "evidence": "", "note": "",
     }  # fmt: skip
-    with pytest.raises(ClaimFailed, match=r"1 claim\(s\) failed: \['b'\]"):
+    with pytest.raises(ClaimFailed, match=r"1 row\(s\) not as expected: \['b \(fails, expected holds\)'\]"):
         claims.check("toy", [ok, bad], preset="quick", seed=0, wall_time_s=1.0)
     assert json.loads(path.read_text())["claims"][1]["passed"] is False  # written before raising
 
 
-def test_smoke_records_but_checks_only_finiteness() -> None:
-    bad = Claim.above("b", "big", 1, 0.5, 1.0)
+def test_an_expected_failure_is_a_regression_test_both_ways() -> None:
+    """A documented non-reproduction (expect='fails') passes while it fails, and raises once it holds."""
+    known_negative = _row(ours=0.5, expect="fails")
+    claims.check("toy", [known_negative], preset="quick", seed=0, wall_time_s=1.0)
+    with pytest.raises(ClaimFailed, match="holds, expected fails"):
+        claims.check("toy", [_row(ours=0.01, expect="fails")], preset="quick", seed=0, wall_time_s=1.0)
+    unclear = [_row(ours=0.5, expect="unclear"), _row(id="b", ours=0.01, expect="unclear")]
+    claims.check("toy", unclear, preset="quick", seed=0, wall_time_s=1.0)  # a single run may land either side
+
+
+def test_kinds_expectations_and_not_evaluated_rows() -> None:
+    with pytest.raises(ValueError, match="kind='theorem' is not allowed"):
+        _row(kind="theorem")
+    with pytest.raises(ValueError, match="expect='maybe' is not allowed"):
+        _row(expect="maybe")
+    gone = Claim.not_evaluated(
+        id="g", statement="needs two pools", paper="p", reason="one task pool configured"
+    )
+    assert gone.outcome == "not evaluated" and gone.passed is None and gone.as_expected
+    assert gone.ours == "not evaluated: one task pool configured" and gone.threshold == "n/a"
+    claims.check("toy", [gone, _row()], preset="quick", seed=0, wall_time_s=1.0)
+    with_evidence = _row(bound=Threshold(0.05, "seed 0"))
+    assert with_evidence.evidence == "seed 0" and with_evidence.bound == 0.05
+
+
+def test_record_mode_and_smoke_do_not_raise_but_check_finiteness(monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = _row(ours=0.5)
     claims.check("toy", [bad], preset="smoke", seed=0, wall_time_s=1.0)
+    monkeypatch.setenv("PHENOMENA_CLAIMS", "record")
+    claims.check("toy", [bad], preset="quick", seed=0, wall_time_s=1.0)
     with pytest.raises(ClaimFailed, match="not finite"):
-        claims.check("toy", [bad], preset="smoke", seed=0, wall_time_s=1.0, metrics={"x": [float("nan")]})
+        claims.check("toy", [_row(ours=float("inf"))], preset="smoke", seed=0, wall_time_s=1.0)
+    claims.check(
+        "toy", [_row(ours=float("nan"), note="no transition")], preset="smoke", seed=0, wall_time_s=1.0
+    )
     with pytest.raises(ValueError, match="unique"):
         claims.check("toy", [bad, bad], preset="smoke", seed=0, wall_time_s=1.0)
+    monkeypatch.setenv("PHENOMENA_CLAIMS", "sometimes")
+    with pytest.raises(ValueError, match="PHENOMENA_CLAIMS='sometimes'"):
+        claims.check("toy", [bad], preset="quick", seed=0, wall_time_s=1.0)
+
+
+def test_did_not_reproduce_lists_failures_expected_failures_and_departures() -> None:
+    rows = [_row(id="ok").record(), _row(id="neg", ours=0.5, expect="fails").record(),
+            _row(id="san", ours=0.5, kind="sanity").record()]  # fmt: skip
+    lines = claims.did_not_reproduce(rows, ["a different model"])
+    assert (
+        len(lines) == 3 and "`neg`" in lines[0] and "`san`" in lines[1] and lines[2].startswith("Departure")
+    )
+    assert "| claim | small |" in claims.markdown_table(rows)
+
+
+def test_json_encoder_writes_nan_as_null(tmp_path: Path) -> None:
+    p = paths.write_json(tmp_path / "x.json", {"a": float("nan"), "b": [float("inf"), 1.5], "c": (1, 2)})
+    assert json.loads(p.read_text()) == {"a": None, "b": [None, 1.5], "c": [1, 2]}
 
 
 def test_savefig_writes_png_and_sidecar(_scratch_outputs: Path) -> None:
@@ -137,5 +192,83 @@ def test_run_stamps_outputs_with_provenance(_scratch_outputs: Path) -> None:
     plt.close(fig)
     assert meta["seed"] == 4 and meta["preset"] == "smoke" and meta["config"]["steps"] == 2
     assert {"git_sha", "versions", "device", "wall_time_s"} <= set(meta)
-    rec = json.loads(run.check([Claim.below("a", "s", 0, 0.0, 1.0)], {"m": 1.0}).read_text())
+    rec = json.loads(run.check([_row()], {"m": 1.0}).read_text())
     assert rec["peak_rss_mb"] > 0 and rec["config"]["steps"] == 2
+    assert rec["source_hash"] is None and rec["date"]  # "toy" is no study package
+    assert run_module.study_source_hash("induction_heads") == cache.source_hash(
+        "phenomena.studies.induction_heads"
+    )
+
+
+def test_cache_source_is_the_import_closure_of_the_compute_module() -> None:
+    files = {
+        str(p.relative_to(paths.PACKAGE_DIR))
+        for p in cache.module_closure("phenomena.studies.icl_linear_regression.experiment")
+    }
+    assert {"transformer.py", "train.py", "config.py", "studies/icl_linear_regression/learners.py"} <= files
+    # claims and notebooks' helpers do not key the cache; `run` is imported for annotations only (TYPE_CHECKING)
+    assert "studies/icl_linear_regression/claims.py" not in files and "run.py" not in files
+    assert "studies/induction_heads/config.py" not in files
+    whole = {
+        str(p.relative_to(paths.PACKAGE_DIR))
+        for p in cache.module_closure("phenomena.studies.icl_linear_regression")
+    }
+    assert "studies/icl_linear_regression/claims.py" in whole and "claims.py" in whole
+
+
+def test_cache_key_changes_when_an_imported_module_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pkg = tmp_path / "phenomena"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "helper.py").write_text("X = 1\n")
+    (pkg / "annot.py").write_text("Y = 1\n")
+    (pkg / "sub" / "main.py").write_text(
+        "from typing import TYPE_CHECKING\nfrom ..helper import X\nif TYPE_CHECKING:\n    from phenomena import annot\n"
+    )
+    monkeypatch.setattr(cache, "PACKAGE_DIR", pkg)
+    cache.module_closure.cache_clear()
+    try:
+        names = {p.name for p in cache.module_closure("phenomena.sub.main")}
+        assert names == {"__init__.py", "helper.py", "main.py"}
+        k1 = cache.cache_key("t", {"a": 1}, "phenomena.sub.main")
+        (pkg / "annot.py").write_text("Y = 2\n")
+        assert cache.cache_key("t", {"a": 1}, "phenomena.sub.main") == k1  # annotations only
+        (pkg / "helper.py").write_text("X = 2\n")
+        assert cache.cache_key("t", {"a": 1}, "phenomena.sub.main") != k1
+    finally:
+        cache.module_closure.cache_clear()
+
+
+def test_train_hooks_run_in_order_and_an_optimizer_is_reused() -> None:
+    from phenomena.train import Hook, train
+
+    events: list[tuple[str, int, bool]] = []
+
+    class Spy(Hook):
+        def after_backward(self, model: torch.nn.Module, step: int) -> None:
+            events.append(("backward", step, model.weight.grad is not None))
+
+        def after_step(self, model: torch.nn.Module, step: int) -> None:
+            events.append(("step", step, True))
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    before = model.weight.detach().clone()
+    train(
+        model,
+        lambda m, s: m(torch.ones(1, 2)).pow(2).sum(),
+        steps=2,
+        optimizer=opt,
+        hooks=[Spy()],
+        progress=False,
+    )
+    assert events == [("backward", 0, True), ("step", 0, True), ("backward", 1, True), ("step", 1, True)]
+    assert not torch.equal(before, model.weight)
+    with pytest.raises(ValueError, match="lr must not be given"):
+        train(model, lambda m, s: m(torch.ones(1, 2)).sum(), steps=1, lr=0.1, optimizer=opt, progress=False)
+    with pytest.raises(ValueError, match="optimizer='sgd' is not allowed"):
+        train(model, lambda m, s: m(torch.ones(1, 2)).sum(), steps=1, lr=0.1, optimizer="sgd", progress=False)  # type: ignore[arg-type]

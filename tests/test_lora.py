@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from phenomena import lora
+from phenomena.studies import lora_intruder_dimensions as study
+from phenomena.studies.lora_intruder_dimensions import config, data, evaluate, finetune, intruders
+from phenomena.studies.lora_intruder_dimensions import model as encoder_model
 
 
 def _matrix(
@@ -21,10 +23,17 @@ def _matrix(
     return (U0 * S0) @ V0.T, U0, S0, V0
 
 
+def _intruder_indices(W0: torch.Tensor, W: torch.Tensor, k: int = 10, epsilon: float = 0.5) -> torch.Tensor:
+    """Indices (by rank) of the intruders among W's top-k left singular vectors: Definition 3.1 read off
+    ``intruder_scores``, with the library's epsilon check."""
+    intruders.check_epsilon(epsilon)
+    return torch.nonzero(intruders.intruder_scores(W0, W, k) < epsilon).flatten()
+
+
 @pytest.fixture(scope="module")
-def tiny() -> tuple[lora.Config, lora.Base, lora.TextTask]:
-    cfg = lora.Config.from_preset("smoke")
-    return cfg, lora.load_base(cfg), lora.build_task(cfg, "a")
+def tiny() -> tuple[study.Config, encoder_model.Base, data.TextTask]:
+    cfg = study.Config.from_preset("smoke")
+    return cfg, encoder_model.load_base(cfg), data.build_task(cfg, "a")
 
 
 def _planted(U0: torch.Tensor, V0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,16 +49,16 @@ def test_planted_direction_is_an_intruder_at_the_right_epsilon() -> None:
     W0, U0, S0, V0 = _matrix(n, n)
     x, y = _planted(U0, V0)
     W = W0 + 2 * S0[0] * torch.outer(x, y)  # larger than sigma_1: the new top direction
-    scores = lora.intruder_scores(W0.float(), W.float(), k=10)
+    scores = intruders.intruder_scores(W0.float(), W.float(), k=10)
     u = np.linalg.svd(W.numpy())[0][:, 0]  # independent reference: numpy's top left singular vector of W
     assert scores[0] == pytest.approx(np.abs(U0.numpy().T @ u).max(), abs=1e-4)
     assert scores[0] < 0.3  # far from every pre-trained direction
     torch.testing.assert_close(scores[1:], torch.ones(9), atol=1e-4, rtol=0)  # the others are untouched
-    assert lora.intruder_dimensions(W0, W, k=10, epsilon=0.5).tolist() == [0]
-    assert lora.intruder_dimensions(W0, W, k=10, epsilon=float(scores[0]) * 0.99).tolist() == []
-    assert lora.intruder_dimensions(W0, W, k=10, epsilon=float(scores[0]) * 1.01).tolist() == [0]
+    assert _intruder_indices(W0, W, k=10, epsilon=0.5).tolist() == [0]
+    assert _intruder_indices(W0, W, k=10, epsilon=float(scores[0]) * 0.99).tolist() == []
+    assert _intruder_indices(W0, W, k=10, epsilon=float(scores[0]) * 1.01).tolist() == [0]
     weak = W0 + 0.5 * float(S0[10]) * torch.outer(x, y)  # weaker than sigma_10: not among the top 10
-    assert lora.intruder_dimensions(W0, weak, k=10, epsilon=0.5).numel() == 0
+    assert _intruder_indices(W0, weak, k=10, epsilon=0.5).numel() == 0
 
 
 def test_planted_direction_outside_the_column_space_of_a_tall_matrix() -> None:
@@ -58,22 +67,22 @@ def test_planted_direction_outside_the_column_space_of_a_tall_matrix() -> None:
     x = x - U0 @ (U0.T @ x)  # orthogonal to every left singular vector of W0
     x = x / x.norm()
     W = W0 + 9 * torch.outer(x, V0[:, -1])  # W v = 1 u0_last + 9 x: singular value ~9.06, rank 2
-    scores = lora.intruder_scores(W0.float(), W.float(), k=10)
-    idx = lora.intruder_dimensions(W0, W, k=10, epsilon=0.5)
+    scores = intruders.intruder_scores(W0.float(), W.float(), k=10)
+    idx = _intruder_indices(W0, W, k=10, epsilon=0.5)
     assert idx.numel() == 1 and scores[idx[0]] == pytest.approx(1 / math.sqrt(82), abs=1e-3)
 
 
 def test_unchanged_or_slightly_perturbed_matrix_has_no_intruders() -> None:
     W0 = _matrix(48, 80, seed=3)[0].float()
     for eps in (0.5, 0.9, 0.99):
-        assert lora.intruder_dimensions(W0, W0, epsilon=eps).numel() == 0
+        assert _intruder_indices(W0, W0, epsilon=eps).numel() == 0
     noisy = W0 + 1e-3 * torch.randn(W0.shape, generator=torch.Generator().manual_seed(0))
-    assert lora.intruder_dimensions(W0, noisy, epsilon=0.9).numel() == 0
+    assert _intruder_indices(W0, noisy, epsilon=0.9).numel() == 0
 
 
 def test_similarity_of_a_matrix_with_itself_is_the_identity_pattern() -> None:
     W0 = _matrix(40, 40, seed=4)[0].float()
-    sim = lora.similarity_matrix(W0, W0, n=16)
+    sim = intruders.similarity_matrix(W0, W0, n=16)
     assert sim.shape == (16, 16)
     torch.testing.assert_close(sim, torch.eye(16), atol=1e-4, rtol=0)
 
@@ -89,33 +98,33 @@ def test_analysis_counts_by_layer_type_and_epsilon() -> None:
     W["encoder.layer.0.attention.self.query"] = (
         W0["encoder.layer.0.attention.self.query"] + 20 * torch.outer(x, y).float()
     )
-    svd = {n: lora.left_svd(w) for n, w in W0.items()}
-    an = lora.analyse(svd, W, W0, k=10)
-    assert lora.count_intruders(an, 0.5) == 1
-    assert lora.intruders_by(an, 0.5, "layer") == {0: 1, 1: 0}
-    assert lora.intruders_by(an, 0.5, "type") == {"query": 1, "mlp_in": 0}
+    svd = {n: intruders.left_svd(w) for n, w in W0.items()}
+    an = intruders.analyse(svd, W, W0, k=10)
+    assert intruders.count_intruders(an, 0.5) == 1
+    assert intruders.intruders_by(an, 0.5, "layer") == {0: 1, 1: 0}
+    assert intruders.intruders_by(an, 0.5, "type") == {"query": 1, "mlp_in": 0}
     assert an["encoder.layer.0.attention.self.query"]["dw_erank"] == pytest.approx(1.0, abs=1e-3)
     assert an["encoder.layer.1.intermediate.dense"]["dw_norm"] == 0.0
     with pytest.raises(ValueError, match=r"epsilon=1\.5 is out of range"):
-        lora.count_intruders(an, 1.5)
+        intruders.count_intruders(an, 1.5)
 
 
 def test_effective_rank() -> None:
-    assert lora.effective_rank(torch.ones(7)) == pytest.approx(7.0)
-    assert lora.effective_rank(torch.tensor([3.0, 0.0, 0.0])) == pytest.approx(1.0)
-    assert lora.effective_rank(torch.zeros(4)) == 0.0
-    assert 1.0 < lora.effective_rank(torch.tensor([4.0, 1.0, 1.0])) < 3.0
+    assert intruders.effective_rank(torch.ones(7)) == pytest.approx(7.0)
+    assert intruders.effective_rank(torch.tensor([3.0, 0.0, 0.0])) == pytest.approx(1.0)
+    assert intruders.effective_rank(torch.zeros(4)) == 0.0
+    assert 1.0 < intruders.effective_rank(torch.tensor([4.0, 1.0, 1.0])) < 3.0
 
 
 def test_scale_direction_and_intervention_targets() -> None:
     W = _matrix(24, 24, seed=7)[0].float()
-    svd = lora.left_svd(W)
+    svd = intruders.left_svd(W)
     S = svd[1]
     for lam in (0.0, 0.5, 2.0):
-        S_new = torch.linalg.svdvals(lora.scale_direction(W, svd, 2, lam))
+        S_new = torch.linalg.svdvals(intruders.scale_direction(W, svd, 2, lam))
         expected = torch.sort(torch.cat([S[:2], lam * S[2:3], S[3:]]), descending=True).values
         torch.testing.assert_close(S_new, expected, atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(lora.scale_direction(W, svd, 0, 1.0), W)
+    torch.testing.assert_close(intruders.scale_direction(W, svd, 0, 1.0), W)
     an = {
         "m": {
             "scores": torch.tensor([0.9, 0.95, 0.2, 0.1, 0.8]),
@@ -123,30 +132,30 @@ def test_scale_direction_and_intervention_targets() -> None:
         }
     }
     # top intruder: rank 2; its non-intruder neighbour with the closest singular value: rank 1 (8.0 vs 5.0... 6.0)
-    assert lora.intervention_targets({"m": W}, an, 0.5) == {"m": (2, 1)}
+    assert intruders.intervention_targets({"m": W}, an, 0.5) == {"m": (2, 1)}
     an["m"]["scores"] = torch.tensor([0.9, 0.95, 0.9, 0.9, 0.9])
-    assert lora.intervention_targets({"m": W}, an, 0.5) == {}
+    assert intruders.intervention_targets({"m": W}, an, 0.5) == {}
 
 
 @pytest.mark.parametrize("rslora", [False, True])
 def test_merged_lora_weights_equal_peft_merge_and_unload(
-    tiny: tuple[lora.Config, lora.Base, lora.TextTask], rslora: bool
+    tiny: tuple[study.Config, encoder_model.Base, data.TextTask], rslora: bool
 ) -> None:
     from peft import LoraConfig, get_peft_model
 
     cfg, base, task = tiny
-    spec = lora.RunSpec("lora", 2, 6.0, rslora, 5e-2, "test")
-    enc = lora.encode(base.tokenizer, task.texts, cfg.max_length)
-    ft = lora.finetune(base, task, enc, spec, cfg, torch.device("cpu"), steps=3, progress=False)
+    spec = config.RunSpec("lora", 2, 6.0, rslora, 5e-2, "test")
+    enc = data.encode(base.tokenizer, task.texts, cfg.max_length)
+    ft = finetune.finetune(base, task, enc, spec, cfg, torch.device("cpu"), steps=3, progress=False)
     assert set(ft.lora) == set(base.modules)
     assert all(f["B"].abs().sum() > 0 for f in ft.lora.values()), "B moved away from its zero init"
     expected_scale = 6.0 / (math.sqrt(2) if rslora else 2)
     assert all(f["scale"] == pytest.approx(expected_scale) for f in ft.lora.values())
     model = get_peft_model(
-        lora.load_encoder(cfg.model, cfg.seed),
+        encoder_model.load_encoder(cfg.model, cfg.seed),
         LoraConfig(r=2, lora_alpha=6.0, use_rslora=rslora, target_modules=cfg.target_modules),
     )
-    lora._load_lora(model, ft.lora)
+    intruders._load_lora(model, ft.lora)
     merged = dict(model.merge_and_unload().named_modules())
     ours = ft.weights(base)
     for name in base.modules:
@@ -155,11 +164,11 @@ def test_merged_lora_weights_equal_peft_merge_and_unload(
 
 
 def test_full_finetune_changes_only_the_adapted_matrices(
-    tiny: tuple[lora.Config, lora.Base, lora.TextTask],
+    tiny: tuple[study.Config, encoder_model.Base, data.TextTask],
 ) -> None:
     cfg, base, task = tiny
-    enc = lora.encode(base.tokenizer, task.texts, cfg.max_length)
-    ft = lora.finetune(base, task, enc, cfg.full_run().__class__("full", 0, 0, False, 1e-2, "t"), cfg,
+    enc = data.encode(base.tokenizer, task.texts, cfg.max_length)
+    ft = finetune.finetune(base, task, enc, cfg.full_run().__class__("full", 0, 0, False, 1e-2, "t"), cfg,
                        torch.device("cpu"), steps=3, progress=False)  # fmt: skip
     assert ft.lora is None and set(ft.delta) == set(base.modules)
     assert all(d.abs().sum() > 0 for d in ft.delta.values())
@@ -168,36 +177,36 @@ def test_full_finetune_changes_only_the_adapted_matrices(
 
 
 def test_stdlib_task_is_clean_and_stratified() -> None:
-    task = lora.stdlib_task("a", 20, seed=0)
+    task = data.stdlib_task("a", 20, seed=0)
     assert task.n_classes == 6 and len(task.texts) > 600
     assert len(set(task.texts)) == len(task.texts), "a text never appears twice (or under two labels)"
     assert np.bincount(task.labels[task.test_idx]).tolist() == [20] * 6
     assert not set(task.train_idx) & set(task.test_idx)
-    assert task.fingerprint() == lora.stdlib_task("a", 20, seed=0).fingerprint()
+    assert task.fingerprint() == data.stdlib_task("a", 20, seed=0).fingerprint()
     assert task.describe()["chance_uniform"] == pytest.approx(1 / 6)
     with pytest.raises(ValueError, match="task='z'"):
-        lora.stdlib_task("z", 20, seed=0)
+        data.stdlib_task("z", 20, seed=0)
 
 
 def test_probe_sentences_and_word_dropout() -> None:
-    s = lora.probe_sentences(16, seed=0)
-    assert s == lora.probe_sentences(16, seed=0) and len(set(s)) == 16
+    s = data.probe_sentences(16, seed=0)
+    assert s == data.probe_sentences(16, seed=0) and len(set(s)) == 16
     assert all(8 <= len(x.split()) <= 40 for x in s)
     rng = np.random.default_rng(0)
     for sentence in s:
-        copy = lora.drop_words(sentence, 0.3, rng).split()
+        copy = data.drop_words(sentence, 0.3, rng).split()
         assert 1 <= len(copy) < len(sentence.split())
         assert all(w in sentence.split() for w in copy)
 
 
 def test_batch_order_is_shared_and_covers_epochs() -> None:
-    a = lora.batch_order(10, 7, 3, seed=1)
-    assert a.shape == (7, 3) and torch.equal(a, lora.batch_order(10, 7, 3, seed=1))
+    a = finetune.batch_order(10, 7, 3, seed=1)
+    assert a.shape == (7, 3) and torch.equal(a, finetune.batch_order(10, 7, 3, seed=1))
     assert sorted(a.flatten()[:10].tolist()) == list(range(10))  # the first epoch is a permutation
 
 
 def test_config_runs_follow_the_alpha_lr_rule() -> None:
-    cfg = lora.Config.from_preset("quick")
+    cfg = study.Config.from_preset("quick")
     runs = cfg.lora_runs()
     assert len({(r.rank, r.scale, r.lr) for r in runs}) == len(runs)
     for r in runs:
@@ -226,55 +235,57 @@ def test_config_runs_follow_the_alpha_lr_rule() -> None:
 )
 def test_config_errors(kw: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        lora.Config.from_preset("quick", **kw)
+        study.Config.from_preset("quick", **kw)
 
 
 def test_unknown_preset() -> None:
     with pytest.raises(ValueError, match="preset='huge' is not allowed"):
-        lora.Config.from_preset("huge")
+        study.Config.from_preset("huge")
 
 
 def test_epsilon_outside_unit_interval_raises() -> None:
     W = torch.eye(4)
     for eps in (0.0, -0.1, 1.01):
         with pytest.raises(ValueError, match="epsilon="):
-            lora.intruder_dimensions(W, W, epsilon=eps)
+            _intruder_indices(W, W, epsilon=eps)
 
 
 def test_unknown_model_path_names_the_field(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"model='/no/such/model'.*config\.json"):
-        lora.model_source("/no/such/model")
+        encoder_model.model_source("/no/such/model")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="model="):
-        lora.load_encoder(str(tmp_path / "empty"))
+        encoder_model.load_encoder(str(tmp_path / "empty"))
     with pytest.raises(ValueError, match="model='not a hub id!'"):
-        lora.model_source("not a hub id!")
+        encoder_model.model_source("not a hub id!")
 
 
 def test_unreachable_hub_model_gives_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ValueError, match=r"(?s)model='no-such-org/no-such-model'.*HF_HUB_OFFLINE"):
-        lora.load_encoder("no-such-org/no-such-model")
+        encoder_model.load_encoder("no-such-org/no-such-model")
 
 
 def test_target_modules_matching_nothing_lists_the_modules(
-    tiny: tuple[lora.Config, lora.Base, lora.TextTask],
+    tiny: tuple[study.Config, encoder_model.Base, data.TextTask],
 ) -> None:
     _, base, _ = tiny
     with pytest.raises(
         ValueError,
         match=r"target_modules='attn\\.c_proj' matches no.*encoder\.layer\.1\.output\.dense, pooler\.dense",
     ):
-        lora.adapted_modules(base.encoder, r"attn\.c_proj")
+        encoder_model.adapted_modules(base.encoder, r"attn\.c_proj")
     # the default regex adapts the six matrices of every layer, not the pooler
-    names = lora.adapted_modules(base.encoder, lora.BERT_TARGETS)
+    names = encoder_model.adapted_modules(base.encoder, config.BERT_TARGETS)
     assert len(names) == 6 * 2 and not any("pooler" in n for n in names)
-    assert sorted({lora.matrix_type(n) for n in names}) == sorted(lora.MATRIX_TYPES)
+    assert sorted({encoder_model.matrix_type(n) for n in names}) == sorted(encoder_model.MATRIX_TYPES)
 
 
-def test_evaluator_base_model_has_zero_forgetting(tiny: tuple[lora.Config, lora.Base, lora.TextTask]) -> None:
+def test_evaluator_base_model_has_zero_forgetting(
+    tiny: tuple[study.Config, encoder_model.Base, data.TextTask],
+) -> None:
     cfg, base, task = tiny
-    ev = lora.Evaluator(base, cfg, torch.device("cpu"))
+    ev = evaluate.Evaluator(base, cfg, torch.device("cpu"))
     f = ev.forgetting()
     assert f["drift"] == pytest.approx(0.0, abs=1e-5) and 0.0 <= f["top1"] <= 1.0 and f["infonce"] > 0
     head = {"weight": torch.zeros(task.n_classes, base.hidden), "bias": torch.arange(task.n_classes).float()}
@@ -288,9 +299,9 @@ def test_online_dataset_without_the_datasets_package_names_the_field() -> None:
     try:
         import datasets  # noqa: F401
     except ImportError:
-        cfg = lora.Config.from_preset("smoke", task_dataset="glue:sst2")
+        cfg = study.Config.from_preset("smoke", task_dataset="glue:sst2")
         with pytest.raises(ValueError, match="task_dataset='glue:sst2' needs the `datasets` package"):
-            lora.build_task(cfg, "a")
+            data.build_task(cfg, "a")
     else:  # pragma: no cover - only where `datasets` is installed
         pytest.skip("the datasets package is installed; this checks the error without it")
 
@@ -304,7 +315,7 @@ def test_stdlib_task_does_not_depend_on_what_this_process_patched(monkeypatch: p
         """A method patched in by some third-party package at import time."""
 
     monkeypatch.setattr(logging.Logger, "shout_once", shout_once, raising=False)
-    lora.stdlib_docstrings.cache_clear()
-    docs = lora.stdlib_docstrings(("logging",))["logging"]
+    data.stdlib_docstrings.cache_clear()
+    docs = data.stdlib_docstrings(("logging",))["logging"]
     assert docs and not any("patched in by some third-party" in d for d in docs)
     assert any("logger" in d.lower() for d in docs)

@@ -9,36 +9,37 @@ import pytest
 import torch
 from torch import nn
 
-from phenomena import rehearsal as rh
+from phenomena.studies import powerlaw_rehearsal as study
+from phenomena.studies.powerlaw_rehearsal import config, data, experiment, regularisers, schedules, stream
 
 
 @pytest.fixture
-def cfg() -> rh.Config:
-    return rh.Config.from_preset("quick")
+def cfg() -> study.Config:
+    return study.Config.from_preset("quick")
 
 
 @pytest.mark.parametrize("form", ["none", "joint", "powerlaw", "uniform", "exponential"])
-def test_schedule_invariants(cfg: rh.Config, form: str) -> None:
-    n = rh.make_schedule(form, cfg)
+def test_schedule_invariants(cfg: study.Config, form: str) -> None:
+    n = schedules.make_schedule(form, cfg)
     assert n.shape == (cfg.n_tasks, cfg.n_tasks)
     assert np.all(np.tril(n, -1) == 0), "a task cannot be rehearsed before it arrives"
     assert np.all(np.diag(n) == cfg.n_new)
     assert np.all(n >= 0) and np.all(n <= cfg.n_train)
 
 
-def test_rehearsal_forms_share_the_budget_exactly(cfg: rh.Config) -> None:
-    budgets = {f: rh.make_schedule(f, cfg).sum(0) for f in rh.REHEARSAL_FORMS}
+def test_rehearsal_forms_share_the_budget_exactly(cfg: study.Config) -> None:
+    budgets = {f: schedules.make_schedule(f, cfg).sum(0) for f in config.REHEARSAL_FORMS}
     np.testing.assert_array_equal(budgets["powerlaw"], budgets["uniform"])
     np.testing.assert_array_equal(budgets["powerlaw"], budgets["exponential"])
     for d in (0.5, 1.0, 3.0):
         np.testing.assert_array_equal(
-            rh.make_schedule("powerlaw", cfg, exponent=d).sum(0), budgets["powerlaw"]
+            schedules.make_schedule("powerlaw", cfg, exponent=d).sum(0), budgets["powerlaw"]
         )
-    assert np.all(rh.make_schedule("none", cfg).sum(0) == cfg.n_new)
+    assert np.all(schedules.make_schedule("none", cfg).sum(0) == cfg.n_new)
 
 
-def test_reference_powerlaw_is_the_precursor_form(cfg: rh.Config) -> None:
-    n = rh.make_schedule("powerlaw", cfg)
+def test_reference_powerlaw_is_the_precursor_form(cfg: study.Config) -> None:
+    n = schedules.make_schedule("powerlaw", cfg)
     lags = np.arange(1, cfg.n_tasks)
     expected = cfg.n_new * (1 + lags / 10) ** -5.6  # n0 (1 + L/10)^-5.6 with n0 = n_new
     np.testing.assert_allclose(n[cfg.n_tasks - 1 - lags, -1], expected, atol=1.0)
@@ -46,34 +47,34 @@ def test_reference_powerlaw_is_the_precursor_form(cfg: rh.Config) -> None:
 
 
 def test_powerlaw_counts_decrease_with_lag_and_pure_form_has_slope_minus_d() -> None:
-    cfg = rh.Config.from_preset(
+    cfg = study.Config.from_preset(
         "quick", n_new=4000, budget=1.0, offset=0.0, exponent=1.5, n_tasks=12, n_train=4000
     )
-    n = rh.make_schedule("powerlaw", cfg)
+    n = schedules.make_schedule("powerlaw", cfg)
     last = n[:-1, -1][::-1]  # counts at lags 1..T-1 in the last phase
     assert np.all(np.diff(last) <= 0)
-    assert rh.loglog_slope(last) == pytest.approx(-1.5, abs=0.02)
+    assert schedules.loglog_slope(last) == pytest.approx(-1.5, abs=0.02)
 
 
 def test_metrics_on_hand_made_matrices() -> None:
     R = np.array([[0.9, 0.1, 0.1], [0.5, 0.9, 0.2], [0.4, 0.6, 0.9]])
     b = np.array([0.1, 0.1, 0.1])
-    m = rh.acc_bwt_fwt(R, b)
+    m = stream.acc_bwt_fwt(R, b)
     assert m["ACC"] == pytest.approx((0.4 + 0.6 + 0.9) / 3)
     assert m["BWT"] == pytest.approx(((0.4 - 0.9) + (0.6 - 0.9)) / 2)
     assert m["FWT"] == pytest.approx(((0.1 - 0.1) + (0.2 - 0.1)) / 2)
-    perfect = rh.acc_bwt_fwt(np.ones((4, 4)), np.zeros(4))
+    perfect = stream.acc_bwt_fwt(np.ones((4, 4)), np.zeros(4))
     assert perfect == {"ACC": 1.0, "BWT": 0.0, "FWT": 1.0}
-    np.testing.assert_allclose(rh.running_average_accuracy(R), [0.9, 0.7, (0.4 + 0.6 + 0.9) / 3])
+    np.testing.assert_allclose(stream.running_average_accuracy(R), [0.9, 0.7, (0.4 + 0.6 + 0.9) / 3])
     with pytest.raises(ValueError, match="R must be"):
-        rh.acc_bwt_fwt(np.ones((2, 3)), np.ones(2))
+        stream.acc_bwt_fwt(np.ones((2, 3)), np.ones(2))
 
 
 def test_diagonal_fisher_matches_per_sample_loop() -> None:
     torch.manual_seed(0)
-    model = rh.make_mlp(5, (4,), n_classes=3)
+    model = stream.make_mlp(5, (4,), n_classes=3)
     x = torch.randn(6, 5)
-    fisher = rh.diagonal_fisher(model, x, torch.Generator().manual_seed(0))
+    fisher = regularisers.diagonal_fisher(model, x, torch.Generator().manual_seed(0))
     probs = model(x).softmax(-1)
     y = torch.multinomial(probs.detach(), 1, generator=torch.Generator().manual_seed(0)).squeeze(1)
     ref = {k: torch.zeros_like(p) for k, p in model.named_parameters()}
@@ -87,10 +88,10 @@ def test_diagonal_fisher_matches_per_sample_loop() -> None:
 
 
 @pytest.mark.parametrize("kind", ["ewc", "online_ewc", "si"])
-def test_regularisers_penalise_moving_away_from_the_anchor(cfg: rh.Config, kind: str) -> None:
+def test_regularisers_penalise_moving_away_from_the_anchor(cfg: study.Config, kind: str) -> None:
     torch.manual_seed(0)
-    model = rh.make_mlp(5, (4,), n_classes=3)
-    reg = rh.Regulariser(kind, cfg)
+    model = stream.make_mlp(5, (4,), n_classes=3)
+    reg = regularisers.Regulariser(kind, cfg)
     reg.begin_task(model)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     x, y = torch.randn(32, 5), torch.randint(0, 3, (32,))
@@ -98,7 +99,7 @@ def test_regularisers_penalise_moving_away_from_the_anchor(cfg: rh.Config, kind:
         opt.zero_grad()
         nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
-        reg.after_step(model)
+        reg.after_step(model, 0)
     reg.end_task(model, x, torch.Generator().manual_seed(0))
     assert float(reg.penalty(model).detach()) == pytest.approx(0.0, abs=1e-9)
     with torch.no_grad():
@@ -107,16 +108,16 @@ def test_regularisers_penalise_moving_away_from_the_anchor(cfg: rh.Config, kind:
     assert float(reg.penalty(model).detach()) > 0
 
 
-def test_tasks_are_permutations_of_one_split(cfg: rh.Config) -> None:
+def test_tasks_are_permutations_of_one_split(cfg: study.Config) -> None:
     small = cfg.replace(dataset="digits", n_train=1000, n_test=500, n_new=500, n_tasks=3)
-    data = rh.make_tasks(small, seed=0)
-    assert data.x_train.shape == (1000, 64) and data.x_test.shape == (500, 64)
-    assert torch.equal(data.perms[0], torch.arange(64))
-    x1, y1 = data.train(1)
-    assert torch.equal(torch.sort(x1, 1).values, torch.sort(data.x_train, 1).values) and torch.equal(
-        y1, data.y_train
+    tasks = data.make_tasks(small, seed=0)
+    assert tasks.x_train.shape == (1000, 64) and tasks.x_test.shape == (500, 64)
+    assert torch.equal(tasks.perms[0], torch.arange(64))
+    x1, y1 = tasks.train(1)
+    assert torch.equal(torch.sort(x1, 1).values, torch.sort(tasks.x_train, 1).values) and torch.equal(
+        y1, tasks.y_train
     )
-    assert data.x_train.max() <= 1.0 and data.x_train.min() >= 0.0
+    assert tasks.x_train.max() <= 1.0 and tasks.x_train.min() >= 0.0
 
 
 def _write_idx(path: Path, array: np.ndarray) -> None:
@@ -130,11 +131,11 @@ def test_idx_loader_reads_mnist_format(tmp_path: Path) -> None:
     for split, n in (("train", 30), ("t10k", 10)):
         _write_idx(tmp_path / f"{split}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 4, 4)))
         _write_idx(tmp_path / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n))
-    x, y, source = rh.load_images("idx", str(tmp_path))
+    x, y, source = data.load_images("idx", str(tmp_path))
     assert x.shape == (40, 16) and y.shape == (40,) and x.min() >= 0 and x.max() <= 1
     assert "idx files" in source
     with pytest.raises(ValueError, match="has no train-images-idx3-ubyte"):
-        rh.load_images("idx", str(tmp_path / ".."))
+        data.load_images("idx", str(tmp_path / ".."))
 
 
 @pytest.mark.parametrize(
@@ -155,46 +156,44 @@ def test_idx_loader_reads_mnist_format(tmp_path: Path) -> None:
 )
 def test_config_errors(kw: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        rh.Config.from_preset("quick", **kw)
+        study.Config.from_preset("quick", **kw)
 
 
-def test_unknown_environment_in_run_is_refused(cfg: rh.Config) -> None:
+def test_unknown_environment_in_run_is_refused(cfg: study.Config) -> None:
     with pytest.raises(ValueError, match="environment 'replay' is not one of"):
-        rh.run_environment(cfg, "replay", 0, torch.device("cpu"))
+        stream.run_environment(cfg, "replay", 0, torch.device("cpu"))
 
 
 def test_smoke_run_has_the_right_shapes() -> None:
-    cfg = rh.Config.from_preset("smoke", n_tasks=3)
-    r = rh.run_environment(cfg, "powerlaw", 0, torch.device("cpu"))
+    cfg = study.Config.from_preset("smoke", n_tasks=3)
+    r = stream.run_environment(cfg, "powerlaw", 0, torch.device("cpu"))
     assert r.R.shape == (3, 3) and r.b.shape == (3,) and r.ff_acc.shape == (3,)
     assert np.all((r.R >= 0) & (r.R <= 1))
     assert r.R[0, 0] > 0.5  # it learns the first task
 
 
 def test_run_many_reuses_finished_runs_without_variation(
-    cfg: rh.Config, monkeypatch: pytest.MonkeyPatch
+    cfg: study.Config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     z = np.zeros((2, 2))
-    done = [rh.EnvResult("powerlaw", s, z, z[0], z[0], z) for s in (0, 1)]
+    done = [stream.EnvResult("powerlaw", s, z, z[0], z[0], z) for s in (0, 1)]
     calls: list[tuple[str, int, dict[str, object]]] = []
 
-    def fake_get_run(
-        cfg: rh.Config, env: str, seed: int, device: torch.device, **var: object
-    ) -> rh.EnvResult:
-        calls.append((env, seed, var))
-        return rh.EnvResult(env, seed, z, z[0], z[0], z)
+    def fake_cached_run(cfg: study.Config, job: experiment.Job, run: object) -> stream.EnvResult:
+        calls.append(job)
+        return stream.EnvResult(job[0], job[1], z, z[0], z[0], z)
 
-    monkeypatch.setattr(rh, "get_run", fake_get_run)
+    monkeypatch.setattr(experiment, "cached_run", fake_cached_run)
     jobs = [("powerlaw", 0, {}), ("powerlaw", 0, {"exponent": 2.0}), ("powerlaw", 2, {}), ("none", 1, {})]
-    out = rh.run_many(cfg, jobs, torch.device("cpu"), done=done)
+    out = experiment.run_many(cfg, jobs, None, "test", done=done)  # type: ignore[arg-type]
     assert out[0] is done[0]
     assert calls == [("powerlaw", 0, {"exponent": 2.0}), ("powerlaw", 2, {}), ("none", 1, {})]
 
 
-def test_merged_ewc_gradient_equals_the_sum_of_per_task_penalties(cfg: rh.Config) -> None:
+def test_merged_ewc_gradient_equals_the_sum_of_per_task_penalties(cfg: study.Config) -> None:
     torch.manual_seed(0)
-    model = rh.make_mlp(5, (4,), n_classes=3)
-    reg = rh.Regulariser("ewc", cfg)
+    model = stream.make_mlp(5, (4,), n_classes=3)
+    reg = regularisers.Regulariser("ewc", cfg)
     per_task = []
     for _ in range(3):
         with torch.no_grad():
@@ -202,7 +201,7 @@ def test_merged_ewc_gradient_equals_the_sum_of_per_task_penalties(cfg: rh.Config
                 p.add_(0.3 * torch.randn_like(p))
         x = torch.randn(20, 5)
         gen = torch.Generator().manual_seed(1)  # replay end_task's draws: sample order, then sampled labels
-        fisher = rh.diagonal_fisher(model, x[torch.randperm(20, generator=gen)], gen)
+        fisher = regularisers.diagonal_fisher(model, x[torch.randperm(20, generator=gen)], gen)
         per_task.append((fisher, {k: p.detach().clone() for k, p in model.named_parameters()}))
         reg.end_task(model, x, torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -219,17 +218,17 @@ def test_merged_ewc_gradient_equals_the_sum_of_per_task_penalties(cfg: rh.Config
 
 
 @pytest.mark.parametrize("kind", ["ewc", "si"])
-def test_analytic_penalty_gradient_equals_autograd(cfg: rh.Config, kind: str) -> None:
+def test_analytic_penalty_gradient_equals_autograd(cfg: study.Config, kind: str) -> None:
     torch.manual_seed(0)
-    model = rh.make_mlp(5, (4,), n_classes=3)
-    reg = rh.Regulariser(kind, cfg)
+    model = stream.make_mlp(5, (4,), n_classes=3)
+    reg = regularisers.Regulariser(kind, cfg)
     reg.begin_task(model)
     x, y = torch.randn(16, 5), torch.randint(0, 3, (16,))
     nn.functional.cross_entropy(model(x), y).backward()
     with torch.no_grad():
         for p in model.parameters():
             p.sub_(0.1 * p.grad)
-    reg.after_step(model)
+    reg.after_step(model, 0)
     reg.end_task(model, x, torch.Generator().manual_seed(0))
     with torch.no_grad():
         for p in model.parameters():

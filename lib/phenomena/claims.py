@@ -1,73 +1,174 @@
-"""Claims: the paper's number beside ours, with a pass/fail threshold, written to ``data/results/<study>.json``.
+"""Claims: the paper's number beside ours, with the threshold that decides, written to ``data/results/<study>.json``.
 
-Each notebook ends by building a list of :class:`Claim` records and calling :func:`check`, which writes the
-results file (atomically) and raises :class:`ClaimFailed` if any claim fails -- so a failed claim fails the
-notebook, ``make figures`` and ``make test``. At the ``smoke`` preset the claims are recorded but not enforced;
-only that every number is finite is checked (smoke runs are too short to show a phenomenon).
+A claims table is only worth reading if every row could have come out the other way, so each row says what kind of
+statement it is and what we expect of it:
+
+- ``kind``: ``claim`` (a statement of the paper that our run could contradict), ``control`` (an experimental control
+  the paper uses, e.g. a 1-layer model; its expected outcome is the statement) or ``sanity`` (true by construction,
+  e.g. the loss at initialisation is ln V: asserted, shown apart, never counted as a reproduced claim);
+- ``expect``: ``holds``, ``fails`` (a documented non-reproduction, kept as a regression test) or ``unclear`` (over
+  seeds the interval straddles the threshold: a single run may land on either side; only the sweep judges it);
+- ``evidence``: where the threshold comes from (the paper, or which seeds were in view when it was set).
+
+A row whose inputs the configuration removed (one task pool, a single burstiness, ...) is kept as *not evaluated*
+with its reason instead of vanishing. :func:`check` writes the results file (atomically) and raises
+:class:`ClaimFailed` when a row's outcome differs from its expectation *in either direction* -- a claim we expected
+to fail that now holds is as much a change as the reverse. At the ``smoke`` preset nothing is enforced; only that
+every evaluated number is finite (or explained) is checked. ``PHENOMENA_CLAIMS=record`` records without raising
+(the sweep runner judges claims over seeds instead).
 
 The results file has one shape for every study::
 
-    {"study": str, "preset": str, "seed": int, "wall_time_s": float,
-     "claims": [{"id", "statement", "paper", "ours", "threshold", "passed"}], "metrics": {...}}
+    {"study", "preset", "seed", "wall_time_s", "claims": [{"id", "kind", "statement", "paper", "ours", "op",
+     "bound", "threshold", "passed", "outcome", "expect", "evidence", "note"}], "departures": [str], "metrics": {...}}
 """
 
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from phenomena.paths import results_path, write_json
 
+Kind = Literal["claim", "control", "sanity"]
+Expect = Literal["holds", "fails", "unclear"]
+Op = Literal["<", ">", "in"]
+KINDS: tuple[str, ...] = ("claim", "control", "sanity")
+EXPECTS: tuple[str, ...] = ("holds", "fails", "unclear")
+NOT_EVALUATED = "not evaluated"
+CLAIMS_ENV = "PHENOMENA_CLAIMS"
+
 
 class ClaimFailed(AssertionError):
-    """Raised when one or more claims fail at an enforcing preset."""
+    """Raised when a claim's outcome differs from its expectation at an enforcing preset."""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A threshold and the evidence it was set from (the paper, or the seeds that were in view)."""
+
+    value: float | tuple[float, float]
+    evidence: str
+
+
+def passes(op: str, bound: float | Sequence[float], value: float) -> bool:
+    """Whether ``value`` satisfies ``op bound`` (``<``, ``>``, or ``in`` a closed interval); NaN never does."""
+    if value is None or not math.isfinite(value):
+        return False
+    if op == "<":
+        return value < float(bound)  # type: ignore[arg-type]
+    if op == ">":
+        return value > float(bound)  # type: ignore[arg-type]
+    if op == "in":
+        lo, hi = bound  # type: ignore[misc]
+        return lo <= value <= hi
+    raise ValueError(f"op={op!r} is not allowed: expected one of '<', '>', 'in'")
+
+
+def threshold_text(op: str | None, bound: Any) -> str:
+    if op is None:
+        return "n/a"
+    if op == "in":
+        return f"in [{bound[0]:g}, {bound[1]:g}]"
+    return f"{op} {bound:g}"
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One checked statement. ``ours`` is what we measured; ``paper`` is the paper's number or wording."""
+    """One checked row. Build it with :meth:`below`, :meth:`above`, :meth:`between` or :meth:`not_evaluated`."""
 
     id: str
     statement: str
     paper: str | float
-    ours: float | str
-    threshold: str
-    passed: bool
+    ours: float | str | None
+    op: Op | None
+    bound: float | tuple[float, float] | None
+    passed: bool | None  # None: not evaluated
+    kind: Kind = "claim"
+    expect: Expect = "holds"
+    evidence: str = ""
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"claim {self.id!r}: kind={self.kind!r} is not allowed: expected one of {KINDS}")
+        if self.expect not in EXPECTS:
+            raise ValueError(
+                f"claim {self.id!r}: expect={self.expect!r} is not allowed: expected one of {EXPECTS}"
+            )
 
     @classmethod
-    def below(cls, id: str, statement: str, paper: str | float, ours: float, bound: float) -> Claim:
-        """Passes when ``ours < bound``."""
-        ours = float(ours)
-        return cls(id, statement, paper, ours, f"< {bound:g}", bool(math.isfinite(ours) and ours < bound))
+    def _make(cls, op: Op, ours: float, bound: float | tuple[float, float] | Threshold, **kw: Any) -> Claim:
+        if isinstance(bound, Threshold):
+            kw.setdefault("evidence", bound.evidence)
+            bound = bound.value
+        value = float(ours)
+        return cls(ours=value, op=op, bound=bound, passed=passes(op, bound, value), **kw)
 
     @classmethod
-    def above(cls, id: str, statement: str, paper: str | float, ours: float, bound: float) -> Claim:
-        """Passes when ``ours > bound``."""
-        ours = float(ours)
-        return cls(id, statement, paper, ours, f"> {bound:g}", bool(math.isfinite(ours) and ours > bound))
+    def below(cls, *, ours: float, bound: float | Threshold, **kw: Any) -> Claim:
+        """Holds when ``ours < bound``. Keywords: id, statement, paper, kind, expect, evidence, note."""
+        return cls._make("<", ours, bound, **kw)
 
     @classmethod
-    def between(cls, id: str, statement: str, paper: str | float, ours: float, lo: float, hi: float) -> Claim:
-        """Passes when ``lo <= ours <= hi``."""
-        ours = float(ours)
-        return cls(id, statement, paper, ours, f"in [{lo:g}, {hi:g}]", bool(lo <= ours <= hi))
+    def above(cls, *, ours: float, bound: float | Threshold, **kw: Any) -> Claim:
+        """Holds when ``ours > bound``."""
+        return cls._make(">", ours, bound, **kw)
+
+    @classmethod
+    def between(cls, *, ours: float, bound: tuple[float, float] | Threshold, **kw: Any) -> Claim:
+        """Holds when ``lo <= ours <= hi``."""
+        return cls._make("in", ours, bound, **kw)
+
+    @classmethod
+    def not_evaluated(cls, *, reason: str, **kw: Any) -> Claim:
+        """A row whose inputs this configuration does not produce: kept, with its reason, never enforced."""
+        return cls(ours=f"{NOT_EVALUATED}: {reason}", op=None, bound=None, passed=None, note=reason, **kw)
+
+    @property
+    def threshold(self) -> str:
+        return threshold_text(self.op, self.bound)
+
+    @property
+    def evaluated(self) -> bool:
+        return self.passed is not None
+
+    @property
+    def outcome(self) -> str:
+        """``holds``, ``fails`` or ``not evaluated``."""
+        if self.passed is None:
+            return NOT_EVALUATED
+        return "holds" if self.passed else "fails"
+
+    @property
+    def as_expected(self) -> bool:
+        """Not evaluated and ``unclear`` rows are never violations; otherwise the outcome must equal ``expect``."""
+        return not self.evaluated or self.expect == "unclear" or self.outcome == self.expect
+
+    def record(self) -> dict[str, Any]:
+        return {**asdict(self), "threshold": self.threshold, "outcome": self.outcome}
 
     def row(self) -> str:
         ours = f"{self.ours:.4g}" if isinstance(self.ours, float) else str(self.ours)
-        mark = "PASS" if self.passed else "FAIL"
-        return f"{mark}  {self.id:<28} ours {ours:<10} {self.threshold:<16} paper: {self.paper}"
+        mark = {"holds": "HOLDS", "fails": "FAILS"}.get(self.outcome, "n/e")
+        flag = "" if self.as_expected else f"  <-- expected {self.expect}"
+        return f"{mark:<6}{self.kind:<8}{self.id:<36} ours {ours:<12} {self.threshold:<14} paper: {self.paper}{flag}"
 
 
-def _finite(obj: Any) -> bool:
-    if isinstance(obj, dict):
-        return all(_finite(v) for v in obj.values())
-    if isinstance(obj, list | tuple):
-        return all(_finite(v) for v in obj)
-    if isinstance(obj, float):
-        return math.isfinite(obj)
-    return True
+def _finite_or_explained(c: Claim) -> bool:
+    return not c.evaluated or bool(c.note) or (isinstance(c.ours, float) and math.isfinite(c.ours))
+
+
+def enforcing(preset: str) -> bool:
+    """Whether :func:`check` raises on an unexpected outcome: not at smoke, not with ``PHENOMENA_CLAIMS=record``."""
+    mode = os.environ.get(CLAIMS_ENV, "enforce")
+    if mode not in ("enforce", "record"):
+        raise ValueError(f"{CLAIMS_ENV}={mode!r} is not allowed: expected 'enforce' or 'record'")
+    return preset != "smoke" and mode == "enforce"
 
 
 def check(
@@ -78,12 +179,12 @@ def check(
     seed: int,
     wall_time_s: float,
     metrics: dict[str, Any] | None = None,
+    departures: Sequence[str] = (),
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``data/results/<study>.json``; raise :class:`ClaimFailed` if a claim fails (not at ``smoke``).
-
-    Returns the path written. At every preset, a non-finite number in ``ours`` or ``metrics`` raises.
-    """
+    """Write ``data/results/<study>.json``; raise :class:`ClaimFailed` if a row is not as expected (see module
+    docstring). Returns the path written. At every preset, an evaluated row whose number is not finite and which
+    gives no reason raises."""
     if not claims:
         raise ValueError("check() needs at least one claim")
     ids = [c.id for c in claims]
@@ -94,15 +195,69 @@ def check(
         "preset": preset,
         "seed": seed,
         "wall_time_s": round(float(wall_time_s), 1),
-        "claims": [asdict(c) for c in claims],
+        "claims": [c.record() for c in claims],
+        "departures": list(departures),
         "metrics": metrics or {},
         **(extra or {}),
     }
     path = write_json(results_path(study), record)
     print("\n".join(c.row() for c in claims))
-    if not _finite([c.ours for c in claims]) or not _finite(metrics or {}):
-        raise ClaimFailed(f"{study}: a claim or metric is not finite (NaN/inf) -- see {path}")
-    failed = [c.id for c in claims if not c.passed]
-    if failed and preset != "smoke":
-        raise ClaimFailed(f"{study} ({preset}): {len(failed)} claim(s) failed: {failed} -- see {path}")
+    bad = [c.id for c in claims if not _finite_or_explained(c)]
+    if bad:
+        raise ClaimFailed(
+            f"{study}: claim value(s) not finite (NaN/inf) without a reason: {bad} -- see {path}"
+        )
+    unexpected = [f"{c.id} ({c.outcome}, expected {c.expect})" for c in claims if not c.as_expected]
+    if unexpected and enforcing(preset):
+        raise ClaimFailed(
+            f"{study} ({preset}): {len(unexpected)} row(s) not as expected: {unexpected} -- see {path}"
+        )
     return path
+
+
+def markdown_table(records: Sequence[dict[str, Any]]) -> str:
+    """A Markdown table of claim records (``Claim.record()`` dicts), one row each."""
+    lines = [
+        "| kind | claim | paper | ours | threshold | outcome | expected |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in records:
+        ours = r["ours"]
+        ours = f"{ours:.3g}" if isinstance(ours, float) else ("undefined" if ours is None else str(ours))
+        lines.append(
+            f"| {r['kind']} | {md(r['statement'])} | {md(r['paper'])} | {md(ours)} | {md(r['threshold'])} "
+            f"| {r['outcome']} | {r['expect']} |"
+        )
+    return "\n".join(lines)
+
+
+def did_not_reproduce(records: Sequence[dict[str, Any]], departures: Sequence[str]) -> list[str]:
+    """Bullets for "What did not reproduce": every row that fails (a failing sanity row included) or is expected to
+    fail or be unclear, with its numbers, then every declared departure from the paper."""
+    out = []
+    for r in records:
+        if not (r["outcome"] == "fails" or (r["kind"] != "sanity" and r["expect"] in ("fails", "unclear"))):
+            continue
+        ours = r["ours"]
+        ours = f"{ours:.3g}" if isinstance(ours, float) else ("undefined" if ours is None else str(ours))
+        why = f" {r['note']}" if r.get("note") else ""
+        out.append(
+            f"`{r['id']}` ({r['kind']}, expected {r['expect']}, {r['outcome']} here): {r['statement']} = {ours} "
+            f"(threshold {r['threshold']}; paper: {r['paper']}).{why}"
+        )
+    return out + [f"Departure: {d}" for d in departures]
+
+
+def did_not_reproduce_markdown(record: dict[str, Any]) -> str:
+    """The "What did not reproduce" section of a results record, as Markdown bullets."""
+    lines = did_not_reproduce(record["claims"], record.get("departures", []))
+    return (
+        "\n".join(f"* {line}" for line in lines)
+        if lines
+        else "Every claim came out as expected; no departures."
+    )
+
+
+def md(value: Any) -> str:
+    """Text safe inside a Markdown table cell."""
+    return str(value).replace("|", "\\|").replace("\n", " ")

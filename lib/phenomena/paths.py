@@ -12,6 +12,7 @@ interrupted run (Ctrl-C, a crash) never leaves a half-written figure, result or 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Iterator
@@ -76,18 +77,32 @@ def _umask() -> int:
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
-    """Atomically write ``obj`` as pretty JSON (numpy and torch scalars become plain numbers)."""
+    """Atomically write ``obj`` as pretty JSON (see :func:`jsonable` for what is converted)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, default=_to_builtin) + "\n")
+        tmp.write_text(json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n")
     return Path(path)
 
 
-def _to_builtin(obj: Any) -> Any:
-    """JSON fallback for numpy/torch scalars and arrays, paths and dataclass-like objects."""
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
+def jsonable(obj: Any) -> Any:
+    """``obj`` as plain JSON data -- the one encoder of every file the library writes.
+
+    numpy/torch scalars and arrays become numbers and lists, paths strings, objects with ``to_dict()`` dicts,
+    tuples lists, and a non-finite float (NaN, inf: "undefined", e.g. a correlation of constant inputs) ``None``.
+    """
+    if isinstance(obj, dict):
+        return {
+            str(k) if not isinstance(k, str | int | float | bool) else k: jsonable(v) for k, v in obj.items()
+        }
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, bool) or obj is None or isinstance(obj, str | int):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
     if isinstance(obj, Path):
         return str(obj)
+    if hasattr(obj, "tolist"):  # numpy / torch scalars and arrays
+        return jsonable(obj.tolist())
     if hasattr(obj, "to_dict"):
-        return obj.to_dict()
+        return jsonable(obj.to_dict())
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")

@@ -14,10 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from phenomena import studies
 from phenomena.paths import atomic_path, repo_root
-from phenomena.studies import STUDIES
-
-TITLES = {name: study.title for name, study in STUDIES.items()}
 
 
 def _fmt(value: Any) -> str:
@@ -27,9 +25,7 @@ def _fmt(value: Any) -> str:
 
 
 def _study_order(root: Path) -> list[str]:
-    known = [s for s in TITLES if (root / "data" / "results" / f"{s}.json").exists()]
-    others = sorted(p.stem for p in (root / "data" / "results").glob("*.json") if p.stem not in TITLES)
-    return known + others
+    return [s for s in studies.names() if (root / "data" / "results" / f"{s}.json").exists()]
 
 
 def results_table(root: Path) -> str:
@@ -40,7 +36,7 @@ def results_table(root: Path) -> str:
     ]
     for study in _study_order(root):
         rec = json.loads((root / "data" / "results" / f"{study}.json").read_text())
-        title = f"[{TITLES.get(study, study)}](notebooks/{study}.ipynb)"
+        title = f"[{studies.title(study)}](notebooks/{study}.ipynb)"
         runtime = f"{rec['wall_time_s'] / 60:.1f} min ({rec['preset']})"
         for i, c in enumerate(rec["claims"]):
             first = i == 0
@@ -58,7 +54,7 @@ def gallery(root: Path) -> str:
         pngs = sorted((root / "figures" / study).glob("*.png"))
         if not pngs:
             continue
-        parts.append(f"### {TITLES.get(study, study)}\n")
+        parts.append(f"### {studies.title(study)}\n")
         parts.extend(f'<img src="figures/{study}/{p.name}" alt="{p.stem}" width="420">' for p in pngs)
         parts.append("")
     return "\n".join(parts).rstrip()

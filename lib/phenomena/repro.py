@@ -7,6 +7,7 @@ a study's data stream does not depend on how many random numbers the model's ini
 
 from __future__ import annotations
 
+import datetime
 import os
 import platform
 import random
@@ -108,6 +109,7 @@ def run_metadata(device: torch.device | str | None = None) -> dict[str, Any]:
     """Provenance for a figure or result: git sha (+dirty), versions, python, platform, device, threads."""
     return {
         **git_info(),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "device": str(device) if device is not None else None,

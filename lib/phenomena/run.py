@@ -1,17 +1,21 @@
-"""``Run``: one notebook execution -- its study, config, device and clock -- tying figures, cache and claims together.
+"""``Run``: one execution of a study -- its config, device and clock -- tying cache, figures and claims together.
 
-A notebook starts with ``run = Run.start("icl_linear_regression", cfg, device=device, threads=threads)``, which
-seeds everything, sets the thread count, picks the device and applies the plotting style. Afterwards
-``run.savefig(fig, name)`` and ``run.check(claims, metrics)`` stamp every output with the same provenance
-(config, seed, preset, git sha, versions, device, wall time, peak memory).
+A notebook (or ``python -m phenomena run``) starts with ``run = Run.start("icl_linear_regression", cfg,
+device=device, threads=threads)``, which seeds everything, sets the thread count, picks the device and applies the
+plotting style. Then ``study.compute(cfg, run)`` caches its expensive parts with ``run.cached(name, fn)`` (keyed
+by the config and the source of the study's ``experiment`` module and everything it imports), and
+``run.savefig(fig, name)`` / ``run.check(claims, metrics)`` stamp every output with the same provenance (config,
+seed, preset, git sha, source hash, versions, device, wall time, peak memory).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import resource
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -24,12 +28,27 @@ from phenomena import cache, claims, figures, repro
 from phenomena.config import StudyConfig
 
 T = TypeVar("T")
+THREADS_ENV = "PHENOMENA_THREADS"
 
 
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB (Linux reports KiB, macOS bytes)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024**2 if sys.platform == "darwin" else 1024)
+
+
+def compute_module(study: str) -> str:
+    """The module whose source (with its imports) keys a study's cache: where its ``compute`` lives."""
+    return f"phenomena.studies.{study}.experiment"
+
+
+def study_source_hash(study: str) -> str | None:
+    """Hash of all the code a study's results depend on: its package and every library module it imports (None for
+    a name that is no study package, e.g. in tests)."""
+    try:
+        return cache.source_hash(f"phenomena.studies.{study}")
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -44,7 +63,9 @@ class Run:
 
     @classmethod
     def start(cls, study: str, cfg: StudyConfig, *, device: str = "auto", threads: int = 1) -> Run:
-        """Seed python/numpy/torch with ``cfg.seed``, set ``threads``, resolve ``device``, apply the style."""
+        """Seed python/numpy/torch with ``cfg.seed``, set ``threads`` (``$PHENOMENA_THREADS`` wins: the sweep and
+        test runners use it to keep parallel notebooks single-threaded), resolve ``device``, apply the style."""
+        threads = int(os.environ.get(THREADS_ENV) or threads)
         repro.seed_everything(cfg.seed)
         repro.set_threads(threads)
         run = cls(study=study, cfg=cfg, device=repro.pick_device(device), threads=threads)
@@ -70,21 +91,26 @@ class Run:
         """Save ``fig`` as ``figures/<study>/<name>.png`` with a provenance sidecar."""
         return figures.savefig(fig, self.study, name, self.provenance())
 
-    def cached(
-        self,
-        name: str,
-        compute: Callable[[], T],
-        *,
-        config: Any = None,
-        modules: Iterable[ModuleType] | None = None,
-    ) -> T:
-        """``cache.cached`` keyed by ``config`` (default: this run's config) and the given modules' source."""
-        return cache.cached(name, self.cfg if config is None else config, compute, modules=modules)
+    def cached(self, name: str, compute: Callable[[], T], *, key: Any = None) -> T:
+        """``compute()``, cached on disk by ``key`` (default: this run's whole config) and the study's code."""
+        return cache.cached(
+            name, self.cfg if key is None else key, compute, module=compute_module(self.study)
+        )
 
-    def check(self, claim_list: list[claims.Claim], metrics: dict[str, Any] | None = None) -> Path:
-        """Write ``data/results/<study>.json`` and raise if a claim fails (see :func:`claims.check`)."""
+    def check(
+        self,
+        claim_list: list[claims.Claim],
+        metrics: dict[str, Any] | None = None,
+        departures: Sequence[str] = (),
+    ) -> Path:
+        """Write ``data/results/<study>.json`` and raise if a row is not as expected (see :func:`claims.check`)."""
         meta = repro.run_metadata(self.device)
-        extra = {"peak_rss_mb": round(peak_rss_mb(), 1), "config": self.cfg.to_dict(), **meta}
+        extra = {
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "config": self.cfg.to_dict(),
+            "source_hash": study_source_hash(self.study),
+            **meta,
+        }
         return claims.check(
             self.study,
             claim_list,
@@ -92,5 +118,14 @@ class Run:
             seed=self.cfg.seed,
             wall_time_s=self.elapsed,
             metrics=metrics,
+            departures=departures,
             extra=extra,
         )
+
+    def conclude(self, study: ModuleType, results: Any) -> dict[str, Any]:
+        """The end of every study run: ``summarize`` -> ``claims`` + ``departures`` -> :meth:`check`; returns the
+        record written (what the notebook's generated text and the README read)."""
+        metrics = study.summarize(self.cfg, results)
+        rows = study.claims(self.cfg, metrics)
+        path = self.check(rows, metrics, study.departures(self.cfg, metrics))
+        return json.loads(path.read_text())

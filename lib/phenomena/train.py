@@ -5,6 +5,10 @@ The loop knows nothing about any task. A study passes
 - ``loss_fn(model, step) -> loss`` that draws its own (fresh) batch and returns a scalar tensor, and
 - ``evaluate(model, step) -> {name: float}`` called (in eval mode, without gradients) at step 0, every
   ``eval_every`` steps and after the last step,
+- optionally :class:`Hook` objects whose ``after_backward`` runs between ``backward()`` and the optimiser step (where
+  EWC and SI add their penalty gradients) and whose ``after_step`` runs after it (SI's path integral, a
+  measurement at a given step),
+- optionally an existing optimiser (a stream of phases that keeps Adam's state from phase to phase),
 
 and gets back a :class:`History` of the training loss (averaged between logs) and every evaluated metric. There are
 no globals: the history, the optimiser and the schedule are local to the call.
@@ -13,7 +17,7 @@ no globals: the history, the optimiser and the schedule are local to the call.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -24,6 +28,16 @@ from tqdm.auto import tqdm
 
 LossFn = Callable[[nn.Module, int], Tensor]
 EvalFn = Callable[[nn.Module, int], dict[str, float]]
+
+
+class Hook:
+    """Per-step callbacks of :func:`train` (both no-ops here); ``step`` is the 0-based index of the step."""
+
+    def after_backward(self, model: nn.Module, step: int) -> None:
+        """Called after ``loss.backward()``, before clipping and the optimiser step (gradients are in ``p.grad``)."""
+
+    def after_step(self, model: nn.Module, step: int) -> None:
+        """Called after the optimiser step."""
 
 
 @dataclass
@@ -66,10 +80,10 @@ def train(
     loss_fn: LossFn,
     *,
     steps: int,
-    lr: float,
+    lr: float | None = None,
     warmup_steps: int = 0,
     schedule: Literal["constant", "cosine", "linear"] = "constant",
-    optimizer: Literal["adam", "adamw"] = "adam",
+    optimizer: Literal["adam", "adamw"] | torch.optim.Optimizer = "adam",
     weight_decay: float = 0.0,
     betas: tuple[float, float] = (0.9, 0.999),
     grad_clip: float | None = None,
@@ -78,20 +92,33 @@ def train(
     log_every: int = 50,
     progress: bool = True,
     desc: str = "train",
+    hooks: Sequence[Hook] = (),
 ) -> History:
     """Train ``model`` for ``steps`` optimiser steps; return its :class:`History`.
 
-    ``loss_fn`` and ``evaluate`` are described in the module docstring. Parameters with ``requires_grad=False``
-    are not optimised. ``weight_decay`` is decoupled (AdamW) when ``optimizer="adamw"``.
+    ``loss_fn``, ``evaluate`` and ``hooks`` are described in the module docstring. Parameters with
+    ``requires_grad=False`` are not optimised. ``weight_decay`` is decoupled (AdamW) when ``optimizer="adamw"``.
+    ``optimizer`` may be an existing optimiser (then ``lr`` is its own and must not be passed).
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
-    if lr <= 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
     params = [p for p in model.parameters() if p.requires_grad]
-    opt_cls = torch.optim.AdamW if optimizer == "adamw" else torch.optim.Adam
-    opt = opt_cls(params, lr=lr, betas=betas, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, warmup_steps, schedule))
+    if isinstance(optimizer, torch.optim.Optimizer):
+        if lr is not None:
+            raise ValueError("lr must not be given with an existing optimizer (it keeps its own)")
+        opt = optimizer
+    else:
+        if optimizer not in ("adam", "adamw"):
+            raise ValueError(
+                f"optimizer={optimizer!r} is not allowed: expected 'adam', 'adamw' or an Optimizer"
+            )
+        if lr is None or lr <= 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        opt_cls = torch.optim.AdamW if optimizer == "adamw" else torch.optim.Adam
+        opt = opt_cls(params, lr=lr, betas=betas, weight_decay=weight_decay)
+    sched = None
+    if warmup_steps or schedule != "constant":
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, warmup_steps, schedule))
     history = History()
 
     def run_eval(step: int) -> None:
@@ -110,16 +137,21 @@ def train(
         loss = loss_fn(model, step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        for hook in hooks:
+            hook.after_backward(model, step)
         if grad_clip is not None:
             nn.utils.clip_grad_norm_(params, grad_clip)
         opt.step()
-        sched.step()
+        for hook in hooks:
+            hook.after_step(model, step)
+        if sched is not None:
+            sched.step()
         running = running.to(loss.device) + loss.detach()
         count += 1
         done = step + 1
         if done % log_every == 0 or done == steps:
             mean = running.item() / count
-            history.train.append({"step": done, "loss": mean, "lr": sched.get_last_lr()[0]})
+            history.train.append({"step": done, "loss": mean, "lr": opt.param_groups[0]["lr"]})
             bar.set_postfix(loss=f"{mean:.4f}", refresh=False)
             running, count = torch.zeros((), device=loss.device), 0
         if evaluate is not None and ((eval_every and done % eval_every == 0) or done == steps):

@@ -1,0 +1,20 @@
+"""In-context learning of linear regression (Garg et al. 2022; Akyürek et al. 2022; Raventós et al. 2023).
+
+A transformer trained only on prompts (x_1, w.x_1, ..., x_n, w.x_n) with a fresh w in every prompt learns to *do*
+linear regression in context: its normalised error at each number of examples k tracks least squares (Garg Fig. 2),
+its predictions are closest to least squares / ridge among known learners (Akyürek et al.'s SPD), and with a finite
+pool of M pretraining tasks it behaves like the Bayes predictor of the pool (dMMSE) at small M and like ridge past a
+threshold (Raventós et al.).
+
+Modules, in the order of the paper: ``config`` (the knobs), ``data`` (prompts, task pools, OOD queries),
+``learners`` (the model's read-in/read-out and every baseline incl. dMMSE), ``metrics`` (Garg's error, SPD),
+``training``, ``experiment`` (``compute``), ``claims`` (``summarize``, ``claims``, ``THRESHOLDS``).
+"""
+
+from phenomena.studies.icl_linear_regression.claims import THRESHOLDS, claims, departures, summarize
+from phenomena.studies.icl_linear_regression.config import Config
+from phenomena.studies.icl_linear_regression.experiment import Results, compute
+
+TITLE = "In-context linear regression"
+
+__all__ = ["THRESHOLDS", "TITLE", "Config", "Results", "claims", "compute", "departures", "summarize"]

@@ -1,0 +1,130 @@
+"""Configuration of the in-context linear-regression study: every field that determines its results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from phenomena.config import StudyConfig, field
+from phenomena.transformer import TransformerConfig
+
+
+@dataclass(frozen=True)
+class Config(StudyConfig):
+    """Everything that determines the ICL study's results. See ``Config.describe()``."""
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "smoke": dict(
+            d=3,
+            n_points=7,
+            n_layers=2,
+            n_heads=2,
+            d_model=32,
+            steps=300,
+            warmup_steps=50,
+            eval_prompts=256,
+            eval_every=100,
+            td_pool_sizes=(4, 0),
+            td_d=3,
+            td_n_points=6,
+            td_steps=100,
+            td_eval_prompts=128,
+        ),
+        "quick": dict(),
+        "paper": dict(
+            d=20,
+            n_points=41,
+            n_layers=12,
+            n_heads=8,
+            d_model=256,
+            steps=500_000,
+            lr=1e-4,
+            warmup_steps=0,
+            schedule="constant",
+            init_std=0.02,
+            curriculum=True,
+            eval_prompts=1280,
+            eval_every=5000,
+            td_pool_sizes=(2**4, 2**8, 2**10, 2**12, 2**14, 2**16, 0),
+            td_d=8,
+            td_n_points=16,
+            td_n_layers=8,
+            td_n_heads=8,
+            td_d_model=128,
+            td_steps=100_000,
+            td_lr=1e-4,
+            td_warmup_steps=0,
+            td_eval_prompts=1280,
+        ),
+    }
+
+    # task
+    d: int = field(5, positive=True, doc="input dimension")
+    n_points: int = field(11, ge=2, doc="(x, y) pairs per training prompt; evaluation uses k = 0..n_points-1")
+    # model (Garg: standard 12/8/256, small 6/4/128, tiny 3/2/64)
+    n_layers: int = field(3, positive=True, doc="transformer layers")
+    n_heads: int = field(2, positive=True, doc="attention heads per layer")
+    d_model: int = field(64, positive=True, doc="residual width")
+    init_std: float = field(
+        0.1, positive=True, doc="std of the weight init; GPT-2's 0.02 sat in the 'lull' here"
+    )
+    # optimisation (fresh prompts every step)
+    steps: int = field(4000, positive=True, doc="optimiser steps")
+    batch_size: int = field(64, positive=True, doc="prompts per step")
+    lr: float = field(1e-3, positive=True, doc="Adam learning rate")
+    warmup_steps: int = field(500, ge=0, doc="linear lr warmup; without it small models stay in the 'lull'")
+    schedule: Literal["constant", "cosine"] = "cosine"
+    curriculum: bool = field(False, doc="Garg's curriculum: active dims 5 -> d (+1), points 11 -> n (+2)")
+    curriculum_every: int = field(2000, positive=True, doc="steps between curriculum increments")
+    # evaluation
+    eval_prompts: int = field(1280, positive=True, doc="prompts in the fixed evaluation set (Garg: 1280)")
+    eval_every: int = field(250, positive=True, doc="steps between evaluations of the training curve")
+    ridge_lambda: float = field(0.1, positive=True, doc="ridge penalty of the noiseless ridge baseline")
+    ood_noise_std: float = field(0.5, ge=0.0, doc="label-noise std of the noisy-label probe")
+    ood_x_scale: float = field(3.0, positive=True, doc="input scale of the scaled-x probe (Garg: 3)")
+    # Raventós et al. task diversity: pool sizes M (0 = a fresh task every prompt, i.e. M = infinity)
+    td_pool_sizes: tuple[int, ...] = field((4, 16, 64, 0), ge=0, doc="task-pool sizes M; 0 = infinite")
+    td_d: int = field(5, positive=True, doc="input dimension of the task-diversity runs (Raventós: 8)")
+    td_n_points: int = field(10, ge=2, doc="pairs per prompt of the task-diversity runs (Raventós: 16)")
+    td_noise_var: float = field(0.25, ge=0.0, doc="label-noise variance sigma^2 (Raventós: 0.25)")
+    td_n_layers: int = field(3, positive=True, doc="layers of the task-diversity models")
+    td_n_heads: int = field(2, positive=True, doc="heads of the task-diversity models")
+    td_d_model: int = field(64, positive=True, doc="width of the task-diversity models")
+    td_steps: int = field(2000, positive=True, doc="optimiser steps per pool size")
+    td_lr: float = field(1e-3, positive=True, doc="learning rate of the task-diversity runs")
+    td_warmup_steps: int = field(300, ge=0, doc="warmup of the task-diversity runs")
+    td_eval_prompts: int = field(1024, positive=True, doc="evaluation prompts per pool size")
+
+    def check(self) -> None:
+        for d_model, heads, prefix in (
+            (self.d_model, self.n_heads, ""),
+            (self.td_d_model, self.td_n_heads, "td_"),
+        ):
+            if d_model % heads:
+                raise ValueError(f"{prefix}d_model={d_model} must be divisible by {prefix}n_heads={heads}")
+        if self.curriculum and (self.d < 5 or self.n_points < 11):
+            raise ValueError(
+                "curriculum=True starts at 5 dims and 11 points: needs d >= 5 and n_points >= 11"
+            )
+
+    def model_config(self, task_diversity: bool = False) -> TransformerConfig:
+        """The transformer of the main runs, or of the task-diversity runs."""
+        if task_diversity:
+            return TransformerConfig(
+                n_layers=self.td_n_layers,
+                n_heads=self.td_n_heads,
+                d_model=self.td_d_model,
+                d_in=self.td_d,
+                d_out=1,
+                max_len=2 * self.td_n_points,
+                init_std=self.init_std,
+            )
+        return TransformerConfig(
+            n_layers=self.n_layers,
+            n_heads=self.n_heads,
+            d_model=self.d_model,
+            d_in=self.d,
+            d_out=1,
+            max_len=2 * self.n_points,
+            init_std=self.init_std,
+        )

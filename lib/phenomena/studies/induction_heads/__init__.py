@@ -1,0 +1,22 @@
+"""Induction heads form abruptly, and they do the in-context copying (Elhage et al. 2021; Olsson et al. 2022;
+Reddy 2023).
+
+An induction head, at a token A, attends to the token B that *followed* an earlier occurrence of A (prefix matching)
+and raises B's logit (copying). In a 2-layer attention-only model it is built by K-composition: a layer-0
+previous-token head writes "my previous token was A" into position j + 1, and the layer-1 head's key reads it. A
+1-layer attention-only model cannot form one. Olsson et al.: the heads form in a short phase change, with the loss
+drop and the ICL score; ablating them removes most in-context learning. Reddy: the same abrupt formation in an
+in-context classification task, and burstiness decides between in-context and in-weights learning.
+
+Modules: ``config``, ``copy_task`` (data and probes), ``scores`` (induction / previous-token / ICL scores, transition
+steps), ``training`` (the copy models, head table, ablations), ``reddy`` (the classification task), ``experiment``
+(``compute``), ``claims`` (``summarize``, ``claims``, ``THRESHOLDS``).
+"""
+
+from phenomena.studies.induction_heads.claims import THRESHOLDS, claims, departures, summarize
+from phenomena.studies.induction_heads.config import Config
+from phenomena.studies.induction_heads.experiment import Results, compute
+
+TITLE = "Induction heads"
+
+__all__ = ["THRESHOLDS", "TITLE", "Config", "Results", "claims", "compute", "departures", "summarize"]

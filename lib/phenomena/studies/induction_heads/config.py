@@ -1,0 +1,182 @@
+"""Configuration of the induction-heads study: the copy task, its models, and Reddy's classification task."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from phenomena.config import StudyConfig, field
+from phenomena.transformer import TransformerConfig
+
+
+@dataclass(frozen=True)
+class Config(StudyConfig):
+    """Everything that determines the induction-heads study's results. See ``Config.describe()``."""
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "smoke": dict(
+            vocab_size=16,
+            seq_len=16,
+            segment_min=2,
+            segment_max=4,
+            gap_max=4,
+            probe_len=6,
+            seen_len=3,
+            d_model=16,
+            n_heads=2,
+            steps=60,
+            batch_size=8,
+            warmup_steps=10,
+            eval_every=20,
+            checkpoint_every=20,
+            eval_batch=16,
+            rd_dim=15,
+            rd_labels=8,
+            rd_pairs=4,
+            rd_bursty=2,
+            rd_classes=32,
+            rd_burstiness=(1, 2),
+            rd_eval_burstiness=2,
+            rd_d_model=16,
+            rd_hidden=16,
+            rd_steps=40,
+            rd_sweep_steps=40,
+            rd_batch=16,
+            rd_eval_every=20,
+            rd_eval_size=64,
+        ),
+        "quick": dict(),
+        "paper": dict(
+            seq_len=256,
+            segment_min=16,
+            segment_max=96,
+            gap_max=64,
+            probe_len=128,
+            seen_len=64,
+            d_model=128,
+            n_heads=8,
+            steps=20_000,
+            batch_size=64,
+            lr=1e-3,
+            warmup_steps=500,
+            eval_every=100,
+            checkpoint_every=1000,
+            rd_steps=20_000,
+            rd_sweep_steps=20_000,
+            rd_burstiness=(1, 2, 4),
+            rd_sweep_classes=(128, 512, 2048, 8192),
+            rd_sweep_eps=(0.0, 0.1, 0.2, 0.4),
+            rd_eval_every=200,
+            rd_eval_size=4096,
+        ),
+    }
+
+    # copy task (Olsson et al.)
+    vocab_size: int = field(64, ge=2, doc="token vocabulary V (loss at chance = ln V)")
+    seq_len: int = field(64, ge=4, doc="training context length T")
+    segment_min: int = field(8, ge=1, doc="shortest copied segment L in training")
+    segment_max: int = field(24, ge=1, doc="longest copied segment L in training")
+    gap_max: int = field(16, ge=0, doc="largest filler g between a segment and its copy (offset L + g)")
+    probe_len: int = field(
+        32, ge=2, doc="P of the headline probe [x(P), x(P)]; > segment_max = unseen length"
+    )
+    seen_len: int = field(16, ge=2, doc="P of a second probe whose segment length occurs in training")
+    # model: attention-only, no LayerNorm, shortformer positions (added to queries and keys only)
+    d_model: int = field(64, positive=True, doc="residual width")
+    n_heads: int = field(4, positive=True, doc="heads per layer")
+    init_std: float = field(
+        0.1, positive=True, doc="weight init std; GPT-2's 0.02 stayed on the plateau 10k steps"
+    )
+    # optimisation (fresh tokens every step)
+    steps: int = field(3000, positive=True, doc="optimiser steps (2-layer model and 1-layer control alike)")
+    batch_size: int = field(32, positive=True, doc="sequences per step")
+    lr: float = field(2e-3, positive=True, doc="AdamW learning rate")
+    warmup_steps: int = field(200, ge=0, doc="linear lr warmup")
+    weight_decay: float = field(0.0, ge=0.0, doc="AdamW decoupled weight decay")
+    grad_clip: float = field(1.0, positive=True, doc="gradient-norm clip")
+    # evaluation
+    eval_every: int = field(50, positive=True, doc="steps between evaluations (transition resolution)")
+    checkpoint_every: int = field(
+        250, positive=True, doc="steps between stored checkpoints (attention scrubbing)"
+    )
+    eval_batch: int = field(128, positive=True, doc="sequences in each fixed evaluation batch")
+    ind_threshold: float = field(0.4, gt=0.0, lt=1.0, doc="induction-head detection threshold (ARENA: 0.4)")
+    # Reddy's in-context classification task
+    rd_dim: int = field(63, positive=True, doc="item dimension D")
+    rd_labels: int = field(32, ge=2, doc="number of labels L")
+    rd_pairs: int = field(8, ge=2, doc="item-label pairs N in a context")
+    rd_eps: float = field(0.1, ge=0.0, doc="within-class noise eps")
+    rd_bursty: int = field(
+        2, positive=True, doc="burstiness B of the abrupt-jump run (N/B classes, B copies)"
+    )
+    rd_jump_classes: int = field(0, ge=0, doc="classes K of the abrupt-jump run; 0 = fresh classes (K = inf)")
+    rd_classes: int = field(512, ge=0, doc="classes K of the burstiness runs (a multiple of rd_labels)")
+    rd_burstiness: tuple[int, ...] = field((1, 4), positive=True, doc="burstiness values B compared at K")
+    rd_sweep_classes: tuple[int, ...] = field((), ge=0, doc="K values of the K sweep (paper)")
+    rd_sweep_eps: tuple[float, ...] = field((), ge=0.0, doc="eps values of the eps sweep (paper)")
+    rd_sweep_bursty: int = field(2, positive=True, doc="B of the K and eps sweeps")
+    rd_eval_burstiness: int = field(2, positive=True, doc="B of the novel-class ICL evaluation sequences")
+    rd_d_model: int = field(64, positive=True, doc="residual width of the classification transformer")
+    rd_hidden: int = field(128, positive=True, doc="width of the MLP classifier")
+    rd_init_std: float = field(0.1, positive=True, doc="weight init std of the classification transformer")
+    rd_steps: int = field(
+        3500, positive=True, doc="steps of the abrupt-jump run (jumps at ~2.1-2.5k, seeds 0-2)"
+    )
+    rd_lr: float = field(1e-3, positive=True, doc="Adam lr of the abrupt-jump run")
+    rd_sweep_steps: int = field(1500, positive=True, doc="steps of each burstiness / sweep run")
+    rd_sweep_lr: float = field(3e-3, positive=True, doc="Adam lr of the burstiness / sweep runs")
+    rd_batch: int = field(128, positive=True, doc="sequences per step")
+    rd_eval_every: int = field(100, positive=True, doc="steps between evaluations")
+    rd_eval_size: int = field(1024, positive=True, doc="sequences in each evaluation set")
+
+    def check(self) -> None:
+        if self.segment_min > self.segment_max:
+            raise ValueError(f"segment_min={self.segment_min} must be <= segment_max={self.segment_max}")
+        if 2 * self.segment_max > self.seq_len:
+            raise ValueError(
+                f"segment_max={self.segment_max} is too long for the context: a segment and its copy need "
+                f"2 * segment_max <= seq_len={self.seq_len}"
+            )
+        for name in ("probe_len", "seen_len"):
+            if 2 * getattr(self, name) > self.seq_len:
+                raise ValueError(
+                    f"{name}={getattr(self, name)}: the probe [x, x] needs 2 * {name} <= seq_len"
+                )
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
+        for name in ("rd_jump_classes", "rd_classes", "rd_sweep_classes"):
+            for k in np.atleast_1d(getattr(self, name)):
+                if k and k % self.rd_labels:
+                    raise ValueError(f"{name}={k} must be a multiple of rd_labels={self.rd_labels} (0 = inf)")
+        if self.rd_classes == 0 and len(self.rd_burstiness) > 0:
+            raise ValueError("rd_classes=0: the burstiness runs need finite classes K to measure IWL")
+        for name in ("rd_bursty", "rd_burstiness", "rd_sweep_bursty", "rd_eval_burstiness"):
+            for b in np.atleast_1d(getattr(self, name)):
+                if self.rd_pairs % b or self.rd_pairs // b < 2:
+                    raise ValueError(
+                        f"{name}={b} must divide rd_pairs={self.rd_pairs} and leave >= 2 classes in context"
+                    )
+
+    def model_config(self, n_layers: int = 2) -> TransformerConfig:
+        """The attention-only, LayerNorm-free, shortformer-position transformer of the copy task."""
+        return TransformerConfig(
+            n_layers=n_layers,
+            n_heads=self.n_heads,
+            d_model=self.d_model,
+            vocab_size=self.vocab_size,
+            attn_only=True,
+            layer_norm=False,
+            pos="shortformer",
+            max_len=self.seq_len,
+            init_std=self.init_std,
+        )
+
+    def copy_fields(self) -> dict[str, Any]:
+        """The fields the copy-task runs depend on (their cache key)."""
+        return {k: v for k, v in self.to_dict().items() if not k.startswith("rd_") and k != "preset"}
+
+    def reddy_fields(self) -> dict[str, Any]:
+        """The fields the Reddy runs depend on (their cache key)."""
+        return {k: v for k, v in self.to_dict().items() if k.startswith("rd_") or k == "seed"}

@@ -1,0 +1,98 @@
+"""Everything the induction-heads notebook plots, computed in one call: ``compute(cfg, run) -> Results``.
+
+Trained models and Reddy histories are cached (``run.cached``: keyed by the fields they depend on and the source of
+this module and everything it imports); the analyses of the trained models take seconds and are recomputed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from phenomena.studies.induction_heads.config import Config
+from phenomena.studies.induction_heads.copy_task import EvalSet
+from phenomena.studies.induction_heads.reddy import ReddySetting, reddy_jump, reddy_settings, train_reddy
+from phenomena.studies.induction_heads.scores import transition_steps
+from phenomena.studies.induction_heads.training import (
+    CopyRun,
+    ablations,
+    head_table,
+    shortcut_config,
+    train_copy,
+)
+from phenomena.train import History
+from phenomena.transformer import Transformer
+
+if TYPE_CHECKING:
+    from phenomena.run import Run
+
+LEVELS = (0.1, 0.5, 0.9)
+
+
+@dataclass
+class Results:
+    """What the notebook plots: the 2-layer model, the 1-layer and fixed-offset controls, the fixed evaluation
+    batches, the transition steps of the repeated-copy loss / max induction score / max previous-token score, the
+    final head table and ablations, and the Reddy runs (``reddy[group] = [(setting, history)]``) with the jump."""
+
+    two: CopyRun
+    one: CopyRun
+    shortcut: CopyRun
+    eval_set: EvalSet
+    transitions: dict[str, dict[float, float]]
+    heads: pd.DataFrame
+    ablation: pd.DataFrame
+    reddy: dict[str, list[tuple[ReddySetting, History]]]
+    jump: dict[str, Any]
+
+
+def copy_run(cfg: Config, n_layers: int, run: Run) -> CopyRun:
+    """The ``n_layers`` copy-task model, trained once per (copy-task config, source) and cached."""
+
+    def fit() -> dict[str, Any]:
+        model, history, ckpts = train_copy(cfg, n_layers, run.device)
+        return {
+            "state": {k: v.cpu() for k, v in model.state_dict().items()},
+            "history": history.to_dict(),
+            "checkpoints": ckpts,
+        }
+
+    stored = run.cached(f"induction-copy-{n_layers}l", fit, key=cfg.copy_fields())
+    model = Transformer(cfg.model_config(n_layers)).to(run.device)
+    model.load_state_dict(stored["state"])
+    return CopyRun(model.eval(), History.from_dict(stored["history"]), stored["checkpoints"], cfg, n_layers)
+
+
+def reddy_run(cfg: Config, s: ReddySetting, run: Run) -> History:
+    """:func:`train_reddy`'s history, cached per (Reddy config fields, setting, source)."""
+    key = {"cfg": cfg.reddy_fields(), "setting": s.__dict__}
+    return History.from_dict(
+        run.cached(f"induction-reddy-{s.tag}", lambda: train_reddy(cfg, s, run.device).to_dict(), key=key)
+    )
+
+
+def compute(cfg: Config, run: Run) -> Results:
+    """Train (cached) and analyse everything the notebook shows."""
+    two, one = copy_run(cfg, 2, run), copy_run(cfg, 1, run)
+    shortcut = copy_run(shortcut_config(cfg), 2, run)
+    eval_set = EvalSet.make(cfg)
+    ev = two.evals()
+    steps = ev["step"].to_numpy()
+    transitions = {
+        name: transition_steps(steps, ev[col], LEVELS)
+        for name, col in (
+            ("loss", "probe_loss_rep"),
+            ("induction", "probe_induction_max"),
+            ("prev_token", "probe_prev_token_max"),
+        )
+    }
+    heads = head_table(two, eval_set.probe, cfg.probe_len)
+    ablation = ablations(two, eval_set.probe, cfg.probe_len, seed=cfg.seed)
+    reddy = {
+        group: [(s, reddy_run(cfg, s, run)) for s in settings]
+        for group, settings in reddy_settings(cfg).items()
+    }
+    jump = reddy_jump(reddy["jump"][0][1], cfg.rd_eval_burstiness / cfg.rd_pairs)
+    return Results(two, one, shortcut, eval_set, transitions, heads, ablation, reddy, jump)

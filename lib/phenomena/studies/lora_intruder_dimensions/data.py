@@ -1,0 +1,299 @@
+"""Text data, offline: a topic task from standard-library docstrings, and prose for the forgetting probe."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from pydoc_data.topics import topics
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from phenomena.studies.lora_intruder_dimensions.config import Config
+
+# Topic-classification tasks from the standard library's docstrings: label = the group of the documenting module.
+# Task "a" is the target task; "b" and "c" are the later tasks of the sequential (continual) panel.
+# Topic-classification tasks from the standard library's docstrings: label = the group of the documenting module.
+# Task "a" is the target task; "b" and "c" are the later tasks of the sequential (continual) panel.
+TASK_MODULES: dict[str, dict[str, tuple[str, ...]]] = {
+    "a": {
+        "files": (
+            "os",
+            "os.path",
+            "pathlib",
+            "shutil",
+            "glob",
+            "tempfile",
+            "filecmp",
+            "stat",
+            "fnmatch",
+            "zipfile",
+            "tarfile",
+        ),
+        "network": (
+            "socket",
+            "http.client",
+            "http.server",
+            "urllib.request",
+            "urllib.parse",
+            "smtplib",
+            "ftplib",
+            "email.message",
+            "email.utils",
+            "ssl",
+            "imaplib",
+            "poplib",
+        ),
+        "concurrency": (
+            "threading",
+            "multiprocessing",
+            "asyncio",
+            "concurrent.futures",
+            "queue",
+            "subprocess",
+            "selectors",
+            "sched",
+        ),
+        "numbers": ("math", "decimal", "fractions", "statistics", "random", "cmath", "numbers"),
+        "text": (
+            "re",
+            "string",
+            "textwrap",
+            "difflib",
+            "unicodedata",
+            "codecs",
+            "html",
+            "html.parser",
+            "xml.dom.minidom",
+            "xml.etree.ElementTree",
+            "json",
+            "csv",
+        ),
+        "testing": (
+            "unittest",
+            "unittest.mock",
+            "doctest",
+            "pdb",
+            "trace",
+            "timeit",
+            "cProfile",
+            "pstats",
+            "logging",
+            "warnings",
+            "traceback",
+        ),
+    },
+    "b": {
+        "containers": ("collections", "heapq", "bisect", "array", "enum", "dataclasses", "copy", "weakref"),
+        "functional": ("functools", "itertools", "operator", "contextlib"),
+        "introspection": ("inspect", "ast", "dis", "types", "importlib", "sys", "gc", "tokenize", "symtable"),
+        "time": ("datetime", "time", "calendar", "zoneinfo"),
+        "storage": ("sqlite3", "pickle", "shelve", "zlib", "gzip", "bz2", "lzma", "marshal"),
+    },
+    "c": {
+        "cli": ("argparse", "getopt", "optparse", "cmd", "shlex", "getpass"),
+        "crypto": ("hashlib", "hmac", "secrets", "base64", "binascii", "uuid"),
+        "io": ("io", "mmap", "struct", "locale", "gettext", "configparser", "pprint", "reprlib"),
+        "web": (
+            "wsgiref.simple_server",
+            "wsgiref.handlers",
+            "http.cookies",
+            "http.cookiejar",
+            "webbrowser",
+            "mimetypes",
+            "ipaddress",
+        ),
+    },
+}
+
+
+@functools.cache
+def stdlib_docstrings(modules: tuple[str, ...]) -> dict[str, list[str]]:
+    """First paragraphs of the docstrings of each standard-library module (see :mod:`phenomena.stdlib_docs`),
+    read in a clean, isolated interpreter so that the data do not depend on what this process has imported."""
+
+    script = Path(__file__).with_name("stdlib_docs.py")
+    proc = subprocess.run(
+        [sys.executable, "-I", "-S", str(script), *modules],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return json.loads(proc.stdout)
+
+
+@dataclass
+class TextTask:
+    """A labelled text-classification task with a stratified train/test split (indices into ``texts``)."""
+
+    name: str
+    texts: list[str]
+    labels: np.ndarray
+    classes: list[str]
+    train_idx: np.ndarray
+    test_idx: np.ndarray
+    source: str
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def fingerprint(self) -> str:
+        """Hash of texts, labels and split: part of every cache key (docstrings differ across Python versions)."""
+        h = hashlib.sha256()
+        for t, y in zip(self.texts, self.labels.tolist()):
+            h.update(f"{y}\t{t}\n".encode())
+        h.update(self.test_idx.tobytes())
+        return h.hexdigest()[:16]
+
+    def describe(self) -> dict[str, Any]:
+        counts = np.bincount(self.labels, minlength=self.n_classes)
+        return {
+            "task": self.name,
+            "source": self.source,
+            "examples": len(self.texts),
+            "train": len(self.train_idx),
+            "test": len(self.test_idx),
+            "classes": dict(zip(self.classes, counts.tolist())),
+            "chance_uniform": 1 / self.n_classes,
+            "chance_majority_test": float(np.bincount(self.labels[self.test_idx]).max() / len(self.test_idx)),
+        }
+
+
+def stdlib_task(key: str, n_test_per_class: int, seed: int) -> TextTask:
+    """Topic classification: a docstring's first paragraph -> the group of its module (``TASK_MODULES[key]``).
+
+    Texts appearing in more than one group are dropped (no contradictory labels). The test set holds
+    ``n_test_per_class`` examples of each class (so chance is 1 / n_classes on it); the rest is training data."""
+    if key not in TASK_MODULES:
+        raise ValueError(f"task={key!r} is not allowed: expected one of {sorted(TASK_MODULES)}")
+    groups = TASK_MODULES[key]
+    docs = stdlib_docstrings(tuple(m for mods in groups.values() for m in mods))
+    per_group = {g: list(dict.fromkeys(s for m in mods for s in docs[m])) for g, mods in groups.items()}
+    seen: dict[str, int] = {}
+    for texts in per_group.values():
+        for t in texts:
+            seen[t] = seen.get(t, 0) + 1
+    texts, labels = [], []
+    for i, (_, group_texts) in enumerate(per_group.items()):
+        keep = [t for t in group_texts if seen[t] == 1]
+        texts += keep
+        labels += [i] * len(keep)
+    return _split(
+        f"stdlib-{key}",
+        texts,
+        np.array(labels),
+        list(groups),
+        n_test_per_class,
+        seed,
+        source=f"Python {sys.version.split()[0]} standard-library docstrings (first paragraphs)",
+    )
+
+
+def _split(
+    name: str, texts: list[str], labels: np.ndarray, classes: list[str], n_test: int, seed: int, source: str
+) -> TextTask:
+    """Stratified split: min(n_test, half the smallest class) test examples per class, the rest for training."""
+    rng = np.random.default_rng(seed)
+    smallest = int(np.bincount(labels, minlength=len(classes)).min())
+    n_test = min(n_test, smallest // 2)
+    if n_test < 1:
+        raise ValueError(f"task {name!r}: a class has {smallest} examples; at least 2 per class are needed")
+    test = [rng.choice(np.flatnonzero(labels == c), n_test, replace=False) for c in range(len(classes))]
+    test_idx = np.sort(np.concatenate(test))
+    train_idx = np.setdiff1d(np.arange(len(texts)), test_idx)
+    return TextTask(name, texts, labels, classes, train_idx, test_idx, source)
+
+
+def hf_task(dataset: str, n_test_per_class: int, seed: int) -> TextTask:  # pragma: no cover - needs network
+    """An online alternative: a Hugging Face dataset id ('name' or 'name:config', e.g. 'glue:sst2') with a text
+    column ('sentence' or 'text') and an integer 'label' column, loaded with ``datasets`` (its train split)."""
+    try:
+        import datasets
+    except ImportError as err:
+        raise ValueError(
+            f"task_dataset={dataset!r} needs the `datasets` package and network access (pip install datasets); "
+            "leave task_dataset='' for the offline docstring task"
+        ) from err
+    name, _, config = dataset.partition(":")
+    ds = datasets.load_dataset(name, config or None, split="train")
+    col = "sentence" if "sentence" in ds.column_names else "text"
+    classes = ds.features["label"].names if hasattr(ds.features["label"], "names") else None
+    labels = np.array(ds["label"])
+    classes = classes or [str(c) for c in sorted(set(labels.tolist()))]
+    return _split(
+        dataset, list(ds[col]), labels, classes, n_test_per_class, seed, source=f"HF dataset {dataset}"
+    )
+
+
+def build_task(cfg: Config, key: str = "a") -> TextTask:
+    """The target task (``key='a'``) or a later task of the sequence, as configured."""
+    if key == "a" and cfg.task_dataset:
+        return hf_task(cfg.task_dataset, cfg.n_test_per_class, cfg.seed)
+    return stdlib_task(key, cfg.n_test_per_class, cfg.seed)
+
+
+def probe_sentences(n: int, seed: int) -> list[str]:
+    """``n`` prose sentences (8-40 words) from the Python language reference shipped with CPython
+    (``pydoc_data.topics``): general English text that no task trains on."""
+
+    pool = []
+    for key in sorted(topics):
+        for para in re.split(r"\n\s*\n", topics[key]):
+            if para.startswith(("   ", "\t", "*", ">>>")) or "::" in para:
+                continue  # code blocks, lists, grammar
+            text = re.sub(r"\s+", " ", para).strip()
+            for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", text):
+                words = s.split()
+                if 8 <= len(words) <= 40 and s.isascii() and s[-1] in ".!?":
+                    pool.append(s)
+    pool = sorted(set(pool))
+    if n > len(pool):
+        raise ValueError(f"n_probe={n} is larger than the {len(pool)} probe sentences available")
+    rng = np.random.default_rng(seed)
+    return [pool[i] for i in rng.choice(len(pool), n, replace=False)]
+
+
+def drop_words(sentence: str, frac: float, rng: np.random.Generator) -> str:
+    """A lightly corrupted copy: each word dropped with probability ``frac`` (at least one kept, one dropped)."""
+    words = sentence.split()
+    keep = rng.random(len(words)) >= frac
+    if keep.all():
+        keep[rng.integers(len(words))] = False
+    if not keep.any():
+        keep[rng.integers(len(words))] = True
+    return " ".join(w for w, k in zip(words, keep) if k)
+
+
+@dataclass
+class Encoded:
+    """Token ids (N, L) padded to ``L`` and the true lengths (N,); batches are cut to their longest example."""
+
+    ids: Tensor
+    lengths: Tensor
+
+    def batch(self, idx: Tensor | np.ndarray, device: torch.device) -> tuple[Tensor, Tensor]:
+        idx = torch.as_tensor(idx)
+        lengths = self.lengths[idx]
+        ids = self.ids[idx, : int(lengths.max())]
+        mask = (torch.arange(ids.shape[1]) < lengths[:, None]).long()
+        return ids.to(device), mask.to(device)
+
+
+def encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> Encoded:
+    """Tokenise ``texts`` (truncated to ``max_length`` tokens, special tokens included)."""
+    out = tokenizer(
+        list(texts), truncation=True, max_length=max_length, padding="max_length", return_tensors="pt"
+    )
+    return Encoded(out["input_ids"], out["attention_mask"].sum(1))

@@ -1,0 +1,198 @@
+"""Intruder dimensions (Definition 3.1 / Algorithm 1 of Shuttleworth et al.) and the intervention of Sec. 6.
+
+With W0 = U0 S0 V0^T and W = U S V^T (reduced SVDs of the pre-trained and of the *merged* fine-tuned matrix, a torch
+``Linear`` weight of shape (out, in)):
+
+1. take the top ``k`` **left** singular vectors u_j of W (the output space of the layer);
+2. compare each with *every* left singular vector of W0: score_j = max_i |cos(u_j, u0_i)|;
+3. u_j is an intruder iff score_j < epsilon (paper default 0.5 with k = 10); counts are summed over matrices.
+
+Intervention (Sec. 6, Fig. 8): W' = W + (lambda - 1) s_i u_i v_i^T for the top intruder i of each matrix (lambda < 1
+shrinks it; 0 removes it); the control scales a neighbouring non-intruder (pre-trained) direction instead.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Literal
+
+import torch
+from peft import LoraConfig, get_peft_model
+from peft.tuners.lora.intruders import reduce_intruder_dimension
+from torch import Tensor, nn
+
+from phenomena.studies.lora_intruder_dimensions.config import Config
+from phenomena.studies.lora_intruder_dimensions.finetune import FineTune
+from phenomena.studies.lora_intruder_dimensions.model import Base, layer_index, matrix_type
+
+
+def left_svd(W: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Reduced SVD W = U diag(S) Vh (float32): U (out, p), S (p,), Vh (p, in), p = min(out, in)."""
+    return torch.linalg.svd(W.float(), full_matrices=False)
+
+
+def similarity(U: Tensor, U0: Tensor) -> Tensor:
+    """|cos| between singular vectors: |U^T U0| (k, p0) for U (n, k), U0 (n, p0) with unit columns."""
+    return (U.T @ U0).abs()
+
+
+def intruder_scores(W0: Tensor | tuple[Tensor, ...], W: Tensor, k: int = 10) -> Tensor:
+    """max_i |cos(u_j, u0_i)| for the top ``k`` left singular vectors u_j of W (k,). An intruder has a score below
+    epsilon. ``W0`` may be a precomputed ``left_svd`` result."""
+    U0 = (W0 if isinstance(W0, tuple) else left_svd(W0))[0]
+    U = left_svd(W)[0][:, :k]
+    return similarity(U, U0).max(dim=1).values
+
+
+def check_epsilon(epsilon: float) -> float:
+    if not 0.0 < float(epsilon) <= 1.0:
+        raise ValueError(f"epsilon={epsilon!r} is out of range: must be in (0, 1]")
+    return float(epsilon)
+
+
+def effective_rank(S: Tensor) -> float:
+    """Roy & Vetterli's effective rank exp(H(p)), p_i = s_i / sum(s), of singular values S (0 for a zero matrix)."""
+    S = S.double().clamp_min(0)
+    total = S.sum()
+    if total <= 0:
+        return 0.0
+    p = S / total
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+def base_svds(base: Base) -> dict[str, tuple[Tensor, Tensor, Tensor]]:
+    """``left_svd`` of every pre-trained adapted matrix W0 (computed once, reused for every run)."""
+    return {n: left_svd(W) for n, W in base.W0.items()}
+
+
+def analyse(
+    base_svd: dict[str, tuple[Tensor, Tensor, Tensor]],
+    weights: dict[str, Tensor],
+    W0: dict[str, Tensor],
+    k: int,
+) -> dict[str, dict[str, Any]]:
+    """Per adapted matrix: ``scores`` (k,) = max |cos| of W's top-k left singular vectors to W0's, ``match``
+    (k,) the index of the best-matching pre-trained vector, ``S`` (k,) W's top singular values, and for the
+    update dW = W - W0 its Frobenius norm, relative norm ||dW|| / ||W0|| and effective rank."""
+    out: dict[str, dict[str, Any]] = {}
+    for n, W in weights.items():
+        U0 = base_svd[n][0]
+        U, S, _ = left_svd(W)
+        sim = similarity(U[:, :k], U0)
+        best = sim.max(dim=1)
+        dW = (W - W0[n]).float()
+        S_d = torch.linalg.svdvals(dW)
+        norm = float(dW.norm())
+        out[n] = {
+            "scores": best.values,
+            "match": best.indices,
+            "S": S[:k],
+            "dw_norm": norm,
+            "dw_rel_norm": norm / float(W0[n].norm()),
+            "dw_erank": effective_rank(S_d),
+            "dw_top_sv": S_d[: min(64, len(S_d))],
+        }
+    return out
+
+
+def count_intruders(analysis: dict[str, dict[str, Any]], epsilon: float, k: int | None = None) -> int:
+    """Number of intruder dimensions summed over every matrix of one model at ``epsilon``."""
+    check_epsilon(epsilon)
+    return int(sum(int((a["scores"][:k] < epsilon).sum()) for a in analysis.values()))
+
+
+def intruders_by(
+    analysis: dict[str, dict[str, Any]], epsilon: float, key: Literal["layer", "type"]
+) -> dict[Any, int]:
+    """Intruder counts at ``epsilon`` grouped by layer index or matrix type."""
+    out: dict[Any, int] = {}
+    for n, a in analysis.items():
+        g = layer_index(n) if key == "layer" else matrix_type(n)
+        out[g] = out.get(g, 0) + int((a["scores"] < epsilon).sum())
+    return out
+
+
+def similarity_matrix(W0: Tensor, W: Tensor, n: int = 32) -> Tensor:
+    """|cos| between the top ``n`` left singular vectors of W (rows) and of W0 (columns): (n, n). For W = W0 it
+    is the identity pattern (up to rotations inside repeated singular values)."""
+    U0, U = left_svd(W0)[0][:, :n], left_svd(W)[0][:, :n]
+    return similarity(U, U0)
+
+
+def scale_direction(W: Tensor, svd: tuple[Tensor, Tensor, Tensor], i: int, lam: float) -> Tensor:
+    """W + (lam - 1) s_i u_i v_i^T: the i-th singular value of W scaled by ``lam`` (0 removes the direction)."""
+    U, S, Vh = svd
+    return W + (lam - 1.0) * S[i] * torch.outer(U[:, i], Vh[i])
+
+
+def intervention_targets(
+    weights: dict[str, Tensor], analysis: dict[str, dict[str, Any]], epsilon: float
+) -> dict[str, tuple[int, int]]:
+    """For every matrix with an intruder among its top-k: (index of the top intruder, index of the control).
+
+    The control is the neighbouring non-intruder direction (rank i - 1 or i + 1, whichever singular value is
+    closer to the intruder's), i.e. a pre-trained direction of comparable magnitude."""
+    out = {}
+    for n, a in analysis.items():
+        is_intruder = a["scores"] < epsilon
+        if not bool(is_intruder.any()):
+            continue
+        i = int(torch.nonzero(is_intruder)[0])
+        S = a["S"]
+        k = len(S)
+        cands = [j for j in (i - 1, i + 1) if 0 <= j < k and not bool(is_intruder[j])]
+        if not cands:  # both neighbours are intruders: the nearest pre-trained direction in rank
+            cands = [j for j in range(k) if not bool(is_intruder[j])] or [min(i + 1, k - 1)]
+            cands = [min(cands, key=lambda j: abs(j - i))]
+        j = min(cands, key=lambda j: abs(float(S[j] - S[i])))
+        out[n] = (i, j)
+    return out
+
+
+def intervene(
+    weights: dict[str, Tensor], targets: dict[str, tuple[int, int]], lam: float, *, control: bool = False
+) -> dict[str, Tensor]:
+    """The weights with each target matrix's top intruder (or, with ``control``, its neighbour) scaled by lam."""
+    out = dict(weights)
+    for n, (i, j) in targets.items():
+        out[n] = scale_direction(weights[n], left_svd(weights[n]), j if control else i, lam)
+    return out
+
+
+def peft_reduce_intruders(
+    base: Base, ft: FineTune, cfg: Config, lam: float
+) -> dict[str, Tensor]:  # cross-check of the paper's intervention
+    """Weights after peft's ``reduce_intruder_dimension`` (top_k, threshold_epsilon, mitigation_lambda=lam) on a
+    LoRA run: peft scales *every* intruder among the top k by ``lam`` and refits a rank-r adapter by SVD."""
+
+    if ft.lora is None:
+        raise ValueError("peft_reduce_intruders needs a LoRA run")
+    spec = ft.spec
+    encoder = copy.deepcopy(base.encoder)
+    model = get_peft_model(
+        encoder,
+        LoraConfig(
+            r=spec.rank,
+            lora_alpha=spec.alpha,
+            use_rslora=spec.rslora,
+            target_modules=cfg.target_modules,
+            lora_dropout=0.0,
+        ),
+    )
+    _load_lora(model, ft.lora)
+    reduce_intruder_dimension(
+        model, top_k=cfg.top_k, threshold_epsilon=cfg.epsilon, mitigation_lambda=lam, logging_sink=None
+    )
+    merged = model.merge_and_unload()
+    mods = dict(merged.named_modules())
+    return {n: mods[n].weight.detach().clone() for n in base.modules}
+
+
+def _load_lora(peft_model: nn.Module, factors: dict[str, dict[str, Any]], adapter: str = "default") -> None:
+    with torch.no_grad():
+        for name, m in peft_model.named_modules():
+            key = name.removeprefix("base_model.model.")
+            if key in factors and hasattr(m, "lora_A"):
+                m.lora_A[adapter].weight.copy_(factors[key]["A"])
+                m.lora_B[adapter].weight.copy_(factors[key]["B"])

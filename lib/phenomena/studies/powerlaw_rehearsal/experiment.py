@@ -1,0 +1,146 @@
+"""Everything the rehearsal notebook plots, computed in one call: ``compute(cfg, run) -> Results``.
+
+Every environment run is cached on its own (``run.cached``: keyed by the config, environment, seed and variation
+and the source of this module and everything it imports).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from phenomena.studies.powerlaw_rehearsal.config import REHEARSAL_FORMS, Config
+from phenomena.studies.powerlaw_rehearsal.schedules import make_schedule
+from phenomena.studies.powerlaw_rehearsal.stream import (
+    EnvResult,
+    acc_bwt_fwt,
+    facilitation_slope,
+    run_environment,
+    summary_table,
+)
+
+if TYPE_CHECKING:
+    from phenomena.run import Run
+
+Job = tuple[str, int, dict[str, Any]]  # (environment, seed, variation)
+
+
+@dataclass
+class Results:
+    """What the notebook plots: the schedules of every environment form, the main comparison's runs (``runs``,
+    one per environment and seed) with their per-run ``table`` and per-environment ``by_env`` (mean, std), the
+    exponent sweep at matched budget (``sweep``: one row per exponent and seed) and the robustness panels
+    (``robust``: one row per panel, value and environment)."""
+
+    seeds: list[int]
+    schedules: dict[str, np.ndarray]
+    runs: list[EnvResult]
+    table: pd.DataFrame
+    by_env: pd.DataFrame
+    sweep: pd.DataFrame
+    robust: pd.DataFrame
+
+    def of(self, env: str) -> list[EnvResult]:
+        return [r for r in self.runs if r.env == env]
+
+
+def seeds_of(cfg: Config) -> list[int]:
+    """The seeds of the main comparison: a block of ``n_seeds`` per config seed, so that runs of different config
+    seeds never share a seed (the sweep's per-seed results stay independent)."""
+    return [cfg.seed * cfg.n_seeds + i for i in range(cfg.n_seeds)]
+
+
+def run_many(
+    cfg: Config, jobs: list[Job], run: Run, desc: str, done: list[EnvResult] | None = None
+) -> list[EnvResult]:
+    """Run (environment, seed, variation) jobs with one progress bar, each cached. A job without variation whose
+    environment and seed are among ``done`` (runs of the same ``cfg``) reuses that result (the cache may be off)."""
+    known = {(r.env, r.seed): r for r in done or []}
+    out = []
+    for env, seed, var in tqdm(jobs, desc=desc):
+        if not var and (env, seed) in known:
+            out.append(known[(env, seed)])
+            continue
+        out.append(cached_run(cfg, (env, seed, var), run))
+    return out
+
+
+def cached_run(cfg: Config, job: Job, run: Run) -> EnvResult:
+    """One environment run, cached on (config, environment, seed, variation, source)."""
+    env, seed, var = job
+    key = {"cfg": cfg.to_dict(), "env": env, "seed": seed, **var}
+    stored = run.cached(
+        f"rehearsal-{env}", lambda: run_environment(cfg, env, seed, run.device, **var).to_dict(), key=key
+    )
+    return EnvResult.from_dict(stored)
+
+
+def robustness_jobs(cfg: Config) -> list[tuple[str, float, Job]]:
+    """(panel, value, job) of the robustness panels: power law and none for each task count and width; power law
+    alone for each budget (without rehearsal the budget means nothing). One seed: the config's."""
+    variants = (
+        [("n_tasks", v, {"n_tasks": v}) for v in cfg.robust_tasks]
+        + [("width", v, {"hidden": (v,) * len(cfg.hidden)}) for v in cfg.robust_widths]
+        + [("budget", v, {"budget": v}) for v in cfg.robust_budgets]
+    )
+    return [
+        (panel, value, (env, cfg.seed, var))
+        for panel, value, var in variants
+        for env in ("none", "powerlaw")
+        if not (env == "none" and panel == "budget")
+    ]
+
+
+def compute(cfg: Config, run: Run) -> Results:
+    """Run (cached) every environment over the seeds, the exponent sweep and the robustness panels."""
+    seeds = seeds_of(cfg)
+    schedules = {f: make_schedule(f, cfg) for f in (*REHEARSAL_FORMS, "none", "joint")}
+    schedules["powerlaw (pure)"] = make_schedule("powerlaw", cfg, offset=0.0)
+    runs = run_many(cfg, [(env, s, {}) for env in cfg.environments for s in seeds], run, "environments")
+    table = summary_table(runs)
+    by_env = table.groupby("env")[["ACC", "BWT", "FWT"]].agg(["mean", "std"]).reindex(list(cfg.environments))
+    sweep_jobs = [
+        ("powerlaw", s, {} if d == cfg.exponent else {"exponent": d})
+        for d in cfg.sweep_exponents
+        for s in seeds
+    ]
+    swept = run_many(cfg, sweep_jobs, run, "exponent sweep", done=runs)  # d = cfg.exponent: reused
+    exps = [d for d in cfg.sweep_exponents for _ in seeds]
+    sweep = pd.DataFrame(
+        [{"exponent": d, "seed": r.seed, **acc_bwt_fwt(r.R, r.b)} for d, r in zip(exps, swept)]
+    )
+    jobs = robustness_jobs(cfg)
+    robust_runs = run_many(cfg, [job for _, _, job in jobs], run, "robustness")
+    rows = [
+        {"panel": p, "value": v, "env": r.env, "ACC": acc_bwt_fwt(r.R, r.b)["ACC"]}
+        for (p, v, _), r in zip(jobs, robust_runs)
+    ]
+    main = [("n_tasks", cfg.n_tasks), ("width", cfg.hidden[0]), ("budget", cfg.budget)]
+    rows += [
+        {"panel": p, "value": v, "env": e, "ACC": by_env.loc[e, ("ACC", "mean")]}
+        for p, v in main
+        for e in ("none", "powerlaw")
+        if not (p == "budget" and e == "none")
+    ]
+    robust = pd.DataFrame(rows).sort_values(["panel", "env", "value"])
+    return Results(seeds, schedules, runs, table, by_env, sweep, robust)
+
+
+def learning_speed(results: Results, envs: list[str], key: str = "example") -> dict[str, float]:
+    """Mean new-task accuracy over phases t >= 1 per environment, read after ``ff_examples`` new-task examples
+    (``key="example"``) or after ``ff_steps`` optimiser steps (``key="step"``)."""
+
+    def values(r: EnvResult) -> np.ndarray:
+        return np.asarray(r.ff_acc if key == "example" else r.extra["ff_step_acc"])[1:]
+
+    return {env: float(np.mean([values(r) for r in results.of(env)])) for env in envs}
+
+
+def facilitation(results: Results, envs: list[str]) -> dict[str, float]:
+    """Per environment, the mean slope of example-matched learning speed against phase (positive: later tasks are
+    learned faster)."""
+    return {env: float(np.mean([facilitation_slope(r.ff_acc) for r in results.of(env)])) for env in envs}

@@ -1,0 +1,27 @@
+"""The micro-benchmarks run and report every setting (timings themselves are printed by ``make bench``)."""
+
+from __future__ import annotations
+
+from benchmarks import micro
+from phenomena import studies
+from phenomena.studies import induction_heads as ih
+
+
+def test_every_study_has_a_micro_benchmark() -> None:
+    assert set(micro.MICRO) == set(studies.names())
+
+
+def test_induction_benchmark_reports_every_setting() -> None:
+    calls = []
+
+    def fake(cfg: ih.Config, layers: int, threads: int) -> float:
+        calls.append((layers, threads))
+        return 1.0
+
+    out = micro.induction_threads(timer=fake)
+    assert sorted(calls) == [(1, 1), (1, 2), (2, 1), (2, 2)] and len(out) == 4
+
+
+def test_copy_step_time_is_positive() -> None:
+    cfg = ih.Config.from_preset("smoke")
+    assert micro.copy_step_ms(cfg, n_layers=1, threads=1, steps=3) > 0
