@@ -7,7 +7,8 @@ from sklearn.linear_model import Ridge
 from sklearn.neighbors import KNeighborsRegressor
 
 from phenomena.studies import icl_linear_regression as study
-from phenomena.studies.icl_linear_regression import data, learners, metrics, training
+from phenomena.studies.icl_linear_regression import data, experiment, learners, metrics, training
+from phenomena.train import History
 
 
 @pytest.fixture
@@ -157,3 +158,42 @@ def test_smoke_training_learns_something() -> None:
     frame = hist.eval_frame()
     assert frame["step"].iloc[-1] == 150
     assert frame["err_k_2d"].iloc[-1] < frame["err_k_2d"].iloc[0]
+
+
+def test_ols_keeps_a_small_but_real_direction_of_an_ill_conditioned_prefix() -> None:
+    """Two nearly parallel context points (singular values 1e6 apart): minimum-norm least squares must still
+    interpolate every context point, as numpy's SVD-based lstsq does (an eigenvalue cutoff of 1e-8 on X^T X drops
+    that direction and leaves an error of order 1e-2)."""
+    gen = torch.Generator().manual_seed(0)
+    xs = torch.randn(1, 4, 5, generator=gen, dtype=torch.float64)
+    xs[0, 1] = xs[0, 0] + 1e-6 * torch.randn(5, generator=gen, dtype=torch.float64)
+    w = torch.randn(1, 5, generator=gen, dtype=torch.float64)
+    ys = torch.einsum("bnd,bd->bn", xs, w)
+    fit = learners.fit_weights(xs, ys, "ols").double()  # w_hat for every prefix k
+    for k in (2, 3):
+        X, y = xs[0, :k].numpy(), ys[0, :k].numpy()
+        ref = np.linalg.lstsq(X, y, rcond=None)[0]
+        np.testing.assert_allclose(X @ fit[0, k].numpy(), y, atol=1e-5)  # float32 output: interpolates
+        np.testing.assert_allclose(fit[0, k].numpy(), ref, rtol=1e-4, atol=1e-4)
+    orth = data.orthogonal_queries(xs.float())
+    assert torch.einsum("jd,d->j", xs[0, :2].float(), orth[0, 2]).abs().max() < 1e-3
+
+
+def test_a_null_run_fails_the_headline_claims() -> None:
+    """Untrained models evaluated exactly as the trained ones: every headline claim must fail (they can)."""
+    cfg = study.Config.from_preset("quick", eval_prompts=256, td_eval_prompts=128)
+    torch.manual_seed(0)
+    untrained = learners.ICLModel(cfg.model_config()).eval()
+    td = {M: learners.ICLModel(cfg.model_config(task_diversity=True)).eval() for M in cfg.td_pool_sizes}
+    res = experiment.evaluate(cfg, untrained, History(), td)
+    rows = {c.id: c for c in study.claims(cfg, study.summarize(cfg, res))}
+    headline = [
+        "err_at_k_eq_d",
+        "err_at_k_eq_2d",
+        "far_below_3nn_and_averaging",
+        "tracks_ols_below_d",
+        "repeated_query_uses_context",
+        "closest_to_least_squares",
+        "diversity_generalises",
+    ]
+    assert [c for c in headline if rows[c].passed] == []

@@ -289,3 +289,65 @@ def test_short_training_learns_something() -> None:
     assert ev["data_loss"].iloc[-1] < ev["data_loss"].iloc[0] - 0.05
     assert ev["data_loss"].iloc[0] == pytest.approx(math.log(cfg.vocab_size), abs=0.05)
     assert [s for s, _ in ckpts] == [0, 300]
+
+
+def test_probe_with_a_gap_scores_the_shifted_stripe() -> None:
+    L, g = 3, 4
+    tokens = copy_task.repeated_probe(5, L, 50, torch.Generator().manual_seed(0), gap=g)
+    assert tokens.shape == (5, 2 * L + g) and torch.equal(tokens[:, :L], tokens[:, L + g :])
+    T = 2 * L + g
+    pattern = torch.zeros(1, 1, T, T)
+    for i in range(T):
+        pattern[0, 0, i, i - (L + g) + 1 if i >= L + g else 0] = 1.0
+    assert scores.induction_scores([pattern], L, gap=g).item() == pytest.approx(1.0)
+    assert scores.induction_scores([pattern], L + g // 2, gap=0).item() < 0.5  # the gap-free stripe misses it
+    losses = torch.arange(T - 1, dtype=torch.float32).expand(2, -1)
+    first, rep = scores.probe_losses(losses, L, g)
+    assert first == pytest.approx(np.mean(range(L - 1))) and rep == pytest.approx(
+        np.mean(range(L + g, T - 1))
+    )
+
+
+def test_reddy_jump_is_timed_from_the_last_step_below_lo() -> None:
+    """A curve that crosses lo, dips back below it and then jumps: the jump starts at the *last* crossing."""
+    acc = [0.1, 0.3, 0.7, 0.5, 0.6, 0.95, 1.0]  # chance 0.25 -> lo = 0.625
+    hist = History(evals=[{"step": 100.0 * i, "icl_acc": a} for i, a in enumerate(acc)])
+    jump = reddy.reddy_jump(hist, 0.25)
+    assert jump["lo"] == pytest.approx(0.625)
+    assert jump["t_lo"] == pytest.approx(400 + (0.625 - 0.6) / (0.95 - 0.6) * 100)
+    assert jump["t_hi"] == pytest.approx(400 + (0.9 - 0.6) / (0.95 - 0.6) * 100)
+    assert jump["width_over_time"] == pytest.approx((jump["t_hi"] - jump["t_lo"]) / jump["t_hi"])
+    flat = reddy.reddy_jump(History(evals=[{"step": float(i), "icl_acc": 0.3} for i in range(5)]), 0.25)
+    assert not flat["jumped"] and flat["width_over_time"] == 1.0
+
+
+def test_a_null_run_fails_the_headline_claims() -> None:
+    """Two training steps at the quick preset's size: every headline claim must fail or be unevaluable."""
+    cfg = study.Config.from_preset(
+        "quick",
+        steps=2,
+        eval_every=1,
+        checkpoint_every=1,
+        rd_steps=2,
+        rd_sweep_steps=2,
+        rd_eval_every=1,
+        rd_eval_size=256,
+        eval_batch=32,
+    )
+    run = Run.start("induction_heads", cfg, device="cpu", threads=1)
+    rows = {c.id: c for c in study.claims(cfg, study.summarize(cfg, study.compute(cfg, run)))}
+    headline = [
+        "induction_head_forms",
+        "previous_token_head_forms",
+        "seen_length_induction",
+        "copies_unseen_segment_length",
+        "copies_unseen_offset",
+        "heads_form_with_loss_drop",
+        "icl_score_drops",
+        "icl_score_drops_at_phase_change",
+        "ablate_previous_token_head",
+        "reddy_icl_jump_abrupt",
+        "reddy_burstiness_favours_icl",
+    ]
+    assert [c for c in headline if rows[c].passed] == []
+    assert rows["heads_form_with_loss_drop"].note.startswith("no transition to time")

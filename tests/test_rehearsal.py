@@ -1,16 +1,28 @@
 from __future__ import annotations
 
 import gzip
+import json
 import struct
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
+from phenomena.run import Run
 from phenomena.studies import powerlaw_rehearsal as study
-from phenomena.studies.powerlaw_rehearsal import config, data, experiment, regularisers, schedules, stream
+from phenomena.studies.powerlaw_rehearsal import (
+    calibration,
+    config,
+    data,
+    experiment,
+    regularisers,
+    schedules,
+    stream,
+)
+from tests.conftest import REPO
 
 
 @pytest.fixture
@@ -164,12 +176,21 @@ def test_unknown_environment_in_run_is_refused(cfg: study.Config) -> None:
         stream.run_environment(cfg, "replay", 0, torch.device("cpu"))
 
 
-def test_smoke_run_has_the_right_shapes() -> None:
+def test_smoke_runs_learn_each_task_and_forget_without_rehearsal() -> None:
     cfg = study.Config.from_preset("smoke", n_tasks=3)
     r = stream.run_environment(cfg, "powerlaw", 0, torch.device("cpu"))
     assert r.R.shape == (3, 3) and r.b.shape == (3,) and r.ff_acc.shape == (3,)
     assert np.all((r.R >= 0) & (r.R <= 1))
-    assert r.R[0, 0] > 0.5  # it learns the first task
+    assert np.all(np.diag(r.R) > 0.5)  # every new task is learned in its phase (10 classes: chance 0.1)
+    assert np.all(np.abs(r.b - 0.1) < 0.1)  # untrained: near chance
+    before = np.array(
+        [r.b[0], *(r.R[t - 1, t] for t in range(1, 3))]
+    )  # accuracy on each task before its phase
+    assert np.all(r.ff_acc > before + 0.3)  # learning speed is read after some of the phase's learning
+    np.testing.assert_array_equal(np.diag(r.schedule), cfg.n_new)
+    none = stream.run_environment(cfg, "none", 0, torch.device("cpu"))
+    assert none.R[-1, 0] < none.R[0, 0] - 0.03  # interference: task 0 is forgotten without rehearsal
+    assert r.R[-1, 0] > none.R[-1, 0]  # and rehearsal keeps more of it
 
 
 def test_run_many_reuses_finished_runs_without_variation(
@@ -185,7 +206,9 @@ def test_run_many_reuses_finished_runs_without_variation(
 
     monkeypatch.setattr(experiment, "cached_run", fake_cached_run)
     jobs = [("powerlaw", 0, {}), ("powerlaw", 0, {"exponent": 2.0}), ("powerlaw", 2, {}), ("none", 1, {})]
-    out = experiment.run_many(cfg, jobs, None, "test", done=done)  # type: ignore[arg-type]
+    out = experiment.run_many(
+        cfg, jobs, None, "test", {experiment.job_key((r.env, r.seed, {})): r for r in done}
+    )  # type: ignore[arg-type]
     assert out[0] is done[0]
     assert calls == [("powerlaw", 0, {"exponent": 2.0}), ("powerlaw", 2, {}), ("none", 1, {})]
 
@@ -239,3 +262,34 @@ def test_analytic_penalty_gradient_equals_autograd(cfg: study.Config, kind: str)
     reg.add_penalty_grad(model)
     for p, g in zip(model.parameters(), expected):
         torch.testing.assert_close(p.grad, g)
+
+
+def test_regulariser_defaults_are_the_calibration_tables_best() -> None:
+    """The committed calibration table (python -m phenomena.studies.powerlaw_rehearsal.calibration) is where the
+    defaults come from."""
+    record = json.loads((REPO / "data" / "calibration" / "powerlaw_rehearsal.json").read_text())
+    quick = study.Config.from_preset("quick")
+    assert record["best"] == {
+        "ewc_lambda": quick.ewc_lambda,
+        "online_ewc_lambda": quick.online_ewc_lambda,
+        "si_c": quick.si_c,
+    }
+    table = pd.DataFrame(record["table"])
+    assert calibration.best_values(table) == record["best"]
+    assert set(table["env"]) == set(calibration.GRID)
+
+
+def test_calibration_runs_the_grid() -> None:
+    cfg = study.Config.from_preset("smoke", n_tasks=2)
+    table = calibration.calibrate(cfg, grid={"si": ("si_c", (0.1, 10.0))})
+    assert list(table["value"]) == [0.1, 10.0] and table["ACC"].between(0, 1).all()
+
+
+def test_a_null_run_fails_the_headline_claims() -> None:
+    """No rehearsal budget: the 'power-law' stream is the no-rehearsal stream, so the power law's claims fail."""
+    cfg = study.Config.from_preset("smoke", budget=0.0)
+    run = Run.start("powerlaw_rehearsal", cfg, device="cpu", threads=1)
+    metrics = study.summarize(cfg, study.compute(cfg, run))
+    rows = {c.id: c for c in study.claims(study.Config.from_preset("quick"), metrics)}
+    for cid in ("powerlaw_vs_none", "powerlaw_vs_regularisers", "powerlaw_bwt_small"):
+        assert not rows[cid].passed, cid

@@ -11,10 +11,26 @@ Modules, in the order of the paper: ``config`` (the knobs), ``data`` (prompts, t
 ``training``, ``experiment`` (``compute``), ``claims`` (``summarize``, ``claims``, ``THRESHOLDS``).
 """
 
-from phenomena.studies.icl_linear_regression.claims import THRESHOLDS, claims, departures, summarize
+from phenomena.studies.icl_linear_regression.claims import (
+    THRESHOLDS,
+    claims,
+    comparison,
+    departures,
+    summarize,
+)
 from phenomena.studies.icl_linear_regression.config import Config
 from phenomena.studies.icl_linear_regression.experiment import Results, compute
 
 TITLE = "In-context linear regression"
 
-__all__ = ["THRESHOLDS", "TITLE", "Config", "Results", "claims", "compute", "departures", "summarize"]
+__all__ = [
+    "THRESHOLDS",
+    "TITLE",
+    "Config",
+    "Results",
+    "claims",
+    "comparison",
+    "compute",
+    "departures",
+    "summarize",
+]

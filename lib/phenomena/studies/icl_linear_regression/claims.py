@@ -13,41 +13,46 @@ from phenomena.claims import Claim, Threshold
 from phenomena.studies.icl_linear_regression.config import Config
 from phenomena.studies.icl_linear_regression.experiment import Results
 
-# quick: a 0.15M-parameter model trained for ~1 minute on a CPU (Garg's tiny model trained for 500k steps reaches
-# far lower), so the checks target what *defines* the phenomenon. These thresholds were set in an earlier session
-# with seeds 0-2 of the quick preset in view (err_k_d 0.26 / 0.25 / 0.16, err_k_2d 0.086 / 0.066 / 0.035,
-# ratio_2d 0.14 / 0.12 / 0.07, gap_ols 0.066 / 0.061 / 0.031, spd_ratio 0.097 / 0.081 / 0.046, repeated
-# 0.037 / 0.040 / 0.017); paper: Garg's standard model, close to the paper's numbers (not run: no GPU).
-_Q = "quick, set with seeds 0-2 in view (earlier session)"
-_P = "paper scale, from Garg Fig. 2 / App. B.2 with a margin (not run)"
+# Where each threshold comes from. quick: a 0.15M-parameter model trained for ~1 minute on a CPU (Garg's tiny model
+# trained for 500k steps reaches far lower), so most checks target what *defines* the phenomenon. The thresholds
+# marked _Q were set in an earlier session with seeds 0-2 of the quick preset in view (err_k_d 0.26 / 0.25 / 0.16,
+# err_k_2d 0.086 / 0.066 / 0.035, ratio_2d 0.14 / 0.12 / 0.07, gap_ols 0.066 / 0.061 / 0.031, repeated 0.037 /
+# 0.040 / 0.017 at k = 2d). Those marked _S0 were set in this session from the papers and seed 0 only, before any
+# other seed was run with them; the 5-seed sweep judges them (data/sweeps/). paper: Garg's standard model, near the
+# paper's numbers (not run: no GPU was available).
+_Q = "quick; set in an earlier session with seeds 0-2 in view"
+_S0 = "quick; set from the paper and seed 0 only, before other seeds"
+_P = "paper scale, from the papers' figures with a margin (not run: no GPU)"
+_SMOKE = "smoke: wiring only, never enforced"
+
+
+def _th(
+    value: float | tuple[float, float], quick: str, paper: float | tuple[float, float] | None = None
+) -> dict:
+    return {"quick": Threshold(value, quick), "paper": Threshold(value if paper is None else paper, _P)}
+
+
+_ROWS: dict[str, dict[str, Threshold]] = {
+    "err_k_d": _th(0.35, _Q, 0.05),
+    "err_k_2d": _th(0.15, _Q, 0.005),
+    "ratio_2d": _th(0.25, _Q, 0.02),
+    "gap_ols": _th(0.1, _Q, 0.05),
+    "sharp_drop": _th(0.5, _S0 + " (our reading of 'sharp': at least halves; least squares: 0)"),
+    "orthogonal": _th(
+        1.3, "the upper side of an earlier session's [0.7, 1.3] band (the lower side cannot bind)"
+    ),
+    "repeated_ratio": _th(0.5, _S0 + " (half the error of a learner that ignores the repeated point)"),
+    "scaled_ratio": _th(1.5, "earlier session; on our scale the paper's own ratio is ~107"),
+    "spd_vs_gd": _th(1.0, "definition: closer to least squares / ridge than to the next-closest learner"),
+    "spd_abs": _th(0.01, "Akyürek et al. Fig. 2: SPD to least squares < 0.01 at almost every k"),
+    "pool_ratio": _th(1.0, "definition: closer to one Bayes predictor than to the other"),
+    "diversity": _th(0.75, "earlier session"),
+    "inf_vs_ridge": _th(1.1, _S0 + " (Raventós: past the threshold the model matches ridge; 10% slack)"),
+}
 THRESHOLDS: dict[str, dict[str, Threshold]] = {
-    "smoke": {
-        k: Threshold(v, "smoke: wiring only, not enforced")
-        for k, v in {
-            "err_k_d": 0.5,
-            "err_k_2d": 0.2,
-            "ratio_2d": 0.3,
-            "gap_ols": 0.1,
-            "spd_ratio": 0.25,
-            "repeated": 0.1,
-        }.items()
-    },
-    "quick": {
-        "err_k_d": Threshold(0.35, _Q),
-        "err_k_2d": Threshold(0.15, _Q),
-        "ratio_2d": Threshold(0.25, _Q),
-        "gap_ols": Threshold(0.1, _Q),
-        "spd_ratio": Threshold(0.25, _Q),
-        "repeated": Threshold(0.1, _Q),
-    },
-    "paper": {
-        "err_k_d": Threshold(0.05, _P),
-        "err_k_2d": Threshold(0.005, _P),
-        "ratio_2d": Threshold(0.02, _P),
-        "gap_ols": Threshold(0.05, _P),
-        "spd_ratio": Threshold(0.05, _P),
-        "repeated": Threshold(0.01, _P),
-    },
+    "smoke": {k: Threshold(v["quick"].value, _SMOKE) for k, v in _ROWS.items()},
+    "quick": {k: v["quick"] for k, v in _ROWS.items()},
+    "paper": {k: v["paper"] for k, v in _ROWS.items()},
 }
 
 
@@ -92,6 +97,9 @@ def summarize(cfg: Config, results: Results) -> dict[str, Any]:
         "ood_noisy_peak_ratio_ols": float(noisy["ols"][d] / noisy["ols"][k2d]) if d < n else float("nan"),
         "ood_noisy_transformer_vs_bayes_ridge_k_d": float(noisy["transformer"][d] / noisy["ridge"][d]),
         "spd_mean": {name: float(np.mean(s[1:])) for name, s in spds.items()},
+        "drop_at_k_d": float(t[d] / t[d - 1]) if 1 <= d < n else float("nan"),
+        "ood_repeated_mean_below_d": float(rep[1 : min(d, n)].mean()),
+        "noread_repeated_mean_below_d": float(np.mean([(d - k) / d for k in below_d])),
         "task_diversity": td.to_dict(orient="records"),
     }
 
@@ -102,7 +110,9 @@ def claims(cfg: Config, m: dict[str, Any]) -> list[Claim]:
     d, k2d = m["k_d"], m["k_2d"]
     weak = min(m["baseline_err_k_2d"]["knn"], m["baseline_err_k_2d"]["averaging"])
     spd = m["spd_mean"]
+    best = min(spd["ols"], spd["ridge"])
     gd_gap = m["mean_gap_gd_to_ols_below_d"]
+    paper_scaled = "0.58 at k = 40 (d-normalised) = 0.064 on our scale, vs 0.0006 in distribution (x107)"
     rows = [
         Claim.below(
             id="err_at_k_eq_d",
@@ -132,65 +142,160 @@ def claims(cfg: Config, m: dict[str, Any]) -> list[Claim]:
             ours=m["mean_gap_to_ols_below_d"],
             bound=th["gap_ols"],
         ),
-        Claim.between(
-            id="orthogonal_query_near_1",
-            statement="query orthogonal to context: mean error, 1 <= k < d",
+        Claim.below(
+            id="sharp_drop_at_k_eq_d",
+            statement="error at k = d / error at k = d - 1 (least squares: 0)",
+            paper="a sharp drop at k = d (Fig. 2)",
+            ours=m["drop_at_k_d"],
+            bound=th["sharp_drop"],
+            expect="fails",
+            note="our small model's error falls smoothly through k = d",
+        ),
+        Claim.below(
+            id="orthogonal_query_adds_no_signal",
+            statement="query orthogonal to context: mean error, 1 <= k < d (any predictor scores >= 1)",
             paper="~1 (optimal, App. B.2)",
             ours=m["ood_orthogonal_mean_below_d"],
-            bound=(0.7, 1.3),
+            bound=th["orthogonal"],
         ),
         Claim.below(
             id="repeated_query_uses_context",
-            statement="query = a context point: error at k = 2d",
+            statement="query = a context point, 1 <= k < d: error / error of a learner ignoring it ((d-k)/d)",
             paper="0.001 (App. B.2)",
-            ours=m["ood_repeated_err_k_2d"],
-            bound=th["repeated"],
+            ours=m["ood_repeated_mean_below_d"] / m["noread_repeated_mean_below_d"],
+            bound=th["repeated_ratio"],
         ),
         Claim.above(
             id="scaled_inputs_degrade",
-            statement="inputs x3: error at k = 2d / in-distribution error",
-            paper="0.58 vs 0.0006 at k = 40 (degrades)",
+            statement=f"inputs x{cfg.ood_x_scale:g}: error at k = 2d / (scale^2 x in-distribution error)",
+            paper=paper_scaled,
             ours=m["ood_scaled_over_clean_k_2d"],
-            bound=1.5,
+            bound=th["scaled_ratio"],
         ),
         Claim.below(
             id="closest_to_least_squares",
-            statement="min SPD to OLS/ridge / SPD to 3-NN (mean over k >= 1)",
-            paper="SPD to OLS < 0.01; 3-NN far (Akyürek Fig. 2)",
-            ours=min(spd["ols"], spd["ridge"]) / spd["knn"],
-            bound=th["spd_ratio"],
+            statement=f"min SPD to OLS/ridge ({best:.3f}) / SPD to 1-step GD, the next-closest learner "
+            f"({spd['gd']:.3f}), mean over k >= 1",
+            paper="least squares closest (Akyürek Fig. 2)",
+            ours=best / spd["gd"],
+            bound=th["spd_vs_gd"],
+        ),
+        Claim.below(
+            id="spd_to_least_squares_tiny",
+            statement="min SPD to OLS/ridge, mean over k >= 1",
+            paper="< 0.01 (Akyürek Fig. 2, 8 layers)",
+            ours=best,
+            bound=th["spd_abs"],
+            expect="fails",
+            note="a 3-layer model is ridge-like, not exact (Akyürek's depth phases)",
         ),
     ]
     td = m["task_diversity"]
     finite = [row for row in td if row["M"] > 0]
-    if len(finite) >= 2:
-        small, large, most = finite[0], finite[-1], td[-1]
+    need = "task_diversity needs two finite pool sizes and M = 0 (infinite) in td_pool_sizes"
+    if len(finite) >= 2 and td[-1]["M"] == 0:
+        small, large, inf = finite[0], finite[-1], td[-1]
         rows += [
             Claim.below(
                 id="small_pool_follows_dmmse",
                 statement=f"M = {small['M']}: SPD to dMMSE / SPD to ridge (new tasks)",
                 paper="small M: model ~ dMMSE (Raventós Fig. 2)",
                 ours=small["unseen/spd/dmmse"] / small["unseen/spd/ridge"],
-                bound=1.0,
+                bound=th["pool_ratio"],
             ),
             Claim.below(
                 id="large_pool_follows_ridge",
                 statement=f"M = {large['M']}: SPD to ridge / SPD to dMMSE (new tasks)",
                 paper="M past threshold: model ~ ridge",
                 ours=large["unseen/spd/ridge"] / large["unseen/spd/dmmse"],
-                bound=1.0,
+                bound=th["pool_ratio"],
             ),
             Claim.below(
                 id="diversity_generalises",
-                statement=f"new-task error, M = {most['M'] or 'inf'} / M = {small['M']}",
+                statement=f"new-task error, M = inf / M = {small['M']}",
                 paper="falls toward ridge as M grows (Fig. 1)",
-                ours=most["unseen/err/transformer"] / small["unseen/err/transformer"],
-                bound=0.75,
+                ours=inf["unseen/err/transformer"] / small["unseen/err/transformer"],
+                bound=th["diversity"],
+            ),
+            Claim.below(
+                id="infinite_pool_reaches_ridge",
+                statement="new-task error, M = inf / ridge's (lambda = sigma^2)",
+                paper="matches ridge past the threshold (Fig. 1)",
+                ours=inf["unseen/err/transformer"] / inf["unseen/err/ridge"],
+                bound=th["inf_vs_ridge"],
+                expect="fails",
+                note="our 2,000-step model stays above ridge",
             ),
         ]
+    else:
+        for cid in (
+            "small_pool_follows_dmmse",
+            "large_pool_follows_ridge",
+            "diversity_generalises",
+            "infinite_pool_reaches_ridge",
+        ):
+            rows.append(
+                Claim.not_evaluated(
+                    id=cid, statement="task-diversity comparison", paper="Raventós Figs. 1-2", reason=need
+                )
+            )
     return rows
 
 
 def departures(cfg: Config, m: dict[str, Any]) -> list[str]:
     """Declared departures from the papers' setups, with our numbers."""
-    return []
+    out = [
+        f"Scale: d = {cfg.d}, {cfg.n_points} points, {cfg.n_layers} layers x {cfg.d_model} wide, {cfg.steps:,} steps "
+        f"without curriculum (Garg: d = 20, 41 points, 12 layers x 256, 500k steps with a curriculum; "
+        '`preset="paper"`).',
+        f"Scaled-input probe: errors divided by scale^2 = {cfg.ood_x_scale**2:g} as well as by d (Garg divides by d "
+        "only), so that a scale-free learner scores the same as in distribution; the paper's 0.58 is 0.064 on this "
+        "scale.",
+        "Tokens use Garg's d-wide layout ([y, 0, ..., 0] for labels); Akyürek and Raventós use (d+1)-wide tokens.",
+    ]
+    if m["task_diversity"]:
+        sizes = ", ".join(str(r["M"] or "inf") for r in m["task_diversity"])
+        out.append(
+            f"Task diversity at d = {cfg.td_d}, {cfg.td_n_points} points, {cfg.td_n_layers} layers x "
+            f"{cfg.td_d_model}, {cfg.td_steps:,} steps, M in {{{sizes}}} (Raventós: d = 8, 16 points, 8 layers, "
+            "M up to 2^20; their threshold is ~2^14)."
+        )
+    return out
+
+
+def comparison(cfg: Config, m: dict[str, Any]) -> str:
+    """ "How ours compares with the papers", as Markdown generated from the metrics (no typed numbers)."""
+    d, k2d = m["k_d"], m["k_2d"]
+    err = m["err_by_k"]
+    t, ridge = err["transformer"], err["ridge"]
+    spd = m["spd_mean"]
+    nearest = min(spd, key=spd.get)
+    td = m["task_diversity"]
+    lines = [
+        f"* **Error curve.** At k = d = {d} our transformer's error is {t[d]:.3f} (least squares 0, ridge "
+        f"{ridge[d]:.3f}); at k = {k2d} it is {t[k2d]:.3f}. Garg's 9.5M-parameter model at d = 20 reaches 0.02 and "
+        f"0.0006 after 500k steps; ours is a {cfg.n_layers}-layer model trained for {cfg.steps:,} steps. Below k = d "
+        f"it follows least squares (mean gap {m['mean_gap_to_ols_below_d']:.3f}; one-step GD is "
+        f"{m['mean_gap_gd_to_ols_below_d']:.3f} away), but at k = d its error falls only to "
+        f"{m['drop_at_k_d']:.2f} of the previous step's, not to zero: the sharp drop of Garg's Fig. 2 is not there.",
+        f"* **Which learner.** The nearest learner by mean SPD is {nearest} ({spd[nearest]:.3f}; OLS "
+        f"{spd['ols']:.3f}, ridge {spd['ridge']:.3f}, one-step GD {spd['gd']:.3f}, 3-NN {spd['knn']:.3f}): "
+        "closest to least squares / ridge as Akyürek et al. find, but not within their 0.01 -- a shallow model sits "
+        "in their ridge-like depth phase.",
+        f"* **Out of distribution.** Orthogonal queries score {m['ood_orthogonal_mean_below_d']:.3f} (optimum 1; a "
+        f"zero predictor also scores 1, so this only rules out spurious signal); a repeated query is answered with "
+        f"error {m['ood_repeated_mean_below_d']:.3f} below k = d, where ignoring it would cost "
+        f"{m['noread_repeated_mean_below_d']:.2f}; scaling x by {cfg.ood_x_scale:g} multiplies the scale-adjusted "
+        f"error by {m['ood_scaled_over_clean_k_2d']:.1f} (Garg's model: ~107 on this scale). With noisy labels "
+        f"least squares peaks at k = d ({m['ood_noisy_peak_ratio_ols']:.0f}x its error at k = 2d) while ours stays "
+        f"at {m['ood_noisy_transformer_vs_bayes_ridge_k_d']:.2f}x Bayes ridge: it does not reproduce Garg's "
+        "double-descent peak, it behaves like ridge.",
+    ]
+    if td:
+        rows = ", ".join(f"M = {r['M'] or 'inf'}: {r['unseen/err/transformer']:.3f}" for r in td)
+        lines.append(
+            f"* **Task diversity.** New-task error by pool size: {rows}; ridge (Bayes for new tasks) scores "
+            f"{td[-1]['unseen/err/ridge']:.3f}. Small pools follow dMMSE and larger ones ridge, the direction of "
+            "Raventós et al., at a far smaller scale; the infinite-pool model does not reach ridge."
+        )
+    return "\n".join(lines)

@@ -86,15 +86,26 @@ def prefix_stats(xs: Tensor, ys: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def orthogonal_queries(xs: Tensor) -> Tensor:
-    """Query k orthogonal to span(x_<k), rescaled to |x_k| (B, n, d); NaN where k >= d (the span is full)."""
-    G, _ = prefix_stats(xs.double(), torch.zeros(xs.shape[:2], dtype=torch.float64))
-    evals, evecs = torch.linalg.eigh(G)
-    inside = (evals > 1e-8 * evals.abs().amax(-1, keepdim=True).clamp_min(1e-300)).double()
-    proj = torch.einsum("bnij,bnj,bnkj->bnik", evecs, inside, evecs)  # projector onto span(x_<k)
+    """Query k orthogonal to span(x_<k), rescaled to |x_k| (B, n, d); NaN where k >= d (the span is full).
+
+    The span is read off the SVD of the prefix's design matrix (right singular vectors whose singular value is
+    above max(k, d) * machine epsilon * sigma_max), and x_k is projected onto its orthogonal complement."""
     x = xs.double()
-    q = x - torch.einsum("bnij,bnj->bni", proj, x)
+    n, d = xs.shape[1], xs.shape[2]
+    keep = torch.ones(n, n, dtype=torch.float64).tril(-1)  # keep[k, j] = j < k
+    _, sv, Vh = torch.linalg.svd(
+        x.unsqueeze(1) * keep[None, :, :, None], full_matrices=False
+    )  # Vh (B, n, r, d)
+    rank_tol = max(n, d) * torch.finfo(torch.float64).eps * sv.amax(-1, keepdim=True)
+    inside = (sv > rank_tol).double()  # (B, n, r): directions that span x_<k
+    coords = torch.einsum("bnrd,bnd->bnr", Vh, x) * inside
+    q = x - torch.einsum("bnr,bnrd->bnd", coords, Vh)
     norm = q.norm(dim=-1, keepdim=True)
-    q = torch.where(norm > 1e-6, q / norm.clamp_min(1e-12) * x.norm(dim=-1, keepdim=True), torch.nan)
+    q = torch.where(
+        norm > 1e-6 * x.norm(dim=-1, keepdim=True),
+        q / norm.clamp_min(1e-300) * x.norm(dim=-1, keepdim=True),
+        torch.nan,
+    )
     return q.float()
 
 

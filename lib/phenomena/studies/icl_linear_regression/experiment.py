@@ -149,9 +149,8 @@ def task_diversity_model(cfg: Config, M: int, run: Run) -> ICLModel:
     return model.eval()
 
 
-def compute(cfg: Config, run: Run) -> Results:
-    """Train (cached) and evaluate everything the notebook shows."""
-    model, history = trained_model(cfg, run)
+def evaluate(cfg: Config, model: ICLModel, history: History, td_models: dict[int, ICLModel]) -> Results:
+    """Every evaluation of the notebook for a trained main model and one model per task-pool size (seconds)."""
     eval_set = sample_prompts(
         cfg.eval_prompts, cfg.n_points, cfg.d, torch.Generator().manual_seed(cfg.seed + 100)
     )
@@ -165,9 +164,13 @@ def compute(cfg: Config, run: Run) -> Results:
         if name != "transformer"
     }
     td_rows = []
-    for M in cfg.td_pool_sizes:
-        r = task_diversity_eval(
-            task_diversity_model(cfg, M, run), cfg, M, cfg.td_eval_prompts, seed=cfg.seed + 300
-        )
+    for M, td_model in td_models.items():
+        r = task_diversity_eval(td_model, cfg, M, cfg.td_eval_prompts, seed=cfg.seed + 300)
         td_rows.append({key: (float(v[1:].mean()) if torch.is_tensor(v) else v) for key, v in r.items()})
     return Results(model, history, errors, bands, ood, spds, pd.DataFrame(td_rows))
+
+
+def compute(cfg: Config, run: Run) -> Results:
+    """Train (cached) the main model and one model per task-pool size, and evaluate everything the notebook shows."""
+    model, history = trained_model(cfg, run)
+    return evaluate(cfg, model, history, {M: task_diversity_model(cfg, M, run) for M in cfg.td_pool_sizes})

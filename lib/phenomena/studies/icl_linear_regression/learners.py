@@ -68,28 +68,39 @@ def predict_with_queries(model: ICLModel, prompts: Prompts, queries: Tensor, chu
     return preds.view(n, B, n)[ks, :, ks].T  # (B, n)
 
 
+def prefix_masked(xs: Tensor, ys: Tensor) -> tuple[Tensor, Tensor]:
+    """Every prefix as a zero-padded design matrix: X_k (B, n, n, d) and y_k (B, n, n), rows j >= k zeroed.
+
+    Zero rows change neither the least-squares solution nor its minimum norm, so pinv(X_k) y_k is the
+    minimum-norm fit to (x_<k, y_<k)."""
+    n = xs.shape[1]
+    keep = torch.ones(n, n, dtype=xs.dtype, device=xs.device).tril(-1)  # keep[k, j] = j < k
+    return xs.unsqueeze(1) * keep[None, :, :, None], ys.unsqueeze(1) * keep[None]
+
+
 def fit_weights(
-    xs: Tensor, ys: Tensor, method: str, *, ridge_lambda: float = 0.1, rcond: float = 1e-8
+    xs: Tensor, ys: Tensor, method: str, *, ridge_lambda: float = 0.1, chunk: int = 256
 ) -> Tensor:
     """Weights w_hat_k (B, n, d) each linear learner fits to the prefix (x_<k, y_<k), for all k at once.
 
-    ``ols``: minimum-norm least squares, pinv(G_k) b_k (equal to X^+ y since b_k lies in X^T's range).
-    ``ridge``: (G_k + lambda I)^-1 b_k. ``averaging``: b_k / k (Garg). ``gd``: one gradient step from w = 0 on
-    the mean squared error with the step size that is optimal for x ~ N(0, I): eta_k = k / (k + d + 1), i.e.
-    w_hat = eta_k b_k / k. Computed in float64.
+    ``ols``: minimum-norm least squares X_k^+ y_k from the SVD of the prefix's design matrix X_k itself, with
+    torch's default relative cutoff (max(k, d) * machine epsilon * sigma_max: a direction is dropped only when it is
+    numerically zero). ``ridge``: (G_k + lambda I)^-1 b_k with G_k = X_k^T X_k, b_k = X_k^T y_k. ``averaging``:
+    b_k / k (Garg). ``gd``: one gradient step from w = 0 on the mean squared error with the step size that is
+    optimal for x ~ N(0, I): eta_k = k / (k + d + 1), i.e. w_hat = eta_k b_k / k. Computed in float64.
     """
     xs64, ys64 = xs.double(), ys.double()
-    G, b = prefix_stats(xs64, ys64)
     n, d = xs.shape[1], xs.shape[2]
     k = torch.arange(n, dtype=torch.float64).view(1, n, 1)
     if method == "ols":
-        evals, evecs = torch.linalg.eigh(G)
-        cutoff = rcond * evals.abs().amax(-1, keepdim=True).clamp_min(1e-300)
-        inv = torch.where(evals > cutoff, 1.0 / evals.clamp_min(1e-300), torch.zeros_like(evals))
-        w = torch.einsum("bnij,bnj,bnkj,bnk->bni", evecs, inv, evecs, b)
-    elif method == "ridge":
-        eye = torch.eye(d, dtype=torch.float64)
-        w = torch.linalg.solve(G + ridge_lambda * eye, b)
+        parts = []
+        for i in range(0, len(xs64), chunk):  # chunks bound the (B, n, n, d) prefix matrices
+            X, y = prefix_masked(xs64[i : i + chunk], ys64[i : i + chunk])
+            parts.append((torch.linalg.pinv(X) @ y.unsqueeze(-1)).squeeze(-1))
+        return torch.cat(parts).float()
+    G, b = prefix_stats(xs64, ys64)
+    if method == "ridge":
+        w = torch.linalg.solve(G + ridge_lambda * torch.eye(d, dtype=torch.float64), b)
     elif method == "averaging":
         w = b / k.clamp_min(1)
     elif method == "gd":

@@ -24,6 +24,8 @@ class Config(StudyConfig):
             gap_max=4,
             probe_len=6,
             seen_len=3,
+            far_len=3,
+            far_gap=6,
             d_model=16,
             n_heads=2,
             steps=60,
@@ -55,6 +57,8 @@ class Config(StudyConfig):
             gap_max=64,
             probe_len=128,
             seen_len=64,
+            far_len=32,
+            far_gap=160,
             d_model=128,
             n_heads=8,
             steps=20_000,
@@ -83,6 +87,12 @@ class Config(StudyConfig):
         32, ge=2, doc="P of the headline probe [x(P), x(P)]; > segment_max = unseen length"
     )
     seen_len: int = field(16, ge=2, doc="P of a second probe whose segment length occurs in training")
+    far_len: int = field(16, ge=2, doc="segment of the far probe [x, filler, x] (a length seen in training)")
+    far_gap: int = field(
+        32,
+        ge=0,
+        doc="filler of the far probe: its copy offset far_len + far_gap > segment_max + gap_max is unseen",
+    )
     # model: attention-only, no LayerNorm, shortformer positions (added to queries and keys only)
     d_model: int = field(64, positive=True, doc="residual width")
     n_heads: int = field(4, positive=True, doc="heads per layer")
@@ -138,6 +148,11 @@ class Config(StudyConfig):
             raise ValueError(
                 f"segment_max={self.segment_max} is too long for the context: a segment and its copy need "
                 f"2 * segment_max <= seq_len={self.seq_len}"
+            )
+        if 2 * self.far_len + self.far_gap > self.seq_len:
+            raise ValueError(
+                f"far_len={self.far_len}, far_gap={self.far_gap}: the far probe needs 2 * far_len + far_gap <= "
+                f"seq_len={self.seq_len}"
             )
         for name in ("probe_len", "seen_len"):
             if 2 * getattr(self, name) > self.seq_len:

@@ -50,19 +50,25 @@ def copy_blocks(
     return CopyBatch(fresh.gather(1, source), source)
 
 
-def repeated_probe(batch: int, half: int, vocab: int, gen: torch.Generator) -> Tensor:
-    """Olsson / TransformerLens probe [x, x] with x uniform random of length ``half``: (batch, 2 * half)."""
+def repeated_probe(batch: int, half: int, vocab: int, gen: torch.Generator, gap: int = 0) -> Tensor:
+    """Olsson / TransformerLens probe [x, x] with x uniform random of length ``half`` (batch, 2 half); with
+    ``gap`` > 0, [x, filler(gap), x] (batch, 2 half + gap): the copy sits ``half + gap`` positions after its source."""
     x = torch.randint(0, vocab, (batch, half), generator=gen)
-    return torch.cat([x, x], dim=1)
+    if not gap:
+        return torch.cat([x, x], dim=1)
+    filler = torch.randint(0, vocab, (batch, gap), generator=gen)
+    return torch.cat([x, filler, x], dim=1)
 
 
 @dataclass
 class EvalSet:
-    """The fixed evaluation batches: the headline probe, the seen-length probe and training-distribution data."""
+    """The fixed evaluation batches: the headline probe (an unseen segment length), the seen-length probe,
+    training-distribution data, and the far probe (a copy offset beyond every offset seen in training)."""
 
     probe: Tensor
     seen: Tensor
     data: Tensor
+    far: Tensor
 
     @classmethod
     def make(cls, cfg: Config, seed_offset: int = 100) -> EvalSet:
@@ -72,4 +78,5 @@ class EvalSet:
         data = copy_blocks(
             cfg.eval_batch, cfg.seq_len, cfg.vocab_size, cfg.segment_min, cfg.segment_max, cfg.gap_max, gen
         ).tokens
-        return cls(probe, seen, data)
+        far = repeated_probe(cfg.eval_batch, cfg.far_len, cfg.vocab_size, gen, gap=cfg.far_gap)
+        return cls(probe, seen, data, far)

@@ -86,6 +86,7 @@ def compute(cfg: Config, run: Run) -> Results:
             ("loss", "probe_loss_rep"),
             ("induction", "probe_induction_max"),
             ("prev_token", "probe_prev_token_max"),
+            ("icl_score", "icl_score"),
         )
     }
     heads = head_table(two, eval_set.probe, cfg.probe_len)

@@ -221,9 +221,10 @@ def reddy_settings(cfg: Config) -> dict[str, list[ReddySetting]]:
 
 
 def reddy_jump(history: History, chance_in_context: float) -> dict[str, float]:
-    """Where and how fast the ICL accuracy jumps: the last step at or below ``lo`` (midway between the in-context
-    guessing level and 1, i.e. still on the slow phase's side), the first step at or above 0.9, and the jump
-    width relative to the time before it. Interpolated between evaluations."""
+    """Where and how fast the ICL accuracy jumps: ``t_lo``, the last time the accuracy is at or below ``lo`` (midway
+    between the in-context guessing level and 1, i.e. still on the slow phase's side) before it first reaches 0.9
+    at ``t_hi``, and the jump width relative to the time before it, (t_hi - t_lo) / t_hi. Both crossings are
+    interpolated linearly between evaluations; a curve that starts above ``lo`` has t_lo = its first step."""
     ev = history.eval_frame()
     s, acc = ev["step"].to_numpy(float), ev["icl_acc"].to_numpy(float)
     lo = (chance_in_context + 1) / 2
@@ -231,14 +232,14 @@ def reddy_jump(history: History, chance_in_context: float) -> dict[str, float]:
     if not len(hi_idx):  # never reached 0.9: no jump; width_over_time takes its largest possible value, 1
         return {"t_lo": float(s[-1]), "t_hi": float(s[-1]), "width_over_time": 1.0, "lo": lo, "jumped": False}
 
-    def cross(level: float, i: int) -> float:
-        if i == 0:
-            return float(s[0])
-        return float(s[i - 1] + (level - acc[i - 1]) / (acc[i] - acc[i - 1]) * (s[i] - s[i - 1]))
+    def crossing(level: float, i: int) -> float:
+        """The step where the segment from evaluation i to i + 1 crosses ``level``."""
+        return float(s[i] + (level - acc[i]) / (acc[i + 1] - acc[i]) * (s[i + 1] - s[i]))
 
-    t_hi = cross(0.9, int(hi_idx[0]))
-    lo_idx = np.nonzero(acc[: hi_idx[0] + 1] >= lo)[0]
-    t_lo = cross(lo, int(lo_idx[0]))
+    first_hi = int(hi_idx[0])
+    t_hi = float(s[0]) if first_hi == 0 else crossing(0.9, first_hi - 1)
+    below = np.nonzero(acc[:first_hi] <= lo)[0]
+    t_lo = float(s[0]) if not len(below) else crossing(lo, int(below[-1]))
     return {
         "t_lo": t_lo,
         "t_hi": t_hi,

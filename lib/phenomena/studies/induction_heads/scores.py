@@ -37,9 +37,10 @@ def stripe_score(pattern: Tensor, offset: int, start: int) -> Tensor:
     return diag[..., start - offset :].mean(dim=(0, -1))
 
 
-def induction_scores(patterns: Sequence[Tensor], half: int) -> Tensor:
-    """(n_layers, H) induction scores of every head on [x(half), x(half)] probes."""
-    return torch.stack([stripe_score(p, half - 1, half) for p in patterns])
+def induction_scores(patterns: Sequence[Tensor], half: int, gap: int = 0) -> Tensor:
+    """(n_layers, H) induction scores of every head on [x(half), filler(gap), x(half)] probes: attention from each
+    position of the second copy to the token after its previous occurrence, ``half + gap - 1`` positions back."""
+    return torch.stack([stripe_score(p, half + gap - 1, half + gap) for p in patterns])
 
 
 def prev_token_scores(patterns: Sequence[Tensor]) -> Tensor:
@@ -52,12 +53,12 @@ def token_losses(logits: Tensor, tokens: Tensor) -> Tensor:
     return F.cross_entropy(logits[:, :-1].transpose(1, 2), tokens[:, 1:], reduction="none")
 
 
-def probe_losses(losses: Tensor, half: int) -> tuple[float, float]:
-    """(first-copy loss, repeated-copy loss) from per-token losses (B, 2 half - 1) on [x, x] probes.
+def probe_losses(losses: Tensor, half: int, gap: int = 0) -> tuple[float, float]:
+    """(first-copy loss, repeated-copy loss) from per-token losses (B, 2 half + gap - 1) on [x, filler, x] probes.
 
-    The first copy (targets 1..P-1) is unpredictable (~ln V); the repeated copy counts the targets P+1..2P-1 that
-    induction can predict (target P, x_0 again, follows x_{P-1} and cannot be predicted)."""
-    return float(losses[:, : half - 1].mean()), float(losses[:, half:].mean())
+    The first copy (targets 1..P-1) is unpredictable (~ln V); the repeated copy counts the targets after its first
+    token, P+g+1..2P+g-1, that induction can predict (target P+g, x_0 again, cannot be predicted)."""
+    return float(losses[:, : half - 1].mean()), float(losses[:, half + gap :].mean())
 
 
 def icl_score(losses: Tensor) -> float:
@@ -68,16 +69,16 @@ def icl_score(losses: Tensor) -> float:
 
 @torch.no_grad()
 def probe_metrics(
-    model: Transformer, tokens: Tensor, half: int, head_mask: Tensor | None = None
+    model: Transformer, tokens: Tensor, half: int, head_mask: Tensor | None = None, gap: int = 0
 ) -> dict[str, Any]:
-    """Losses and per-head scores of ``model`` on [x(half), x(half)] probes ``tokens`` (B, 2 half)."""
+    """Losses and per-head scores of ``model`` on [x(half), filler(gap), x(half)] probes ``tokens``."""
     device = next(model.parameters()).device
     logits, patterns = model(tokens.to(device), return_attention=True, head_mask=head_mask)
-    first, rep = probe_losses(token_losses(logits, tokens.to(device)), half)
+    first, rep = probe_losses(token_losses(logits, tokens.to(device)), half, gap)
     return {
         "loss_first": first,
         "loss_rep": rep,
-        "induction": induction_scores(patterns, half).cpu(),
+        "induction": induction_scores(patterns, half, gap).cpu(),
         "prev_token": prev_token_scores(patterns).cpu(),
     }
 
@@ -85,8 +86,13 @@ def probe_metrics(
 def evaluate_copy(model: Transformer, ev: EvalSet, cfg: Config) -> dict[str, float]:
     """One row of the training history: probe losses, every head's scores, data loss and ICL score."""
     row: dict[str, float] = {}
-    for tag, tokens, half in (("probe", ev.probe, cfg.probe_len), ("seen", ev.seen, cfg.seen_len)):
-        m = probe_metrics(model, tokens, half)
+    probes = (
+        ("probe", ev.probe, cfg.probe_len, 0),
+        ("seen", ev.seen, cfg.seen_len, 0),
+        ("far", ev.far, cfg.far_len, cfg.far_gap),
+    )
+    for tag, tokens, half, gap in probes:
+        m = probe_metrics(model, tokens, half, gap=gap)
         row[f"{tag}_loss_first"], row[f"{tag}_loss_rep"] = m["loss_first"], m["loss_rep"]
         for name in ("induction", "prev_token"):
             for (layer, head), v in np.ndenumerate(m[name].numpy()):

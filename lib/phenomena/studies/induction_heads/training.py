@@ -104,53 +104,56 @@ def head_table(run: CopyRun, probe: Tensor, half: int) -> pd.DataFrame:
 def ablations(run: CopyRun, probe: Tensor, half: int, seed: int = 0) -> pd.DataFrame:
     """Zero heads (``head_mask``) and measure the repeated-copy loss and induction score on ``probe``.
 
-    Rows: none; the top induction head (last layer); the top previous-token head (layer 0); a random head (seeded,
-    among the others); every head above the induction threshold; every head scoring below 0.2 on both scores."""
+    Rows (``kind``): ``none``; ``top_induction`` (last layer); ``top_prev_token`` (layer 0); ``random`` (a seeded
+    head among the others); ``all_induction`` (every last-layer head above the induction threshold);
+    ``matched_non_induction`` (as many last-layer heads *below* the threshold, the lowest-scoring ones: the same
+    number of heads removed from the same layer, so a difference is specific to induction heads; absent when the
+    layer has too few non-induction heads); ``matched_prev_token`` (the layer-0 head with the second-highest
+    previous-token score: one head of the same layer as the top previous-token head); ``idle`` (every head scoring
+    < 0.2 on both scores). ``layer_heads`` is the number of heads in the last layer, so a reader can see when "all
+    induction heads" is the whole layer."""
     cfg, model = run.cfg, run.model
     heads = head_table(run, probe, half)
     L, H = run.n_layers, cfg.n_heads
     last = heads[heads.layer == L - 1]
     top_ind = last.loc[last.induction.idxmax()]
-    top_prev = heads[heads.layer == 0].loc[heads[heads.layer == 0].prev_token.idxmax()]
+    first = heads[heads.layer == 0].sort_values("prev_token", ascending=False)
+    top_prev = first.iloc[0]
     others = heads.drop(index=[int(top_ind.name), int(top_prev.name)])
     rng = np.random.default_rng(seed)
-    rand = others.iloc[int(rng.integers(len(others)))] if len(others) else None
-    inductive = heads[heads.induction > cfg.ind_threshold]
+    inductive = last[last.induction > cfg.ind_threshold]
+    non_inductive = last[last.induction <= cfg.ind_threshold].sort_values("induction")
     idle = heads[(heads.induction < 0.2) & (heads.prev_token < 0.2)]
 
-    def one(r: Any) -> list[tuple[int, int]]:
-        return [(int(r["layer"]), int(r["head"]))]
+    def pairs(rows: pd.DataFrame) -> list[tuple[int, int]]:
+        return [(int(r.layer), int(r.head)) for r in rows.itertuples()]
 
     def name(r: Any) -> str:
         return f"L{int(r['layer'])}H{int(r['head'])}"
 
-    groups: list[tuple[str, str, list[tuple[int, int]]]] = [
+    groups = [
         ("none", "none", []),
-        ("top_induction", f"top induction head {name(top_ind)}", one(top_ind)),
-        (
-            "top_prev_token",
-            f"top previous-token head {name(top_prev)}",
-            one(top_prev),
-        ),
+        ("top_induction", f"top induction head {name(top_ind)}", pairs(heads.loc[[top_ind.name]])),
+        ("top_prev_token", f"top previous-token head {name(top_prev)}", pairs(heads.loc[[top_prev.name]])),
     ]
-    if rand is not None:
-        groups.append(("random", f"random other head {name(rand)}", one(rand)))
+    if len(others):
+        rand = others.iloc[[int(rng.integers(len(others)))]]
+        groups.append(("random", f"random other head {name(rand.iloc[0])}", pairs(rand)))
     if len(inductive):
+        label = f"all {len(inductive)} of {len(last)} layer-{L - 1} induction heads (score > {cfg.ind_threshold:g})"
+        groups.append(("all_induction", label, pairs(inductive)))
+    if len(inductive) and len(non_inductive) >= len(inductive):
+        matched = non_inductive.iloc[: len(inductive)]
         groups.append(
-            (
-                "all_induction",
-                f"all {len(inductive)} induction heads (score > {cfg.ind_threshold:g})",
-                [(int(r.layer), int(r.head)) for r in inductive.itertuples()],
-            )
+            ("matched_non_induction", f"{len(matched)} layer-{L - 1} non-induction heads", pairs(matched))
+        )
+    if len(first) > 1:
+        runner_up = first.iloc[[1]]
+        groups.append(
+            ("matched_prev_token", f"runner-up layer-0 head {name(runner_up.iloc[0])}", pairs(runner_up))
         )
     if len(idle):
-        groups.append(
-            (
-                "idle",
-                f"all {len(idle)} heads scoring < 0.2 on both",
-                [(int(r.layer), int(r.head)) for r in idle.itertuples()],
-            )
-        )
+        groups.append(("idle", f"all {len(idle)} heads scoring < 0.2 on both", pairs(idle)))
     rows = []
     device = next(model.parameters()).device
     for kind, label, zeroed in groups:
@@ -163,6 +166,7 @@ def ablations(run: CopyRun, probe: Tensor, half: int, seed: int = 0) -> pd.DataF
                 "kind": kind,
                 "ablation": label,
                 "heads": len(zeroed),
+                "layer_heads": len(last),
                 "loss_rep": m["loss_rep"],
                 "induction_max": float(m["induction"][-1].max()),
             }

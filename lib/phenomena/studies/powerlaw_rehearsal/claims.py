@@ -5,24 +5,30 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from phenomena.claims import Claim, Threshold
 from phenomena.studies.powerlaw_rehearsal.config import Config
 from phenomena.studies.powerlaw_rehearsal.experiment import Results, facilitation, learning_speed
+from phenomena.studies.powerlaw_rehearsal.schedules import phase_budget, predicted_load
 
 # The paper reports "comparable or superior" without tables we could recover offline. The margins come from the
 # pilot in the study notes (seeded quick runs: none 0.694, EWC 0.752, SI 0.758, power law 0.911, uniform 0.919,
-# 3 seeds), set before this notebook's runs; they are the same at every preset but smoke.
+# 3 seeds), set before this notebook's runs; they are the same at every preset but smoke. _S0: set in this session
+# from the paper and seed 0 only, before other seeds were run with them. The 5-seed sweep judges them all.
 _PILOT = "study notes' CPU pilot (3 seeds, before this notebook)"
-_SMOKE = "smoke: wiring only, not enforced"
+_S0 = "set from the paper and seed 0 only, before other seeds"
+_SMOKE = "smoke: wiring only, never enforced"
 _QUICK = {
     "none_acc": Threshold(0.80, _PILOT),
     "none_bwt": Threshold(-0.10, _PILOT),
     "vs_none": Threshold(0.12, _PILOT),
     "bwt_small": Threshold(0.05, _PILOT),
     "vs_reg": Threshold(0.05, _PILOT),
-    "vs_uniform": Threshold(0.04, _PILOT),
-    "ff": Threshold(0.05, "set with seeds 0-1 in view (earlier session)"),
-    "joint": Threshold(-0.01, "earlier session"),
+    "non_inferior": Threshold(-0.04, _PILOT + " ('comparable' = within 0.04 ACC), as a one-sided margin"),
+    "ff": Threshold(0.05, "earlier session (seeds 0-1 in view), for the example-matched view; kept as is"),
+    "joint": Threshold(0.0, "definition: joint training (all data every phase) is the upper bound"),
+    "oldest": Threshold(0.0, _S0 + " (sign: the heavy tail rehearses the oldest tasks more)"),
 }
 THRESHOLDS: dict[str, dict[str, Threshold]] = {
     "smoke": {k: Threshold(t.value, _SMOKE) for k, t in _QUICK.items()},
@@ -31,21 +37,48 @@ THRESHOLDS: dict[str, dict[str, Threshold]] = {
 }
 
 
+def _fit_r2(x: np.ndarray, y: np.ndarray) -> float:
+    """R^2 of the least-squares line y ~ x."""
+    slope, intercept = np.polyfit(x, y, 1)
+    resid = y - (slope * x + intercept)
+    return float(1 - resid.var() / y.var())
+
+
 def summarize(cfg: Config, results: Results) -> dict[str, Any]:
     """JSON-ready metrics: per-environment means and standard deviations over seeds, the exponent sweep, the
-    robustness panels, learning speeds and facilitation slopes."""
+    robustness and long-horizon panels, learning speeds, and what the schedule and its budget look like."""
     envs = list(cfg.environments)
     means = results.by_env.xs("mean", axis=1, level=1)
     stds = results.by_env.xs("std", axis=1, level=1).fillna(0)
     sweep = results.sweep.groupby("exponent")["ACC"].mean()
+    pl = results.schedules["powerlaw"]
+    counts = pl[:-1, -1][::-1].astype(float)  # the last phase's rehearsal by lag 1..T-1
+    lags = np.arange(1, len(counts) + 1, dtype=float)
+    budget = phase_budget(cfg, cfg.n_tasks)
     return {
         "by_env": {env: {k: float(v) for k, v in row.items()} for env, row in means.iterrows()},
         "by_env_std": {env: {k: float(v) for k, v in row.items()} for env, row in stds.iterrows()},
+        "per_seed": results.table[["env", "seed", "ACC", "BWT", "FWT"]].to_dict(orient="records"),
         "exponent_sweep": sweep.to_dict(),
-        "robustness": results.robust.to_dict(orient="records"),
         "best_exponent": float(sweep.idxmax()),
+        "worst_exponent": float(sweep.idxmin()),
+        "robustness": results.robust.to_dict(orient="records"),
+        "horizon": results.horizon.to_dict(orient="records"),
         "facilitation_slope": facilitation(results, envs),
-        "learning_speed": learning_speed(results, envs),
+        "learning_speed": learning_speed(results, envs, "example"),
+        "learning_speed_steps": learning_speed(results, envs, "step"),
+        "schedule_fit": {
+            "r2_log_n_vs_lag": _fit_r2(lags, np.log(counts)),
+            "r2_log_n_vs_log_lag": _fit_r2(np.log(lags), np.log(counts)),
+        }
+        if len(counts) > 2
+        else {},
+        "budget": {
+            "n_new": cfg.n_new,
+            "B_first": int(budget[1]),
+            "B_last": int(budget[-1]),
+            "rehearsal_share": predicted_load(pl)["share"],
+        },
         "data": results.runs[0].extra.get("source", ""),
     }
 
@@ -55,7 +88,7 @@ def claims(cfg: Config, m: dict[str, Any]) -> list[Claim]:
     th = THRESHOLDS[cfg.preset]
     acc = {env: row["ACC"] for env, row in m["by_env"].items()}
     bwt = {env: row["BWT"] for env, row in m["by_env"].items()}
-    speed = m["learning_speed"]
+    ex, st = m["learning_speed"], m["learning_speed_steps"]
     rows = [
         Claim.below(
             id="interference_acc",
@@ -98,38 +131,114 @@ def claims(cfg: Config, m: dict[str, Any]) -> list[Claim]:
                 bound=th["vs_reg"],
             )
         )
-    if "uniform" in acc:
+    else:
         rows.append(
-            Claim.below(
-                id="powerlaw_vs_uniform",
-                statement="|ACC(power-law) - ACC(uniform)| at matched budget",
-                paper="comparable or superior to other rehearsal",
-                ours=abs(acc["powerlaw"] - acc["uniform"]),
-                bound=th["vs_uniform"],
+            Claim.not_evaluated(
+                id="powerlaw_vs_regularisers",
+                statement="power law vs EWC / SI",
+                paper="comparable or superior to EWC / SI",
+                reason="no regulariser among the environments",
             )
         )
+    for other in ("uniform", "exponential"):
+        if other in acc:
+            diff = acc["powerlaw"] - acc[other]
+            side = "below" if diff < 0 else "at or above"
+            rows.append(
+                Claim.above(
+                    id=f"powerlaw_not_worse_than_{other}",
+                    statement=f"ACC(power-law) - ACC({other}) at matched budget, T = {cfg.n_tasks} (the mean is {side} "
+                    f"{other}'s; the exponent sweep's worst exponent is d = {m['worst_exponent']:g})",
+                    paper="comparable or superior to other rehearsal schedules",
+                    ours=diff,
+                    bound=th["non_inferior"],
+                )
+            )
+        else:
+            rows.append(
+                Claim.not_evaluated(
+                    id=f"powerlaw_not_worse_than_{other}",
+                    statement=f"power law vs {other}",
+                    paper="comparable or superior",
+                    reason=f"{other} is not an environment",
+                )
+            )
     rows.append(
         Claim.above(
             id="forward_facilitation",
-            statement="new-task accuracy after ff_examples examples, t >= 1: power-law - none",
+            statement=f"new-task accuracy after {cfg.ff_steps} optimiser steps of each phase t >= 1 (step-matched): power "
+            f"law - none (example-matched view, which gives rehearsal more steps: {ex['powerlaw'] - ex['none']:+.3f})",
             paper="forward facilitation (faster learning of later tasks)",
-            ours=speed["powerlaw"] - speed["none"],
+            ours=st["powerlaw"] - st["none"],
             bound=th["ff"],
+            expect="fails",
+            note="per optimiser step, rehearsal learns the new task no faster than no rehearsal",
         )
     )
     if "joint" in acc:
         rows.append(
             Claim.above(
                 id="joint_upper_bound",
+                kind="control",
                 statement="ACC(joint) - ACC(power-law)",
                 paper="joint training is the bound",
                 ours=acc["joint"] - acc["powerlaw"],
                 bound=th["joint"],
             )
         )
+    rows += _horizon_claims(cfg, m, th)
     return rows
+
+
+def _horizon_claims(cfg: Config, m: dict[str, Any], th: dict[str, Threshold]) -> list[Claim]:
+    """At a horizon where a power law and an exponential differ: the pure power law (heavy tail) vs exponential."""
+    rows = {r["env"] + ("_pure" if r["pure"] else ""): r for r in m["horizon"]}
+    if not {"powerlaw_pure", "exponential"} <= rows.keys():
+        reason = "horizon_tasks = 0"
+        return [
+            Claim.not_evaluated(
+                id=i, statement="long-horizon panel", paper="comparable or superior", reason=reason
+            )
+            for i in ("powerlaw_not_worse_long_horizon", "heavy_tail_keeps_oldest_tasks")
+        ]
+    pl, ex = rows["powerlaw_pure"], rows["exponential"]
+    T, k, d = cfg.horizon_tasks, cfg.horizon_oldest, cfg.horizon_exponent
+    return [
+        Claim.above(
+            id="powerlaw_not_worse_long_horizon",
+            statement=f"T = {T}: ACC(pure power law L^-{d:g}) - ACC(exponential), matched budget, one seed",
+            paper="comparable or superior to other rehearsal schedules",
+            ours=pl["ACC"] - ex["ACC"],
+            bound=th["non_inferior"],
+        ),
+        Claim.above(
+            id="heavy_tail_keeps_oldest_tasks",
+            statement=f"T = {T}: final accuracy on the {k} oldest tasks, pure power law - exponential",
+            paper="a power law keeps rehearsing old memories (Anderson & Schooler)",
+            ours=pl["oldest"] - ex["oldest"],
+            bound=th["oldest"],
+        ),
+    ]
 
 
 def departures(cfg: Config, m: dict[str, Any]) -> list[str]:
     """Declared departures from the paper's setup, with our numbers."""
-    return []
+    fit = m["schedule_fit"]
+    out = [
+        "The lag L of a schedule is the time since a task was *introduced*: every task is rehearsed in every phase, "
+        "so the time since it was last seen is always one phase.",
+        f"Data and scale: {m['data']}; {cfg.n_train:,} training images per task, T = {cfg.n_tasks}, MLP "
+        f"{'-'.join(str(h) for h in cfg.hidden)}, {cfg.epochs} epochs per phase (the precursor: full MNIST, "
+        "1000-1000 MLP with dropout, 100 epochs, batch 2048).",
+        f"Budget: every rehearsal schedule spends the reference power law's B(t) = {m['budget']['B_first']:,} to "
+        f"{m['budget']['B_last']:,} samples per phase against n_new = {m['budget']['n_new']:,} new ones: rehearsal "
+        f"is {m['budget']['rehearsal_share']:.0%} of all samples of the power-law stream.",
+    ]
+    if fit:
+        out.append(
+            f"At T = {cfg.n_tasks} the shifted power law (1 + L/{cfg.offset:g})^-{cfg.exponent:g} is nearly an "
+            f"exponential: log n(L) is linear in L with R^2 {fit['r2_log_n_vs_lag']:.3f} and in log L with R^2 "
+            f"{fit['r2_log_n_vs_log_lag']:.3f}, so the main comparison barely separates power law from exponential; "
+            f"the long-horizon panel (T = {cfg.horizon_tasks}, pure L^-{cfg.horizon_exponent:g}) is where they differ."
+        )
+    return out

@@ -49,6 +49,8 @@ class Config(StudyConfig):
             robust_tasks=(),
             robust_widths=(),
             robust_budgets=(),
+            horizon_tasks=6,
+            horizon_oldest=2,
         ),
         "quick": dict(),
         # full MNIST: add overrides {"dataset": "idx", "data_dir": ..., "n_train": 60000, "n_test": 10000,
@@ -62,6 +64,8 @@ class Config(StudyConfig):
             robust_tasks=(5, 10, 20, 50),
             robust_widths=(64, 256, 1024, 2048),
             robust_budgets=(0.1, 0.25, 0.5, 1.0, 2.0),
+            horizon_tasks=50,
+            horizon_oldest=10,
             sweep_exponents=(0.25, 0.5, 1.0, 2.0, 3.0, 5.6, 8.0),
         ),
     }
@@ -115,6 +119,16 @@ class Config(StudyConfig):
     robust_budgets: tuple[float, ...] = field(
         (0.25, 2.0), positive=True, doc="budget multipliers of the panel"
     )
+    # the long horizon, where a power law's heavy tail and an exponential's light one differ
+    horizon_tasks: int = field(
+        20, ge=0, doc="tasks T of the long-horizon panel (pure power law vs exponential); 0 = skip it"
+    )
+    horizon_exponent: float = field(
+        1.0, positive=True, doc="exponent d of the pure power law L^-d at the horizon"
+    )
+    horizon_oldest: int = field(
+        5, positive=True, doc="how many of the oldest tasks the horizon claim averages"
+    )
 
     def check(self) -> None:
         if self.dataset == "idx" and self.data_dir is None:
@@ -123,6 +137,10 @@ class Config(StudyConfig):
             raise ValueError(f"data_dir={self.data_dir!r} does not exist or is not a folder")
         if self.n_new > self.n_train:
             raise ValueError(f"n_new={self.n_new} cannot exceed n_train={self.n_train} (samples per task)")
+        if self.horizon_tasks and not 2 <= self.horizon_oldest < self.horizon_tasks:
+            raise ValueError(
+                f"horizon_oldest={self.horizon_oldest} must be in [2, horizon_tasks={self.horizon_tasks})"
+            )
         if not {"none", "powerlaw"} <= set(self.environments):
             raise ValueError(
                 f"environments={self.environments!r} must include 'none' and 'powerlaw' (the claims "

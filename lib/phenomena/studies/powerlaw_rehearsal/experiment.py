@@ -6,6 +6,7 @@ and the source of this module and everything it imports).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +34,9 @@ Job = tuple[str, int, dict[str, Any]]  # (environment, seed, variation)
 class Results:
     """What the notebook plots: the schedules of every environment form, the main comparison's runs (``runs``,
     one per environment and seed) with their per-run ``table`` and per-environment ``by_env`` (mean, std), the
-    exponent sweep at matched budget (``sweep``: one row per exponent and seed) and the robustness panels
-    (``robust``: one row per panel, value and environment)."""
+    exponent sweep at matched budget (``sweep``: one row per exponent and seed), the robustness panels (``robust``:
+    one row per panel, value and environment) and the long-horizon panel (``horizon``: one row per schedule, with
+    its ACC, the mean final accuracy of the oldest ``horizon_oldest`` tasks and the final accuracy of every task)."""
 
     seeds: list[int]
     schedules: dict[str, np.ndarray]
@@ -43,6 +45,7 @@ class Results:
     by_env: pd.DataFrame
     sweep: pd.DataFrame
     robust: pd.DataFrame
+    horizon: pd.DataFrame
 
     def of(self, env: str) -> list[EnvResult]:
         return [r for r in self.runs if r.env == env]
@@ -54,18 +57,25 @@ def seeds_of(cfg: Config) -> list[int]:
     return [cfg.seed * cfg.n_seeds + i for i in range(cfg.n_seeds)]
 
 
+def job_key(job: Job) -> str:
+    """A job's identity: environment, seed and variation (JSON, sorted)."""
+    env, seed, var = job
+    return json.dumps([env, seed, var], sort_keys=True, default=list)
+
+
 def run_many(
-    cfg: Config, jobs: list[Job], run: Run, desc: str, done: list[EnvResult] | None = None
+    cfg: Config, jobs: list[Job], run: Run, desc: str, done: dict[str, EnvResult] | None = None
 ) -> list[EnvResult]:
-    """Run (environment, seed, variation) jobs with one progress bar, each cached. A job without variation whose
-    environment and seed are among ``done`` (runs of the same ``cfg``) reuses that result (the cache may be off)."""
-    known = {(r.env, r.seed): r for r in done or []}
+    """Run (environment, seed, variation) jobs with one progress bar, each cached. A job already in ``done`` (a
+    dict from :func:`job_key` to results of the same ``cfg``, updated in place) reuses that result, which matters
+    when the cache is off."""
+    done = {} if done is None else done
     out = []
-    for env, seed, var in tqdm(jobs, desc=desc):
-        if not var and (env, seed) in known:
-            out.append(known[(env, seed)])
-            continue
-        out.append(cached_run(cfg, (env, seed, var), run))
+    for job in tqdm(jobs, desc=desc):
+        key = job_key(job)
+        if key not in done:
+            done[key] = cached_run(cfg, job, run)
+        out.append(done[key])
     return out
 
 
@@ -81,18 +91,53 @@ def cached_run(cfg: Config, job: Job, run: Run) -> EnvResult:
 
 def robustness_jobs(cfg: Config) -> list[tuple[str, float, Job]]:
     """(panel, value, job) of the robustness panels: power law and none for each task count and width; power law
-    alone for each budget (without rehearsal the budget means nothing). One seed: the config's."""
+    alone for each budget (without rehearsal the budget means nothing). One seed: the first of the main ones."""
     variants = (
         [("n_tasks", v, {"n_tasks": v}) for v in cfg.robust_tasks]
         + [("width", v, {"hidden": (v,) * len(cfg.hidden)}) for v in cfg.robust_widths]
         + [("budget", v, {"budget": v}) for v in cfg.robust_budgets]
     )
+    seed = seeds_of(cfg)[0]
     return [
-        (panel, value, (env, cfg.seed, var))
+        (panel, value, (env, seed, var))
         for panel, value, var in variants
         for env in ("none", "powerlaw")
         if not (env == "none" and panel == "budget")
     ]
+
+
+def horizon_jobs(cfg: Config) -> list[tuple[str, Job]]:
+    """(label, job) of the long-horizon panel: T = ``horizon_tasks`` phases, one seed (the first of the main
+    comparison), at the reference budget: no rehearsal, the shifted power law, the pure power law L^-d
+    (``horizon_exponent``: a heavy tail), an exponential (a light tail) and uniform rehearsal."""
+    if not cfg.horizon_tasks:
+        return []
+    seed, T = seeds_of(cfg)[0], {"n_tasks": cfg.horizon_tasks}
+    pure = {**T, "offset": 0.0, "exponent": cfg.horizon_exponent}
+    return [
+        ("none", ("none", seed, T)),
+        (f"power law (1 + L/{cfg.offset:g})^-{cfg.exponent:g}", ("powerlaw", seed, T)),
+        (f"pure power law L^-{cfg.horizon_exponent:g}", ("powerlaw", seed, pure)),
+        (f"exponential e^(-L/{cfg.tau:g})", ("exponential", seed, T)),
+        ("uniform", ("uniform", seed, T)),
+    ]
+
+
+def horizon_table(cfg: Config, jobs: list[tuple[str, Job]], runs: list[EnvResult]) -> pd.DataFrame:
+    """One row per horizon schedule: ACC, the oldest tasks' mean final accuracy, and the final accuracy per task."""
+    k = cfg.horizon_oldest
+    rows = [
+        {
+            "schedule": label,
+            "env": job[0],
+            "pure": "offset" in job[2],
+            "ACC": float(r.R[-1].mean()),
+            "oldest": float(r.R[-1][:k].mean()),
+            "final": r.R[-1].tolist(),
+        }
+        for (label, job), r in zip(jobs, runs)
+    ]
+    return pd.DataFrame(rows)
 
 
 def compute(cfg: Config, run: Run) -> Results:
@@ -100,7 +145,8 @@ def compute(cfg: Config, run: Run) -> Results:
     seeds = seeds_of(cfg)
     schedules = {f: make_schedule(f, cfg) for f in (*REHEARSAL_FORMS, "none", "joint")}
     schedules["powerlaw (pure)"] = make_schedule("powerlaw", cfg, offset=0.0)
-    runs = run_many(cfg, [(env, s, {}) for env in cfg.environments for s in seeds], run, "environments")
+    done: dict[str, EnvResult] = {}
+    runs = run_many(cfg, [(env, s, {}) for env in cfg.environments for s in seeds], run, "environments", done)
     table = summary_table(runs)
     by_env = table.groupby("env")[["ACC", "BWT", "FWT"]].agg(["mean", "std"]).reindex(list(cfg.environments))
     sweep_jobs = [
@@ -108,13 +154,13 @@ def compute(cfg: Config, run: Run) -> Results:
         for d in cfg.sweep_exponents
         for s in seeds
     ]
-    swept = run_many(cfg, sweep_jobs, run, "exponent sweep", done=runs)  # d = cfg.exponent: reused
+    swept = run_many(cfg, sweep_jobs, run, "exponent sweep", done)  # d = cfg.exponent: reused
     exps = [d for d in cfg.sweep_exponents for _ in seeds]
     sweep = pd.DataFrame(
         [{"exponent": d, "seed": r.seed, **acc_bwt_fwt(r.R, r.b)} for d, r in zip(exps, swept)]
     )
     jobs = robustness_jobs(cfg)
-    robust_runs = run_many(cfg, [job for _, _, job in jobs], run, "robustness")
+    robust_runs = run_many(cfg, [job for _, _, job in jobs], run, "robustness", done)
     rows = [
         {"panel": p, "value": v, "env": r.env, "ACC": acc_bwt_fwt(r.R, r.b)["ACC"]}
         for (p, v, _), r in zip(jobs, robust_runs)
@@ -127,7 +173,9 @@ def compute(cfg: Config, run: Run) -> Results:
         if not (p == "budget" and e == "none")
     ]
     robust = pd.DataFrame(rows).sort_values(["panel", "env", "value"])
-    return Results(seeds, schedules, runs, table, by_env, sweep, robust)
+    long = horizon_jobs(cfg)
+    horizon = horizon_table(cfg, long, run_many(cfg, [job for _, job in long], run, "long horizon", done))
+    return Results(seeds, schedules, runs, table, by_env, sweep, robust, horizon)
 
 
 def learning_speed(results: Results, envs: list[str], key: str = "example") -> dict[str, float]:
