@@ -1,25 +1,42 @@
-"""Command line: the studies' front door without Jupyter.
+"""Command line: the studies' front door without Jupyter, and the sweep runner.
 
     python -m phenomena list
     python -m phenomena run <study> [--preset smoke|quick|paper] [--seed N] [--device auto|cpu|cuda]
                                     [--threads N] [--set key=value ...]
+    python -m phenomena sweep [--study all|name[,name...]] [--seeds 0-4|0,2,5] [--preset quick] [--jobs N]
+                              [--executor local|submitit] [--device auto|cpu|cuda] [--set key=value ...]
+                              [--root DIR] [--time-min M] [--cluster local|slurm] [--partition P] [--gpus G]
+                              [--array-parallelism A]
+    python -m phenomena aggregate [--study all|name[,name...]] [--preset quick] [--set key=value ...] [--root DIR]
+    python -m phenomena figures [--study all|name[,name...]] [--preset quick] [--jobs N] [--device auto]
+                                [--root DIR] [--time-min M]
 
 ``run`` builds the config exactly as the notebook does (an unknown key, preset or bad value is an error naming it
 and the allowed values), runs ``compute``, ``summarize`` and ``claims``, writes the same results file as the
 notebook (``data/results/<study>.json`` under the output root) and prints the claims table. Values in ``--set``
 are YAML (``--set steps=200 --set "ranks=[1, 4]"``), as papermill's ``-y`` reads them. It makes no figures.
+
+``sweep`` runs the notebooks over seeds (``phenomena.sweep``): per-seed results go to
+``data/sweeps/<study>/<tag>/seed-<n>/results.json``, the over-seeds summary to ``data/sweeps/<study>-<tag>.json``
+(``tag`` = the preset, plus a hash of the ``--set`` overrides if any); tasks whose results are current are skipped.
+``aggregate`` rewrites the summaries from the per-seed results alone. ``figures`` is ``make figures``: every study
+at seed 0 into ``figures/`` and ``data/results/``, claims enforced, longest notebooks first, ``--jobs`` at a time.
+Exit status: 0 when everything succeeded, 1 when a task, claim or summary failed, 2 for a usage error.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from phenomena import studies
+from phenomena import studies, sweep
 from phenomena.claims import ClaimFailed
+from phenomena.paths import output_root
 
 
 def parse_sets(items: list[str]) -> dict[str, Any]:
@@ -45,10 +62,8 @@ def run_study(
     return run.conclude(study, study.compute(cfg, run))
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m phenomena", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list the studies")
+def add_run_parser(sub: argparse._SubParsersAction) -> None:
+    """The ``run`` subcommand: one study headlessly."""
     run_p = sub.add_parser("run", help="run one study headlessly (no figures)")
     run_p.add_argument("study")
     run_p.add_argument("--preset", default="quick")
@@ -56,11 +71,43 @@ def main(argv: list[str] | None = None) -> int:
     run_p.add_argument("--device", default="auto")
     run_p.add_argument("--threads", type=int, default=1)
     run_p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
-    args = parser.parse_args(argv)
-    if args.command == "list":
-        for name in studies.names():
-            print(f"{name:<28} {studies.title(name)}")
-        return 0
+
+
+def add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
+    """The ``sweep``, ``aggregate`` and ``figures`` subcommands (see :mod:`phenomena.sweep`)."""
+    jobs = os.cpu_count() or 1
+    sweep_p = sub.add_parser("sweep", help="run notebooks over seeds, then summarise every claim over them")
+    aggregate_p = sub.add_parser(
+        "aggregate", help="rewrite the over-seeds summaries from the per-seed results"
+    )
+    figures_p = sub.add_parser("figures", help="run every notebook at seed 0 into figures/ and data/results/")
+    for p in (sweep_p, aggregate_p, figures_p):
+        p.add_argument("--study", default="all", help="all, or names separated by commas (default: all)")
+        p.add_argument("--preset", default="quick", help="smoke | quick | paper (default: quick)")
+        p.add_argument(
+            "--root",
+            type=Path,
+            default=None,
+            help="output root (default: $PHENOMENA_OUT, else the repository)",
+        )
+    for p in (sweep_p, aggregate_p):
+        p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    for p in (sweep_p, figures_p):
+        p.add_argument("--jobs", type=int, default=jobs, help=f"notebooks at once (default: {jobs})")
+        p.add_argument("--device", default="auto", choices=sweep.DEVICES)
+        p.add_argument("--time-min", type=int, default=240, help="minutes before a notebook is stopped")
+    sweep_p.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,2,5 (default: 0-4)")
+    sweep_p.add_argument("--executor", default="local", choices=sweep.EXECUTORS)
+    sweep_p.add_argument("--cluster", default=None, choices=("local", "slurm"), help="submitit: default auto")
+    sweep_p.add_argument("--partition", default=None, help="submitit on Slurm: the partition")
+    sweep_p.add_argument("--gpus", type=int, default=None, help="submitit: GPUs per task (default 1 on cuda)")
+    sweep_p.add_argument(
+        "--array-parallelism", type=int, default=None, help="Slurm: tasks at once (default jobs)"
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``run``: 0 when the claims are as expected, 1 when not, 2 for a bad study, preset or config."""
     try:
         record = run_study(
             args.study, args.preset, args.seed, parse_sets(args.sets), args.device, args.threads
@@ -73,6 +120,80 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"wrote data/results/{record['study']}.json ({record['wall_time_s']} s)")
     return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``sweep``: 0 when every task ran or was current and every summary was written, else 1."""
+    cluster = sweep.SubmititOptions(
+        cluster=args.cluster,
+        partition=args.partition,
+        gpus=args.gpus,
+        array_parallelism=args.array_parallelism,
+    )
+    outcome = sweep.sweep(
+        sweep.parse_studies(args.study),
+        sweep.parse_seeds(args.seeds),
+        args.preset,
+        parse_sets(args.sets),
+        root=args.root,
+        jobs=args.jobs,
+        executor=args.executor,
+        device=args.device,
+        timeout_min=args.time_min,
+        submitit_options=cluster,
+    )
+    return 0 if outcome.ok else 1
+
+
+def cmd_aggregate(args: argparse.Namespace) -> int:
+    """``aggregate``: a study without per-seed results is noted; 1 if a summary failed or none was written."""
+    root = (args.root or output_root()).resolve()
+    overrides, names = parse_sets(args.sets), sweep.parse_studies(args.study)
+    written, failed = 0, 0
+    for name in names:
+        try:
+            print(f"wrote {sweep.aggregate(root, name, args.preset, overrides)}")
+            written += 1
+        except sweep.NoResults as err:
+            print(f"{name}: {err}")
+        except sweep.AggregateError as err:
+            print(f"error: {name}: {err}", file=sys.stderr)
+            failed += 1
+    return 1 if failed or not written else 0
+
+
+def cmd_figures(args: argparse.Namespace) -> int:
+    """``figures``: 0 when every notebook ran with its claims as expected, else 1."""
+    outcome = sweep.make_figures(
+        sweep.parse_studies(args.study),
+        args.preset,
+        root=args.root,
+        jobs=args.jobs,
+        device=args.device,
+        timeout_min=args.time_min,
+    )
+    return 0 if outcome.ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m phenomena", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the studies")
+    add_run_parser(sub)
+    add_sweep_parsers(sub)
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for name in studies.names():
+            print(f"{name:<28} {studies.title(name)}")
+        return 0
+    if args.command == "run":
+        return cmd_run(args)
+    commands = {"sweep": cmd_sweep, "aggregate": cmd_aggregate, "figures": cmd_figures}
+    try:
+        return commands[args.command](args)
+    except ValueError as err:  # an unknown study, preset, device or seed range: nothing ran
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
