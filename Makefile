@@ -1,6 +1,7 @@
 # phenomena -- `make help` lists the targets.
 #   make figures                 create .venv if missing, run every notebook (quick preset), write figures/
 #   make test                    unit tests + every notebook at the quick preset (what CI runs)
+#   make sweep STUDY=all SEEDS=0-4 PRESET=quick JOBS=2    claims over seeds -> data/sweeps/
 #   make study-icl_linear_regression PRESET=paper OVERRIDES='{steps: 1000}'
 
 SHELL := /bin/bash
@@ -16,21 +17,31 @@ SEED      ?= 0
 DEVICE    ?= auto
 OVERRIDES ?= {}
 THREADS   ?=
+STUDY     ?= all
+SEEDS     ?= 0-4
+JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
+EXECUTOR  ?= local
+SWEEP_ARGS ?=
 STUDIES   := $(patsubst notebooks/%.ipynb,%,$(wildcard notebooks/*.ipynb))
-# Tests write to a scratch output root so they never modify tracked files (figures/, data/results/).
+# Tests write to a scratch output root so they never modify tracked files (figures/, data/).
 TEST_OUT  := $(CURDIR)/build/test-out
 NBVAL     := --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 -p no:randomly
+# pytest-xdist: JOBS workers, each notebook's cells (each test file) on one worker
+XDIST     := -n $(JOBS) --dist loadfile
+# every parallel notebook and test single-threaded (torch and BLAS), headless
+ONE_THREAD := PHENOMENA_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PHENOMENA_HEADLESS=1
 
 export PYTHONHASHSEED := 0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
-export MPLBACKEND := Agg
 
-.PHONY: help env figures readme test test-fast test-unit bench lint format clean clean-cache hooks
+.PHONY: help env figures readme sweep report browser test test-fast test-unit bench lint format clean clean-cache \
+	hooks new-study
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  variables: PRESET=smoke|quick|paper (default quick), SEED, DEVICE=auto|cpu|cuda, THREADS, OVERRIDES='{key: value}'"
+	@echo "             STUDY=<name>|all, SEEDS=0-4, JOBS (default: cores), EXECUTOR=local|submitit, SWEEP_ARGS"
 	@echo "  studies: $(STUDIES)"
 
 env: $(STAMP) ## create the virtual environment .venv from requirements.txt (+ editable lib/)
@@ -41,34 +52,52 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
 	touch $@
 
-figures: $(addprefix study-,$(STUDIES)) readme ## run every notebook at PRESET and regenerate figures/, data/results/, README table
+figures: $(STAMP) ## run every notebook at PRESET, seed 0, JOBS at a time (longest first): figures/, data/results/, README
+	env -u PHENOMENA_PRESET -u PHENOMENA_OUT $(BIN)/python -m phenomena figures --study $(STUDY) \
+	  --preset $(PRESET) --device $(DEVICE) --jobs $(JOBS)
+	$(MAKE) readme
 
 study-%: $(STAMP) ## run one notebook with papermill, e.g. make study-icl_linear_regression PRESET=paper
 	@mkdir -p build
-	env -u PHENOMENA_PRESET -u PHENOMENA_OUT $(BIN)/papermill notebooks/$*.ipynb build/$*.ipynb \
-	  --cwd notebooks -k python3 -p preset $(PRESET) -p seed $(SEED) -p device $(DEVICE) \
+	env -u PHENOMENA_PRESET -u PHENOMENA_OUT PHENOMENA_HEADLESS=1 $(BIN)/papermill notebooks/$*.ipynb \
+	  build/$*.ipynb --cwd notebooks -k python3 -p preset $(PRESET) -p seed $(SEED) -p device $(DEVICE) \
 	  $(if $(THREADS),-p threads $(THREADS)) -y "overrides: $(OVERRIDES)" --progress-bar
 	@echo "wrote figures/$*/ and data/results/$*.json (executed notebook: build/$*.ipynb)"
 
-readme: $(STAMP) ## rewrite the README study table from data/results/*.json
-	$(BIN)/python -m phenomena.readme README.md
+sweep: $(STAMP) ## run STUDY over SEEDS at PRESET (EXECUTOR=local|submitit, DEVICE, SWEEP_ARGS) -> data/sweeps/
+	env -u PHENOMENA_PRESET -u PHENOMENA_OUT $(BIN)/python -m phenomena sweep --study $(STUDY) --seeds $(SEEDS) \
+	  --preset $(PRESET) --device $(DEVICE) --executor $(EXECUTOR) --jobs $(JOBS) $(SWEEP_ARGS)
+	$(MAKE) readme
 
-test: $(STAMP) ## unit tests + every notebook at the quick preset (claims enforced); what CI runs
+readme: $(STAMP) ## rewrite the README's claims table, "what did not reproduce" and gallery from the committed outputs
+	env -u PHENOMENA_OUT $(BIN)/python -m phenomena.readme README.md
+
+report: $(STAMP) ## build the offline report site build/site/ (after make figures / make sweep); refresh its screenshot
+	env -u PHENOMENA_OUT $(BIN)/python -m phenomena.report --root $(CURDIR) --out build/site \
+	  --screenshot figures/report_dashboard.png
+
+browser: ## install Debian's chromium if missing (the browser test and the report's screenshot drive it)
+	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq --no-install-recommends chromium fonts-liberation; }
+
+test: $(STAMP) ## unit tests + every notebook at the quick preset (claims enforced), JOBS in parallel; what CI runs
 	@mkdir -p build && { git status --porcelain 2>/dev/null || true; } > build/.status-before
-	PHENOMENA_OUT=$(TEST_OUT) $(BIN)/pytest tests
-	PHENOMENA_OUT=$(TEST_OUT) PHENOMENA_PRESET=quick $(BIN)/pytest $(NBVAL) notebooks
+	PHENOMENA_OUT=$(TEST_OUT) PHENOMENA_PRESET=quick $(ONE_THREAD) $(BIN)/pytest $(XDIST) $(NBVAL) tests notebooks
 	@{ git status --porcelain 2>/dev/null || true; } | diff -q build/.status-before - >/dev/null || \
 	  { echo "tests modified tracked files:"; git status --porcelain; exit 1; }
 
-test-fast: $(STAMP) ## unit tests + every notebook at the smoke preset (< 3 min)
-	PHENOMENA_OUT=$(TEST_OUT) $(BIN)/pytest tests -m "not slow"
-	PHENOMENA_OUT=$(TEST_OUT) PHENOMENA_PRESET=smoke $(BIN)/pytest $(NBVAL) notebooks
+test-fast: $(STAMP) ## unit tests without the slow/browser ones + every notebook at the smoke preset (~2 min)
+	PHENOMENA_OUT=$(TEST_OUT) PHENOMENA_PRESET=smoke $(ONE_THREAD) $(BIN)/pytest $(XDIST) $(NBVAL) \
+	  -m "not slow and not browser" tests notebooks
 
 test-unit: $(STAMP) ## unit tests only
-	PHENOMENA_OUT=$(TEST_OUT) $(BIN)/pytest tests
+	PHENOMENA_OUT=$(TEST_OUT) $(ONE_THREAD) $(BIN)/pytest $(XDIST) tests
 
 bench: $(STAMP) ## micro-benchmarks, then wall time + peak memory of every notebook at PRESET (cache off)
 	$(BIN)/python scripts/bench.py --preset $(PRESET) $(BENCH_ARGS)
+
+new-study: $(STAMP) ## scaffold a new study package, notebook and test: make new-study NAME=my_phenomenon
+	$(BIN)/python scripts/new_study.py $(NAME)
 
 lint: $(STAMP) ## ruff check + format check (lib, tests, scripts, benchmarks, notebooks)
 	$(BIN)/ruff check lib tests scripts benchmarks notebooks

@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import pytest
 
 from phenomena import studies
@@ -39,6 +40,15 @@ def test_front_door_at_smoke(name: str, _scratch_outputs: Path) -> None:
             assert c["ours"] is not None or c["note"], f"{c['id']}: undefined without a reason"
             assert c["evidence"], f"{c['id']}: a threshold must say where it comes from"
     assert isinstance(record["departures"], list)
+    study = studies.load(name)
+    assert (
+        study.comparison(study.Config.from_preset("smoke"), record["metrics"])
+        if hasattr(study, "comparison")
+        else True
+    )
+    fig = study.seed_figure([record, {**record, "seed": 1}])  # what the sweep's aggregate draws
+    assert fig.axes and all(ax.has_data() for ax in fig.axes)
+    plt.close(fig)
 
 
 def test_run_validates_like_the_notebook(capsys: pytest.CaptureFixture[str]) -> None:

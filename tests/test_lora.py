@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from phenomena.run import Run
 from phenomena.studies import lora_intruder_dimensions as study
 from phenomena.studies.lora_intruder_dimensions import config, data, evaluate, finetune, intruders
 from phenomena.studies.lora_intruder_dimensions import model as encoder_model
@@ -33,7 +34,7 @@ def _intruder_indices(W0: torch.Tensor, W: torch.Tensor, k: int = 10, epsilon: f
 @pytest.fixture(scope="module")
 def tiny() -> tuple[study.Config, encoder_model.Base, data.TextTask]:
     cfg = study.Config.from_preset("smoke")
-    return cfg, encoder_model.load_base(cfg), data.build_task(cfg, "a")
+    return cfg, encoder_model.load_base(cfg), data.build_task(cfg, cfg.task)
 
 
 def _planted(U0: torch.Tensor, V0: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,35 +169,72 @@ def test_full_finetune_changes_only_the_adapted_matrices(
 ) -> None:
     cfg, base, task = tiny
     enc = data.encode(base.tokenizer, task.texts, cfg.max_length)
-    ft = finetune.finetune(base, task, enc, cfg.full_run().__class__("full", 0, 0, False, 1e-2, "t"), cfg,
-                       torch.device("cpu"), steps=3, progress=False)  # fmt: skip
+    ft = finetune.finetune(
+        base,
+        task,
+        enc,
+        cfg.full_run().__class__("full", 0, 0, False, 1e-2, "t"),
+        cfg,
+        torch.device("cpu"),
+        steps=3,
+        progress=False,
+    )
     assert ft.lora is None and set(ft.delta) == set(base.modules)
     assert all(d.abs().sum() > 0 for d in ft.delta.values())
     W = ft.weights(base)
     torch.testing.assert_close(W[base.modules[0]] - base.W0[base.modules[0]], ft.delta[base.modules[0]])
 
 
-def test_stdlib_task_is_clean_and_stratified() -> None:
-    task = data.stdlib_task("a", 20, seed=0)
+def test_topic_task_is_clean_and_stratified() -> None:
+    task = data.topic_task("a", 20, seed=0)
     assert task.n_classes == 6 and len(task.texts) > 600
     assert len(set(task.texts)) == len(task.texts), "a text never appears twice (or under two labels)"
     assert np.bincount(task.labels[task.test_idx]).tolist() == [20] * 6
     assert not set(task.train_idx) & set(task.test_idx)
-    assert task.fingerprint() == data.stdlib_task("a", 20, seed=0).fingerprint()
+    assert task.fingerprint() == data.topic_task("a", 20, seed=0).fingerprint()
     assert task.describe()["chance_uniform"] == pytest.approx(1 / 6)
-    with pytest.raises(ValueError, match="task='z'"):
-        data.stdlib_task("z", 20, seed=0)
+    with pytest.raises(ValueError, match="task='topics-z'"):
+        data.build_task(study.Config.from_preset("quick"), "topics-z")
 
 
-def test_probe_sentences_and_word_dropout() -> None:
-    s = data.probe_sentences(16, seed=0)
-    assert s == data.probe_sentences(16, seed=0) and len(set(s)) == 16
-    assert all(8 <= len(x.split()) <= 40 for x in s)
+def test_kind_task_labels_every_docstring_by_what_it_documents() -> None:
+    task = data.kind_task(20, seed=0)
+    assert task.classes == ["class", "function", "method"] and len(task.texts) > 1500
+    assert len(set(task.texts)) == len(task.texts)
+    assert np.bincount(task.labels[task.test_idx]).tolist() == [20] * 3
+    docs = data.stdlib_docstrings(("json",))["json"]
+    kinds = {text: kind for kind, text in docs}
+    dumps = next(t for t in kinds if t.startswith("Serialize ``obj`` to a JSON formatted ``str``"))
+    assert kinds[dumps] == "function" and task.labels[task.texts.index(dumps)] == task.classes.index(
+        "function"
+    )
+
+
+@pytest.mark.parametrize("probe", ["news", "pydocs"])
+def test_probe_sentences_and_word_dropout(probe: str) -> None:
+    s = data.probe_sentences(probe, 16, seed=0)
+    assert s == data.probe_sentences(probe, 16, seed=0) and len(set(s)) == 16
+    assert s != data.probe_sentences(probe, 16, seed=1)
+    assert all(8 <= len(x.split()) <= 40 and x[-1] in ".!?" for x in s)
     rng = np.random.default_rng(0)
     for sentence in s:
         copy = data.drop_words(sentence, 0.3, rng).split()
         assert 1 <= len(copy) < len(sentence.split())
         assert all(w in sentence.split() for w in copy)
+
+
+def test_the_forgetting_probe_is_news_prose_not_python_docs() -> None:
+    news = data.probe_sentences("news", 200, seed=0)
+    docs = data.probe_sentences("pydocs", 200, seed=0)
+    python_words = ("Python", "function", "object", "module", "attribute", "method")
+    share = [sum(any(w in s for w in python_words) for s in sents) / len(sents) for sents in (news, docs)]
+    assert (
+        share[0] < 0.05 < 0.4 < share[1]
+    )  # the news probe is far from the task's domain, the other is in it
+    with pytest.raises(ValueError, match="probe='poems' is not allowed"):
+        data.probe_sentences("poems", 4, seed=0)
+    with pytest.raises(ValueError, match="n_probe=100000 is larger"):
+        data.probe_sentences("news", 100_000, seed=0)
 
 
 def test_batch_order_is_shared_and_covers_epochs() -> None:
@@ -229,7 +267,9 @@ def test_config_runs_follow_the_alpha_lr_rule() -> None:
         ({"rnak": 3}, r"unknown config key\(s\) \['rnak'\]"),
         ({"headline_rank": 3}, "headline_rank=3 must be one of ranks"),
         ({"target_modules": "(("}, "target_modules='\\(\\(' is not a valid regex"),
-        ({"seq_tasks": ("b", "a")}, "seq_tasks"),
+        ({"seq_tasks": ("kinds",)}, "seq_tasks"),
+        ({"seq_tasks": ("topics-q",)}, "seq_tasks"),
+        ({"lr_sweep_factors": (1.0, 2.0)}, "lr_sweep_factors must not include 1.0"),
         ({"lambdas": (0.0, 0.5)}, "lambdas"),
     ],
 )
@@ -301,7 +341,7 @@ def test_online_dataset_without_the_datasets_package_names_the_field() -> None:
     except ImportError:
         cfg = study.Config.from_preset("smoke", task_dataset="glue:sst2")
         with pytest.raises(ValueError, match="task_dataset='glue:sst2' needs the `datasets` package"):
-            data.build_task(cfg, "a")
+            data.build_task(cfg, cfg.task)
     else:  # pragma: no cover - only where `datasets` is installed
         pytest.skip("the datasets package is installed; this checks the error without it")
 
@@ -316,6 +356,24 @@ def test_stdlib_task_does_not_depend_on_what_this_process_patched(monkeypatch: p
 
     monkeypatch.setattr(logging.Logger, "shout_once", shout_once, raising=False)
     data.stdlib_docstrings.cache_clear()
-    docs = data.stdlib_docstrings(("logging",))["logging"]
+    docs = [text for _, text in data.stdlib_docstrings(("logging",))["logging"]]
     assert docs and not any("patched in by some third-party" in d for d in docs)
     assert any("logger" in d.lower() for d in docs)
+
+
+def test_a_null_run_fails_the_headline_claims() -> None:
+    """One training step of a tiny random model: nothing learned, no intruders, nothing to correlate -- the
+    headline claims must fail (judged at the quick preset's thresholds)."""
+    cfg = study.Config.from_preset("smoke", steps=1, seq_steps=1, snapshot_every=0)
+    run = Run.start("lora_intruder_dimensions", cfg, device="cpu", threads=1)
+    metrics = study.summarize(cfg, study.compute(cfg, run))
+    rows = {c.id: c for c in study.claims(study.Config.from_preset("quick"), metrics)}
+    for cid in (
+        "fine_tuning_needed",
+        "matched_accuracy",
+        "lora_has_intruders",
+        "fewer_intruders_at_higher_rank",
+        "more_intruders_more_forgetting",
+    ):
+        assert not rows[cid].passed, cid
+    assert "did not learn" in rows["matched_accuracy"].note

@@ -20,11 +20,12 @@ import torch
 import yaml
 from papermill.iorw import NoDatesSafeLoader
 
-from phenomena import studies, sweep
+from phenomena import aggregate as aggregation
+from phenomena import executors, studies, sweep, tasks
 from phenomena.__main__ import main
 from phenomena.run import study_source_hash
 from phenomena.stats import t_interval, verdict
-from phenomena.sweep import FAILED, RAN, SKIPPED, Options, Task
+from phenomena.tasks import FAILED, RAN, SKIPPED, Options, Task
 from tests.conftest import REPO
 
 FAST = "powerlaw_rehearsal"  # with induction_heads, the quickest notebooks at the smoke preset
@@ -139,7 +140,7 @@ def fake_record(seed: int, source_hash: str | None = None) -> dict[str, Any]:
         "wall_time_s": 10.0 + seed,
         "claims": claims,
         "peak_rss_mb": 500.0 + seed,
-        "config": sweep.expected_config(Task(FAKE, "smoke", seed)),
+        "config": tasks.expected_config(Task(FAKE, "smoke", seed)),
         "source_hash": source_hash or study_source_hash(FAKE),
         "git_sha": f"sha{seed}",
         "git_dirty": False,
@@ -151,14 +152,14 @@ def fake_record(seed: int, source_hash: str | None = None) -> dict[str, Any]:
 
 def write_fake(root: Path, seeds: tuple[int, ...] = (0, 1, 2), **kw: Any) -> None:
     for seed in seeds:
-        path = sweep.seed_results_path(root, Task(FAKE, "smoke", seed))
+        path = tasks.seed_results_path(root, Task(FAKE, "smoke", seed))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(fake_record(seed, **kw)))
 
 
 def test_aggregate_of_hand_made_results(tmp_path: Path) -> None:
     write_fake(tmp_path)
-    path = sweep.aggregate(tmp_path, FAKE, "smoke")
+    path = aggregation.aggregate(tmp_path, FAKE, "smoke")
     assert path == tmp_path / "data" / "sweeps" / f"{FAKE}-smoke.json"
     summary = json.loads(path.read_text())
     assert summary["seeds"] == [0, 1, 2] and summary["overrides"] == {} and summary["tag"] == "smoke"
@@ -180,29 +181,29 @@ def test_aggregate_of_hand_made_results(tmp_path: Path) -> None:
     assert (d["mean"], d["lo"], d["hi"]) == pytest.approx(t_interval([0.70, 0.80]))
     assert problems(path, tmp_path) == []
     before = path.read_bytes()
-    sweep.aggregate(tmp_path, FAKE, "smoke")
+    aggregation.aggregate(tmp_path, FAKE, "smoke")
     assert path.read_bytes() == before  # deterministic
 
 
 def test_aggregate_refuses_mixed_code_and_claim_sets(tmp_path: Path) -> None:
     write_fake(tmp_path, (0, 1))
     write_fake(tmp_path, (2,), source_hash="old-code")
-    with pytest.raises(sweep.AggregateError, match=r"different code.*'old-code': \[2\]"):
-        sweep.aggregate(tmp_path, FAKE, "smoke")
+    with pytest.raises(aggregation.AggregateError, match=r"different code.*'old-code': \[2\]"):
+        aggregation.aggregate(tmp_path, FAKE, "smoke")
     write_fake(tmp_path, (2,))
-    path = sweep.seed_results_path(tmp_path, Task(FAKE, "smoke", 1))
+    path = tasks.seed_results_path(tmp_path, Task(FAKE, "smoke", 1))
     record = json.loads(path.read_text())
     record["claims"] = record["claims"][:2]
     path.write_text(json.dumps(record))
-    with pytest.raises(sweep.AggregateError, match=r"seed 1 has claim ids \['a', 'b'\]"):
-        sweep.aggregate(tmp_path, FAKE, "smoke")
-    with pytest.raises(sweep.NoResults):
-        sweep.aggregate(tmp_path, FAKE, "quick")
+    with pytest.raises(aggregation.AggregateError, match=r"seed 1 has claim ids \['a', 'b'\]"):
+        aggregation.aggregate(tmp_path, FAKE, "smoke")
+    with pytest.raises(aggregation.NoResults):
+        aggregation.aggregate(tmp_path, FAKE, "quick")
 
 
 def test_the_summary_check_catches_tampering_and_stale_code(tmp_path: Path) -> None:
     write_fake(tmp_path)
-    path = sweep.aggregate(tmp_path, FAKE, "smoke")
+    path = aggregation.aggregate(tmp_path, FAKE, "smoke")
     good = json.loads(path.read_text())
     for edit, message in (
         (lambda s: s["claims"][0].update(mean=0.1), "(mean, lo, hi)"),
@@ -215,7 +216,7 @@ def test_the_summary_check_catches_tampering_and_stale_code(tmp_path: Path) -> N
         path.write_text(json.dumps(summary))
         assert any(message in p for p in problems(path, tmp_path)), message
     write_fake(tmp_path, source_hash="old-code")
-    sweep.aggregate(tmp_path, FAKE, "smoke")
+    aggregation.aggregate(tmp_path, FAKE, "smoke")
     assert any("stale" in p for p in problems(path, tmp_path))
 
 
@@ -232,7 +233,7 @@ def test_a_study_seed_figure_is_saved_under_the_sweep_root(
 
     monkeypatch.setattr(studies.load(FAKE), "seed_figure", seed_figure, raising=False)
     write_fake(tmp_path)
-    sweep.aggregate(tmp_path, FAKE, "smoke")
+    aggregation.aggregate(tmp_path, FAKE, "smoke")
     assert seen == [[0, 1, 2]]
     png = tmp_path / "figures" / FAKE / "seeds_smoke.png"
     assert png.stat().st_size > 0
@@ -244,51 +245,51 @@ def test_a_study_seed_figure_is_saved_under_the_sweep_root(
 
 
 def test_parse_seeds() -> None:
-    assert sweep.parse_seeds("0-4") == [0, 1, 2, 3, 4]
-    assert sweep.parse_seeds("0,2,5") == [0, 2, 5]
-    assert sweep.parse_seeds("5, 0-2,2") == [0, 1, 2, 5]
+    assert tasks.parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert tasks.parse_seeds("0,2,5") == [0, 2, 5]
+    assert tasks.parse_seeds("5, 0-2,2") == [0, 1, 2, 5]
     for bad in ("", "3-1", "a", "-1", "1-"):
         with pytest.raises(ValueError, match="seeds="):
-            sweep.parse_seeds(bad)
+            tasks.parse_seeds(bad)
 
 
 def test_tags() -> None:
-    assert sweep.tag_of("quick", {}) == "quick" and sweep.tag_of("quick", None) == "quick"
-    tag = sweep.tag_of("quick", {"steps": 10, "ranks": (1, 4)})
-    assert tag == sweep.tag_of("quick", {"ranks": [1, 4], "steps": 10})  # order and tuple/list do not matter
+    assert tasks.tag_of("quick", {}) == "quick" and tasks.tag_of("quick", None) == "quick"
+    tag = tasks.tag_of("quick", {"steps": 10, "ranks": (1, 4)})
+    assert tag == tasks.tag_of("quick", {"ranks": [1, 4], "steps": 10})  # order and tuple/list do not matter
     assert tag.startswith("quick-") and len(tag) == len("quick-") + 8
-    assert tag != sweep.tag_of("quick", {"steps": 11}) != sweep.tag_of("paper", {"steps": 10})
+    assert tag != tasks.tag_of("quick", {"steps": 11}) != tasks.tag_of("paper", {"steps": 10})
 
 
 def test_papermill_command_and_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PHENOMENA_PRESET", "quick")
     monkeypatch.setenv("PHENOMENA_CLAIMS", "record")
     task = Task(FAST, "smoke", 3, {"lr": 1e-7, "n_tasks": 3})
-    cmd = sweep.papermill_command(task, Options(tmp_path, device="cpu"), tmp_path / "out.ipynb")
+    cmd = tasks.papermill_command(task, Options(tmp_path, device="cpu"), tmp_path / "out.ipynb")
     assert cmd[1:3] == ["-m", "papermill"] and cmd[3] == str(REPO / "notebooks" / f"{FAST}.ipynb")
     for name, value in (("preset", "smoke"), ("seed", "3"), ("device", "cpu"), ("threads", "1")):
         assert cmd[cmd.index(name) - 1 : cmd.index(name) + 2] == ["-p", name, value]
     assert yaml.load(cmd[-1], Loader=NoDatesSafeLoader) == {"overrides": {"lr": 1e-7, "n_tasks": 3}}
-    build = sweep.build_dir(Options(tmp_path), task)
+    build = tasks.build_dir(Options(tmp_path), task)
     assert build == tmp_path / "build" / "sweeps" / FAST / task.tag / "seed-3"
-    env = sweep.task_env(Options(tmp_path), build)
+    env = tasks.task_env(Options(tmp_path), build)
     assert "PHENOMENA_PRESET" not in env
     assert env["PHENOMENA_OUT"] == str(build) and env["PHENOMENA_CACHE"] == str(tmp_path / "data" / "cache")
     assert env["PHENOMENA_CLAIMS"] == "record" and env["PHENOMENA_THREADS"] == env["OMP_NUM_THREADS"] == "1"
-    assert env["HF_HUB_OFFLINE"] == "1" and env["PYTHONHASHSEED"] == "0" and env["MPLBACKEND"] == "Agg"
-    figures_env = sweep.task_env(Options(tmp_path, mode="figures"), tmp_path)
+    assert env["HF_HUB_OFFLINE"] == "1" and env["PYTHONHASHSEED"] == "0" and env["PHENOMENA_HEADLESS"] == "1"
+    figures_env = tasks.task_env(Options(tmp_path, mode="figures"), tmp_path)
     assert "PHENOMENA_CLAIMS" not in figures_env  # claims enforced
     assert figures_env["PHENOMENA_OUT"] == str(tmp_path)
 
 
 def test_unknown_study_preset_or_device_name_the_allowed_values() -> None:
     with pytest.raises(ValueError, match=r"study='nope'.*induction_heads"):
-        sweep.parse_studies("induction_heads,nope")
+        tasks.parse_studies("induction_heads,nope")
     with pytest.raises(ValueError, match=r"preset='huge'.*\['paper', 'quick', 'smoke'\]"):
-        sweep.check_names([Task(FAST, "huge", 0)])
+        tasks.check_names([Task(FAST, "huge", 0)])
     with pytest.raises(ValueError, match=r"device='tpu'.*'cuda'"):
-        sweep.check_names([Task(FAST, "smoke", 0)], device="tpu")
-    assert sweep.parse_studies("all") == list(studies.names())
+        tasks.check_names([Task(FAST, "smoke", 0)], device="tpu")
+    assert tasks.parse_studies("all") == list(studies.names())
 
 
 def test_cli_usage_errors_run_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -304,14 +305,14 @@ def test_cli_usage_errors_run_nothing(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_plan_skips_only_current_results_and_fails_bad_overrides(tmp_path: Path) -> None:
     options = Options(tmp_path)
     write_fake(tmp_path, (0, 1, 2))
-    stale = sweep.seed_results_path(tmp_path, Task(FAKE, "smoke", 1))
+    stale = tasks.seed_results_path(tmp_path, Task(FAKE, "smoke", 1))
     stale.write_text(json.dumps(fake_record(1, source_hash="old-code")))
-    other = sweep.seed_results_path(tmp_path, Task(FAKE, "smoke", 2))
+    other = tasks.seed_results_path(tmp_path, Task(FAKE, "smoke", 2))
     record = fake_record(2)
     record["config"]["steps"] = record["config"]["steps"] + 1
     other.write_text(json.dumps(record))
-    tasks = [Task(FAKE, "smoke", s) for s in range(4)] + [Task(FAKE, "smoke", 0, {"stpes": 3})]
-    todo, settled = sweep.plan(tasks, options)
+    planned = [Task(FAKE, "smoke", s) for s in range(4)] + [Task(FAKE, "smoke", 0, {"stpes": 3})]
+    todo, settled = sweep.plan(planned, options)
     assert [t.seed for t in todo] == [1, 2, 3]  # stale code, other config, missing
     assert [(r.task.seed, r.status) for r in settled] == [(0, SKIPPED), (0, FAILED)]
     assert settled[0].peak_rss_mb == 500.0
@@ -321,7 +322,7 @@ def test_plan_skips_only_current_results_and_fails_bad_overrides(tmp_path: Path)
 
 
 def fake_runner(outcomes: list[tuple[int, str]]) -> Any:
-    """A stand-in for :func:`sweep.run_logged` that writes each outcome's log text and returns its code."""
+    """A stand-in for :func:`executors.run_logged` that writes each outcome's log text and returns its code."""
     calls: list[list[str]] = []
 
     def run(command: list[str], env: dict[str, str], log: Path, timeout_s: float) -> int:
@@ -338,11 +339,11 @@ def fake_runner(outcomes: list[tuple[int, str]]) -> Any:
 def test_a_kernel_start_failure_is_retried_once(tmp_path: Path) -> None:
     task = Task(FAST, "smoke", 0)
     runner = fake_runner([(1, "RuntimeError: Kernel died before replying to kernel_info"), (0, "ok")])
-    result = sweep.execute(task, Options(tmp_path), runner)
+    result = executors.execute(task, Options(tmp_path), runner)
     assert result.status == RAN and result.attempts == 2 and len(runner.calls) == 2
-    assert (sweep.build_dir(Options(tmp_path), task) / "log.attempt1.txt").exists()
+    assert (tasks.build_dir(Options(tmp_path), task) / "log.attempt1.txt").exists()
     runner = fake_runner([(1, "zmq.error.ZMQError: Address already in use")] * 2)
-    result = sweep.execute(task, Options(tmp_path), runner)
+    result = executors.execute(task, Options(tmp_path), runner)
     assert result.status == FAILED and result.attempts == 2 and "Address already in use" in str(result.error)
 
 
@@ -357,7 +358,7 @@ def test_a_notebook_error_is_not_retried_and_its_traceback_is_shown(tmp_path: Pa
         ]
     )
     runner = fake_runner([(1, log)])
-    result = sweep.execute(Task(FAST, "smoke", 0), Options(tmp_path), runner)
+    result = executors.execute(Task(FAST, "smoke", 0), Options(tmp_path), runner)
     assert result.status == FAILED and result.attempts == 1 and len(runner.calls) == 1
     shown = str(result.error).splitlines()
     assert shown[1].startswith("papermill.exceptions.PapermillExecutionError")  # from the cell error on
@@ -367,35 +368,35 @@ def test_a_notebook_error_is_not_retried_and_its_traceback_is_shown(tmp_path: Pa
 
 def test_a_run_without_results_or_with_another_config_fails(tmp_path: Path) -> None:
     task, options = Task(FAST, "smoke", 0), Options(tmp_path)
-    result = sweep.publish(task, options, sweep.TaskResult(task, RAN))
+    result = executors.publish(task, options, tasks.TaskResult(task, RAN))
     assert result.status == FAILED and "no results file" in str(result.error)
-    written = sweep.results_written(options, task)
+    written = executors.results_written(options, task)
     written.parent.mkdir(parents=True)
-    written.write_text(json.dumps({"config": sweep.expected_config(Task(FAST, "quick", 0))}))
-    result = sweep.publish(task, options, sweep.TaskResult(task, RAN))
+    written.write_text(json.dumps({"config": tasks.expected_config(Task(FAST, "quick", 0))}))
+    result = executors.publish(task, options, tasks.TaskResult(task, RAN))
     assert result.status == FAILED and "not the task's" in str(result.error)
-    assert not sweep.seed_results_path(tmp_path, task).exists()
+    assert not tasks.seed_results_path(tmp_path, task).exists()
 
 
 def test_stop_all_ends_running_notebooks_and_starts_no_more(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """What Ctrl-C does to a local sweep: the runs (in their own sessions, away from the terminal) are stopped."""
-    monkeypatch.setattr(sweep, "_STOPPING", threading.Event())
+    monkeypatch.setattr(executors, "_STOPPING", threading.Event())
     codes: list[int] = []
     sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
     worker = threading.Thread(
-        target=lambda: codes.append(sweep.run_logged(sleeper, {}, tmp_path / "a.log", 300))
+        target=lambda: codes.append(executors.run_logged(sleeper, {}, tmp_path / "a.log", 300))
     )
     worker.start()
     deadline = time.monotonic() + 30
-    while not sweep._LIVE and time.monotonic() < deadline:
+    while not executors._LIVE and time.monotonic() < deadline:
         time.sleep(0.05)
     started = time.monotonic()
-    sweep.stop_all()
+    executors.stop_all()
     worker.join(timeout=30)
     assert not worker.is_alive() and codes and codes[0] != 0 and time.monotonic() - started < 20
-    assert sweep.run_logged(sleeper, {}, tmp_path / "b.log", 300) == 130  # nothing new starts
+    assert executors.run_logged(sleeper, {}, tmp_path / "b.log", 300) == 130  # nothing new starts
     assert "not started" in (tmp_path / "b.log").read_text()
 
 
@@ -420,10 +421,10 @@ def test_local_sweep_end_to_end_then_a_rerun_runs_nothing(tmp_path: Path) -> Non
     records = []
     for seed in range(3):
         task = Task(FAST, "smoke", seed)
-        committed = sweep.seed_results_path(tmp_path, task)
-        assert committed.read_bytes() == sweep.results_written(Options(tmp_path), task).read_bytes()
+        committed = tasks.seed_results_path(tmp_path, task)
+        assert committed.read_bytes() == executors.results_written(Options(tmp_path), task).read_bytes()
         records.append(json.loads(committed.read_text()))
-        assert records[-1]["seed"] == seed and records[-1]["config"] == sweep.expected_config(task)
+        assert records[-1]["seed"] == seed and records[-1]["config"] == tasks.expected_config(task)
     path = tmp_path / "data" / "sweeps" / f"{FAST}-smoke.json"
     assert outcome.summaries == [path]
     summary = json.loads(path.read_text())
@@ -442,11 +443,11 @@ def test_local_sweep_end_to_end_then_a_rerun_runs_nothing(tmp_path: Path) -> Non
             assert claim["n"] == 0 and claim["verdict"] == "not evaluated"
     assert any(c["n"] == 3 and c["lo"] < c["mean"] < c["hi"] for c in summary["claims"])  # seeds differ
     assert problems(path, tmp_path) == []
-    stamps = [sweep.seed_results_path(tmp_path, Task(FAST, "smoke", s)).stat().st_mtime_ns for s in range(3)]
+    stamps = [tasks.seed_results_path(tmp_path, Task(FAST, "smoke", s)).stat().st_mtime_ns for s in range(3)]
     again = sweep.sweep([FAST], [0, 1, 2], "smoke", root=tmp_path, jobs=2, device="cpu")
     assert again.ok and again.statuses == {(FAST, "smoke", s): SKIPPED for s in range(3)}
     assert stamps == [
-        sweep.seed_results_path(tmp_path, Task(FAST, "smoke", s)).stat().st_mtime_ns for s in range(3)
+        tasks.seed_results_path(tmp_path, Task(FAST, "smoke", s)).stat().st_mtime_ns for s in range(3)
     ]
 
 
@@ -459,7 +460,7 @@ def test_a_bad_override_fails_only_its_task(tmp_path: Path, capsys: pytest.Captu
     assert code == 1
     assert "unknown config key(s) ['n_tasks']" in out and "allowed keys" in out
     assert "1 ran, 0 skipped, 1 failed" in out
-    tag = sweep.tag_of("smoke", {"n_tasks": 3})
+    tag = tasks.tag_of("smoke", {"n_tasks": 3})
     assert (tmp_path / "data" / "sweeps" / FAST / tag / "seed-0" / "results.json").exists()
     assert (tmp_path / "data" / "sweeps" / f"{FAST}-{tag}.json").exists()
     assert not (tmp_path / "data" / "sweeps" / "induction_heads").exists()
@@ -477,7 +478,7 @@ def test_a_failing_notebook_shows_its_traceback(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_submitit_local_cluster_runs_a_task(tmp_path: Path) -> None:
-    cluster = sweep.SubmititOptions(cluster="local")
+    cluster = executors.SubmititOptions(cluster="local")
     outcome = sweep.sweep(
         [FAST],
         [1],
@@ -491,7 +492,7 @@ def test_submitit_local_cluster_runs_a_task(tmp_path: Path) -> None:
     assert outcome.ok, [r.error for r in outcome.results]
     assert outcome.statuses == {(FAST, "smoke", 1): RAN}
     assert outcome.results[0].peak_rss_mb and outcome.results[0].wall_s > 0
-    assert json.loads(sweep.seed_results_path(tmp_path, Task(FAST, "smoke", 1)).read_text())["seed"] == 1
+    assert json.loads(tasks.seed_results_path(tmp_path, Task(FAST, "smoke", 1)).read_text())["seed"] == 1
     jobs = tmp_path / "build" / "sweeps" / "submitit"
     assert list(jobs.glob("*_result.pkl")) and list(jobs.glob("*_log.out"))  # it went through submitit
 

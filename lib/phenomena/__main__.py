@@ -34,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from phenomena import studies, sweep
+from phenomena import studies, sweep, tasks
 from phenomena.claims import ClaimFailed
 from phenomena.paths import output_root
 
@@ -94,10 +94,10 @@ def add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     for p in (sweep_p, figures_p):
         p.add_argument("--jobs", type=int, default=jobs, help=f"notebooks at once (default: {jobs})")
-        p.add_argument("--device", default="auto", choices=sweep.DEVICES)
+        p.add_argument("--device", default="auto", choices=tasks.DEVICES)
         p.add_argument("--time-min", type=int, default=240, help="minutes before a notebook is stopped")
     sweep_p.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,2,5 (default: 0-4)")
-    sweep_p.add_argument("--executor", default="local", choices=sweep.EXECUTORS)
+    sweep_p.add_argument("--executor", default="local", choices=tasks.EXECUTORS)
     sweep_p.add_argument("--cluster", default=None, choices=("local", "slurm"), help="submitit: default auto")
     sweep_p.add_argument("--partition", default=None, help="submitit on Slurm: the partition")
     sweep_p.add_argument("--gpus", type=int, default=None, help="submitit: GPUs per task (default 1 on cuda)")

@@ -8,8 +8,9 @@ minGPT's ``config.json`` do: every committed figure says exactly what produced i
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import seaborn as sns
 
 from phenomena.paths import atomic_path, figures_dir, write_json
 
+HEADLESS_ENV = "PHENOMENA_HEADLESS"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
 
 #: The colour of every learner, model, method and environment that recurs in the figures, so a reader learns
@@ -132,3 +134,19 @@ def pool_size_axis(ax: plt.Axes, sizes: Sequence[int]) -> np.ndarray:
     xs = np.array([np.log2(m) if m > 0 else top for m in sizes], dtype=float)
     ax.set_xticks(xs, [f"$2^{{{int(np.log2(m))}}}$" if m > 0 else "∞" for m in sizes])
     return xs
+
+
+def explore(show: Callable[..., None], **controls: Any) -> None:
+    """Interactive controls for ``show`` in Jupyter (``ipywidgets.interact(show, **controls)``: a ``(min, max[, step])``
+    tuple is a slider starting at ``show``'s default, a list a drop-down). Headless runs -- ``PHENOMENA_HEADLESS=1``,
+    set by ``make figures``, ``make test`` and the sweeps -- and environments without ipywidgets draw the defaults
+    once instead: ``interact`` would wait for a widget frontend that never answers (jupyter/nbclient#312)."""
+    if os.environ.get(HEADLESS_ENV):
+        show()
+        return
+    try:
+        import ipywidgets  # optional: only an interactive session needs it
+    except ImportError:
+        show()
+        return
+    ipywidgets.interact(show, **controls)

@@ -1,9 +1,12 @@
-"""Keep the README true: regenerate its study table and figure gallery from the committed outputs.
+"""Keep the README true: regenerate its claims table, "what did not reproduce" and gallery from committed outputs.
 
-``python -m phenomena.readme README.md`` (run by ``make figures``) rewrites the text between the markers
-``<!-- results:start -->`` / ``<!-- results:end -->`` from ``data/results/*.json`` and between
-``<!-- gallery:start -->`` / ``<!-- gallery:end -->`` from ``figures/<study>/*.png``. A test checks that the
-committed README equals what this module would write, so the table cannot drift from the results.
+``python -m phenomena.readme README.md`` (run by ``make figures`` and ``make sweep``) rewrites the text between the
+markers ``<!-- results:start/end -->`` (one row per claim: the paper's number, ours as ``mean [lo, hi] (n)`` over the
+seeds of the committed quick sweep ``data/sweeps/<study>-quick.json`` where one exists, else the seed-0 run of
+``data/results/<study>.json``, the verdict and the expectation), ``<!-- reproduce:start/end -->`` (every claim that
+fails, is expected to fail, or is unclear over seeds, with its numbers, and every declared departure) and
+``<!-- gallery:start/end -->`` (``figures/<study>/*.png``). A test checks that the committed README equals what this
+module writes, so the README cannot drift from the results.
 """
 
 from __future__ import annotations
@@ -15,13 +18,34 @@ from pathlib import Path
 from typing import Any
 
 from phenomena import studies
+from phenomena.claims import did_not_reproduce, md
 from phenomena.paths import atomic_path, repo_root
 
+SWEEP_PRESET = "quick"
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
+
+def number(value: Any) -> str:
+    """A claim's number for a table cell (``undefined`` for None/NaN, text as is)."""
+    if isinstance(value, bool) or value is None:
+        return "undefined" if value is None else str(value)
+    if isinstance(value, int | float):
         return f"{value:.3g}"
-    return str(value).replace("|", "\\|")
+    return str(value)
+
+
+def interval(c: dict[str, Any]) -> str:
+    """``mean [lo, hi] (n)`` of a sweep row; ``mean (n = 1)`` without an interval; ``not evaluated`` for n = 0."""
+    if not c["n"]:
+        return "not evaluated"
+    if c["lo"] is None:
+        return f"{number(c['mean'])} (n = {c['n']})"
+    return f"{number(c['mean'])} [{number(c['lo'])}, {number(c['hi'])}] ({c['n']})"
+
+
+def _load(root: Path, study: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    record = json.loads((root / "data" / "results" / f"{study}.json").read_text())
+    path = root / "data" / "sweeps" / f"{study}-{SWEEP_PRESET}.json"
+    return record, json.loads(path.read_text()) if path.exists() else None
 
 
 def _study_order(root: Path) -> list[str]:
@@ -29,22 +53,68 @@ def _study_order(root: Path) -> list[str]:
 
 
 def results_table(root: Path) -> str:
-    """Markdown table: study | claim | paper | ours | threshold | pass | runtime (one row per claim)."""
+    """One row per claim: kind, statement, the paper's number, ours (over seeds where a sweep exists), verdict
+    (the interval's over seeds; else the seed-0 outcome), the expectation and the threshold."""
     rows = [
-        "| Study | Claim | Paper | Ours | Pass if | OK | Runtime (preset) |",
-        "|---|---|---|---|---|---|---|",
+        "| Study | Kind | Claim | Paper | Ours | Threshold | Verdict | Expected |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for study in _study_order(root):
-        rec = json.loads((root / "data" / "results" / f"{study}.json").read_text())
-        title = f"[{studies.title(study)}](notebooks/{study}.ipynb)"
-        runtime = f"{rec['wall_time_s'] / 60:.1f} min ({rec['preset']})"
-        for i, c in enumerate(rec["claims"]):
-            first = i == 0
+        record, sweep = _load(root, study)
+        over = {c["id"]: c for c in sweep["claims"]} if sweep else {}
+        for i, c in enumerate(record["claims"]):
+            title = f"[{studies.title(study)}](notebooks/{study}.ipynb)" if i == 0 else ""
+            s = over.get(c["id"])
+            ours = interval(s) if s else number(c["ours"])
+            judged = s["verdict"] if s else f"{c['outcome']} (seed 0)"
+            mark = "" if judged.split()[0] in (c["expect"], "not") or c["expect"] == "unclear" else " **!**"
             rows.append(
-                f"| {title if first else ''} | {_fmt(c['statement'])} | {_fmt(c['paper'])} | {_fmt(c['ours'])} "
-                f"| {_fmt(c['threshold'])} | {'yes' if c['passed'] else '**no**'} | {runtime if first else ''} |"
+                f"| {title} | {c['kind']} | {md(c['statement'])} | {md(c['paper'])} | {md(ours)} "
+                f"| {md(c['threshold'])} | {judged}{mark} | {c['expect']} |"
             )
     return "\n".join(rows)
+
+
+def provenance(root: Path) -> str:
+    """One line per study: where its numbers come from (seeds, preset, git sha, runtime)."""
+    lines = []
+    for study in _study_order(root):
+        record, sweep = _load(root, study)
+        runtime = f"{record['wall_time_s'] / 60:.1f} min"
+        if sweep:
+            seeds = f"seeds {sweep['seeds'][0]}-{sweep['seeds'][-1]}" if len(sweep["seeds"]) > 1 else "seed 0"
+            src = f"{len(sweep['seeds'])} {SWEEP_PRESET} runs ({seeds}, git {str(sweep['git_sha'])[:10]})"
+        else:
+            src = f"one {record['preset']} run (seed {record['seed']}, git {str(record.get('git_sha'))[:10]})"
+        lines.append(f"* {studies.title(study)}: {src}; one run takes {runtime} on a 2-core CPU.")
+    return "\n".join(lines)
+
+
+def not_reproduced(root: Path) -> str:
+    """Every row that fails or is expected to fail, every claim whose sweep verdict is not ``holds``, and every
+    declared departure, per study."""
+    parts = []
+    for study in _study_order(root):
+        record, sweep = _load(root, study)
+        lines = [line for line in did_not_reproduce(record["claims"], []) if "(sanity" not in line]
+        for s in sweep["claims"] if sweep else []:
+            if (
+                s["kind"] != "sanity"
+                and s["verdict"] not in ("holds", "not evaluated")
+                and s["expect"] == "holds"
+            ):
+                lines.append(
+                    f"`{s['id']}` over {s['n']} seeds: {s['verdict']}, {interval(s)} (threshold "
+                    f"{s['threshold']}): {s['statement']}."
+                )
+        lines += [f"Departure: {d}" for d in record.get("departures", [])]
+        if lines:
+            parts.append(f"**{studies.title(study)}**\n\n" + "\n".join(f"* {md_line(x)}" for x in lines))
+    return "\n\n".join(parts) if parts else "Every claim came out as the paper states."
+
+
+def md_line(text: str) -> str:
+    return text.replace("\n", " ")
 
 
 def gallery(root: Path) -> str:
@@ -68,8 +138,10 @@ def _replace(text: str, marker: str, body: str) -> str:
 
 
 def render(readme_text: str, root: Path) -> str:
-    """``readme_text`` with the results table and the gallery regenerated from ``root``."""
-    return _replace(_replace(readme_text, "results", results_table(root)), "gallery", gallery(root))
+    """``readme_text`` with every generated block regenerated from ``root``."""
+    text = _replace(readme_text, "results", results_table(root) + "\n\n" + provenance(root))
+    text = _replace(text, "reproduce", not_reproduced(root))
+    return _replace(text, "gallery", gallery(root))
 
 
 def main(argv: list[str]) -> int:

@@ -8,7 +8,9 @@
 - ``compute(cfg, run) -> Results`` -- everything the notebook plots (expensive parts cached via ``run.cached``);
 - ``summarize(cfg, results) -> dict`` -- the metrics (JSON-ready);
 - ``claims(cfg, metrics) -> list[Claim]`` -- the claims table; ``departures(cfg, metrics) -> list[str]`` -- every
-  declared departure from the paper, with its numbers.
+  declared departure from the paper, with its numbers; ``comparison(cfg, metrics) -> str`` -- "How ours compares",
+  generated Markdown;
+- ``seed_figure(records) -> Figure`` -- one figure over the per-seed results of a sweep.
 
 The registry below is derived from the packages themselves: adding a study is adding a package (and a notebook).
 """
@@ -20,7 +22,17 @@ import pkgutil
 from functools import cache
 from types import ModuleType
 
-FRONT_DOOR = ("TITLE", "Config", "THRESHOLDS", "compute", "summarize", "claims", "departures")
+FRONT_DOOR = (
+    "TITLE",
+    "Config",
+    "THRESHOLDS",
+    "compute",
+    "summarize",
+    "claims",
+    "departures",
+    "comparison",
+    "seed_figure",
+)
 
 
 @cache

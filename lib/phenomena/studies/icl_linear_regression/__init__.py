@@ -20,6 +20,7 @@ from phenomena.studies.icl_linear_regression.claims import (
 )
 from phenomena.studies.icl_linear_regression.config import Config
 from phenomena.studies.icl_linear_regression.experiment import Results, compute
+from phenomena.studies.icl_linear_regression.seeds import seed_figure
 
 TITLE = "In-context linear regression"
 
@@ -32,5 +33,6 @@ __all__ = [
     "comparison",
     "compute",
     "departures",
+    "seed_figure",
     "summarize",
 ]

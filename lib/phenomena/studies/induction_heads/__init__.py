@@ -13,10 +13,22 @@ steps), ``training`` (the copy models, head table, ablations), ``reddy`` (the cl
 (``compute``), ``claims`` (``summarize``, ``claims``, ``THRESHOLDS``).
 """
 
-from phenomena.studies.induction_heads.claims import THRESHOLDS, claims, departures, summarize
+from phenomena.studies.induction_heads.claims import THRESHOLDS, claims, comparison, departures, summarize
 from phenomena.studies.induction_heads.config import Config
 from phenomena.studies.induction_heads.experiment import Results, compute
+from phenomena.studies.induction_heads.seeds import seed_figure
 
 TITLE = "Induction heads"
 
-__all__ = ["THRESHOLDS", "TITLE", "Config", "Results", "claims", "compute", "departures", "summarize"]
+__all__ = [
+    "THRESHOLDS",
+    "TITLE",
+    "Config",
+    "Results",
+    "claims",
+    "comparison",
+    "compute",
+    "departures",
+    "seed_figure",
+    "summarize",
+]

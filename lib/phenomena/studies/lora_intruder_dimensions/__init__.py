@@ -12,10 +12,28 @@ Modules: ``config`` (runs and their learning rates), ``data`` (the task and the 
 ``intruders`` (Definition 3.1 and the intervention), ``experiment`` (``compute``), ``claims``.
 """
 
-from phenomena.studies.lora_intruder_dimensions.claims import THRESHOLDS, claims, departures, summarize
+from phenomena.studies.lora_intruder_dimensions.claims import (
+    THRESHOLDS,
+    claims,
+    comparison,
+    departures,
+    summarize,
+)
 from phenomena.studies.lora_intruder_dimensions.config import Config
 from phenomena.studies.lora_intruder_dimensions.experiment import Results, compute
+from phenomena.studies.lora_intruder_dimensions.seeds import seed_figure
 
 TITLE = "LoRA intruder dimensions"
 
-__all__ = ["THRESHOLDS", "TITLE", "Config", "Results", "claims", "compute", "departures", "summarize"]
+__all__ = [
+    "THRESHOLDS",
+    "TITLE",
+    "Config",
+    "Results",
+    "claims",
+    "comparison",
+    "compute",
+    "departures",
+    "seed_figure",
+    "summarize",
+]

@@ -1,5 +1,10 @@
 """The paper's claims as checkable numbers: ``summarize(cfg, results) -> metrics``, ``claims(cfg, metrics)``,
-``departures(cfg, metrics)`` and the thresholds they use, with the evidence each was set from."""
+``departures(cfg, metrics)``, ``comparison(cfg, metrics)`` and the thresholds, with the evidence each was set from.
+
+Forgetting is the paper's: the rise of the model's own pre-training loss (here MiniLM's contrastive retrieval loss)
+on text unlike the task (news prose). Embedding drift is reported as representational change and never carries a
+forgetting claim; the Python-docs probe (the task's own domain) is an in-domain contrast.
+"""
 
 from __future__ import annotations
 
@@ -11,220 +16,330 @@ from scipy.stats import spearmanr
 
 from phenomena.claims import Claim, Threshold
 from phenomena.studies.lora_intruder_dimensions.config import Config
-from phenomena.studies.lora_intruder_dimensions.experiment import Results
+from phenomena.studies.lora_intruder_dimensions.experiment import Results, has_learned
 
-# Thresholds per preset. quick: MiniLM fine-tuned for ~20 s per run on a CPU and a 450-example test set (the
-# standard error of an accuracy difference is ~0.02, so a gap of 0.05 is ~2 SE); paper: RoBERTa-base at the
-# paper's scale. Forgetting claims use the embedding drift: the retrieval-loss version of them did not reproduce
-# at quick (see the notebook), and is reported beside them as metrics, not hidden. rho is over the paper's Fig. 7
-# axis, the learning-rate sweep at one rank: with 3 lrs, > 0.8 means intruders and drift share one ordering (ties
-# allowed); the correlation over all LoRA runs, which mixes ranks and scalings, is reported beside it.
-_Q = "quick, set with seed 0 (and seed 1) in view (earlier session)"
-_P = "paper scale (not run: no GPU)"
-_raw = {
-    "smoke": {
-        "acc_gap": 1.0,
-        "min_acc": 0.0,
-        "full_max": 1e9,
-        "lora_min": -1,
-        "rank_drop": -1e9,
-        "rho": -2.0,
-        "drift_drop": -1e9,
-        "acc_cost": 1e9,
-        "vs_control": -1e9,
-    },
-    "quick": {
-        "acc_gap": 0.05,
-        "min_acc": 0.85,
-        "full_max": 3,
-        "lora_min": 5,
-        "rank_drop": 5,
-        "rho": 0.8,
-        "drift_drop": 0.05,
-        "acc_cost": 0.03,
-        "vs_control": 0.0,
-    },
-    "paper": {
-        "acc_gap": 0.02,
-        "min_acc": 0.8,
-        "full_max": 3,
-        "lora_min": 5,
-        "rank_drop": 5,
-        "rho": 0.8,
-        "drift_drop": 0.1,
-        "acc_cost": 0.02,
-        "vs_control": 0.0,
-    },
+# Where each threshold comes from. _PAPER: the paper's own numbers or statements. _S0: set in this session from the
+# paper and seed 0 only, before any other seed was run (the 5-seed sweep judges them). The margins of 0.05 on
+# accuracy are ~2 standard errors of a difference on our 225-example test set.
+_PAPER = "the paper (Shuttleworth et al.)"
+_S0 = "set from the paper and seed 0 only, before other seeds"
+_SMOKE = "smoke: wiring only, never enforced"
+_QUICK: dict[str, Threshold] = {
+    "needs_ft": Threshold(
+        0.05, "the issue's aim: fine-tuning beats the frozen encoder + head by >= 5 points"
+    ),
+    "acc_gap": Threshold(0.05, _S0 + " (~2 standard errors of a difference on 225 test examples)"),
+    "learned": Threshold(
+        0.05, _S0 + " (a run 'learned' if within 0.05 of the frozen encoder + head or above)"
+    ),
+    "full_max": Threshold(3.0, _PAPER + ", Fig. 4: full fine-tuning has ~0 intruders"),
+    "lora_min": Threshold(0.0, _PAPER + ", Fig. 4: LoRA has intruders for r <= 16"),
+    "rank_rho": Threshold(-0.5, _S0 + " (the paper: counts fall with rank)"),
+    "rho": Threshold(0.8, _PAPER + " (rho = 0.971 over its lr sweep, Fig. 7), with slack"),
+    "forget_drop": Threshold(0.1, _PAPER + " (-19.8% to -33.2% at lambda 0.5-0.7), half the smaller effect"),
+    "vs_control": Threshold(0.0, _PAPER + ", Sec. 6: the control does not reduce forgetting (sign)"),
+    "acc_cost": Threshold(0.03, _PAPER + " (0.0-0.6 points at lambda 0.5-0.7), with slack for our test set"),
+    "seq_drop": Threshold(0.0, _PAPER + ", Fig. 9: LoRA degrades earlier tasks more than full FT (sign)"),
 }
-_why = {"smoke": "smoke: wiring only, not enforced", "quick": _Q, "paper": _P}
 THRESHOLDS: dict[str, dict[str, Threshold]] = {
-    p: {k: Threshold(v, _why[p]) for k, v in t.items()} for p, t in _raw.items()
+    "smoke": {k: Threshold(t.value, _SMOKE) for k, t in _QUICK.items()},
+    "quick": _QUICK,
+    "paper": _QUICK,
 }
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
     """Spearman rank correlation and its two-sided p-value (scipy); NaN when either input is constant."""
-    if len(set(x)) < 2 or len(set(y)) < 2:
+    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
         return float("nan"), float("nan")
     res = spearmanr(x, y)
     return float(res.statistic), float(res.pvalue)
 
 
-def _num(x: float | None) -> float:
-    """A claim's number: undefined (None/NaN, e.g. no variation at all) counts as 0, i.e. no evidence."""
-    return 0.0 if x is None or not math.isfinite(x) else float(x)
+def _relative_drop(at_one: float, at_lam: float) -> float:
+    """(f(1) - f(lambda)) / f(1); NaN when there is nothing to reduce (f(1) <= 0)."""
+    return (at_one - at_lam) / at_one if at_one > 0 else float("nan")
 
 
 def summarize(cfg: Config, res: Results) -> dict[str, Any]:
-    """JSON-ready metrics from :func:`run_study`'s results (the claims read these; undefined numbers are None)."""
+    """JSON-ready metrics from the results (the claims read these; undefined numbers are NaN, written as null)."""
     rows = res.rows
+    head_acc = res.base_metrics["acc_head_only"]
     full = next(r for r in rows if r["method"] == "full")
-    hl = next(r for r in rows if r["run"] == cfg.headline_run().name)
     a2r = sorted((r for r in rows if r["family"] == "alpha=2r"), key=lambda r: r["rank"])
-    lora_rows = [r for r in rows if r["method"] == "lora"]
-    x = [r["intruders"] for r in lora_rows]
-    rho_f, p_f = spearman(x, [r["forgetting"] for r in lora_rows])
-    rho_d, p_d = spearman(x, [r["drift"] for r in lora_rows])
-    rho_a, p_a = spearman(x, [r["acc"] for r in lora_rows])
-    # the paper's Fig. 7 axis: the learning-rate sweep at one rank (the headline run and cfg.lr_sweep)
-    lr_rows = sorted(
-        (
-            r
-            for r in lora_rows
-            if r["rank"] == cfg.headline_rank and r["alpha"] == 2.0 * r["rank"] and not r["rslora"]
-        ),
-        key=lambda r: r["lr"],
-    )
-    xl = [r["intruders"] for r in lr_rows]
-    rho_lf, _ = spearman(xl, [r["forgetting"] for r in lr_rows])
-    rho_ld, _ = spearman(xl, [r["drift"] for r in lr_rows])
-    inter = {(r["lambda"], r["direction"]): r for r in res.intervention}
-    lam = min(cfg.lambdas, key=lambda v: abs(v - 0.75))
-    one, at = inter[(1.0, "top intruder")], inter[(lam, "top intruder")]
-    ctrl = inter.get((lam, "neighbour (control)"), at)
-    f1, d1 = one["forgetting"], one["drift"]
-    seq = res.sequence
-    seq_drop = {}
-    for method in dict.fromkeys(r["method"] for r in seq):
-        stages = [r for r in seq if r["method"] == method]
-        seq_drop[method] = stages[0]["acc_a"] - stages[-1]["acc_a"]
-    return {
+    hl = next(r for r in a2r if r["rank"] == cfg.headline_rank)
+    lora = [r for r in rows if r["method"] == "lora"]
+    sweep_names = {s.name for s in cfg.families()["lr sweep"]}
+    sweep = sorted((r for r in rows if r["run"] in sweep_names), key=lambda r: r["lr"])
+    learned = {r["run"]: has_learned(r["acc"], res) for r in [full, *a2r]}
+    out: dict[str, Any] = {
         "task": res.task,
         "base": res.base_metrics,
         "runs": rows,
+        "head_acc": head_acc,
         "full_acc": full["acc"],
+        "full_gain_over_head": full["acc"] - head_acc,
+        "rule_gain_over_head": {r["rank"]: r["acc"] - head_acc for r in a2r},
+        "learned": learned,
+        "max_acc_gap": max(abs(r["acc"] - full["acc"]) for r in a2r),
         "full_intruders": full["intruders"],
         "headline_run": hl["run"],
-        "headline_acc": hl["acc"],
         "headline_intruders": hl["intruders"],
-        "min_acc_compared": min(r["acc"] for r in [full, *a2r]),
-        "max_acc_gap": max(abs(r["acc"] - full["acc"]) for r in a2r),
-        "intruders_by_rank_alpha2r": {r["rank"]: r["intruders"] for r in a2r},
-        "intruders_lowest_minus_highest_rank": a2r[0]["intruders"] - a2r[-1]["intruders"],
-        "rho_intruders_forgetting": rho_f,
-        "p_intruders_forgetting": p_f,
-        "rho_intruders_drift": rho_d,
-        "p_intruders_drift": p_d,
-        "rho_intruders_accuracy": rho_a,
-        "p_intruders_accuracy": p_a,
-        "n_lora_runs": len(lora_rows),
-        "lr_sweep": [{k: r[k] for k in ("lr", "acc", "intruders", "forgetting", "drift")} for r in lr_rows],
-        "rho_lr_sweep_intruders_forgetting": rho_lf,
-        "rho_lr_sweep_intruders_drift": rho_ld,
-        "intervention_lambda": lam,
+        "intruders_by_rank": {r["rank"]: r["intruders"] for r in a2r},
+        "rho_rank_intruders": spearman([r["rank"] for r in a2r], [r["intruders"] for r in a2r])[0],
+        "lr_sweep": [
+            {k: r[k] for k in ("lr", "acc", "intruders", "forgetting", "forgetting_pydocs", "drift")}
+            for r in sweep
+        ],
+        "steps": res.steps,
+        "n_lora_runs": len(lora),
+    }
+    x = [r["intruders"] for r in sweep]
+    for key in ("forgetting", "forgetting_pydocs", "drift", "acc"):
+        out[f"rho_sweep_{key}"], out[f"p_sweep_{key}"] = spearman(x, [r[key] for r in sweep])
+        out[f"rho_all_{key}"], _ = spearman([r["intruders"] for r in lora], [r[key] for r in lora])
+    out |= _intervention_metrics(cfg, res)
+    out |= _sequence_metrics(res)
+    out["compute_s"] = res.compute_s
+    return out
+
+
+def _intervention_metrics(cfg: Config, res: Results) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "intervened": res.intervened,
         "intervention_matrices": len(res.targets),
-        "intervention_forgetting_drop": (f1 - at["forgetting"]) / f1 if f1 > 0 else float("nan"),
-        "intervention_drift_drop": (d1 - at["drift"]) / d1 if d1 > 0 else float("nan"),
-        "intervention_acc_cost": one["acc"] - at["acc"],
-        "intervention_control_forgetting_drop": (f1 - ctrl["forgetting"]) / f1 if f1 > 0 else float("nan"),
-        "intervention_control_drift_drop": (d1 - ctrl["drift"]) / d1 if d1 > 0 else float("nan"),
-        "intervention_control_acc_cost": one["acc"] - ctrl["acc"],
         "intervention": res.intervention,
         "peft_reduce_intruder_dimension": res.peft,
-        "sequence": seq,
-        "sequence_task_a_acc_drop": seq_drop,
-        "compute_s": res.compute_s,
     }
+    lam = min(cfg.lambdas, key=lambda v: abs(v - 0.75))
+    out["intervention_lambda"] = lam
+    if not res.intervention:
+        return out
+    out["intervened_learned"] = has_learned(
+        next(r["acc"] for r in res.rows if r["run"] == res.intervened), res
+    )
+    rows = {(r["lambda"], r["direction"]): r for r in res.intervention}
+    one, at, ctrl = (
+        rows[(1.0, "top intruder")],
+        rows[(lam, "top intruder")],
+        rows.get((lam, "neighbour (control)")),
+    )
+    for key in ("forgetting", "drift"):
+        out[f"intervention_{key}_drop"] = _relative_drop(one[key], at[key])
+        out[f"control_{key}_drop"] = _relative_drop(one[key], ctrl[key]) if ctrl else float("nan")
+    out["intervention_acc_cost"] = one["acc"] - at["acc"]
+    peft_at = next((r for r in res.peft if r["lambda"] == lam), None)
+    out["peft_forgetting_drop"] = (
+        _relative_drop(one["forgetting"], peft_at["forgetting"]) if peft_at else float("nan")
+    )
+    out["peft_acc_cost"] = one["acc"] - peft_at["acc"] if peft_at else float("nan")
+    return out
+
+
+def _sequence_metrics(res: Results) -> dict[str, Any]:
+    drop = {}
+    for method in dict.fromkeys(r["method"] for r in res.sequence):
+        stages = [r for r in res.sequence if r["method"] == method]
+        drop[method] = stages[0]["acc_a"] - stages[-1]["acc_a"]
+    return {"sequence": res.sequence, "sequence_task_a_acc_drop": drop}
+
+
+def _num(x: float | None) -> float:
+    return float("nan") if x is None else float(x)
 
 
 def claims(cfg: Config, m: dict[str, Any]) -> list[Claim]:
     """The paper's claims as checkable numbers (thresholds in ``THRESHOLDS`` for the run's preset)."""
     th = THRESHOLDS[cfg.preset]
-    m = {k: _num(v) if k.startswith(("rho_", "intervention_", "intruders_l")) else v for k, v in m.items()}
-    eps, k = cfg.epsilon, cfg.top_k
-    lam = m["intervention_lambda"]
-    ranks = sorted(m["intruders_by_rank_alpha2r"])
-    return [
+    eps, k, r = cfg.epsilon, cfg.top_k, cfg.headline_rank
+    not_learned = [run for run, ok in m["learned"].items() if not ok]
+    ranks = sorted(m["intruders_by_rank"], key=int)
+    counts = ", ".join(f"r={q}: {m['intruders_by_rank'][q]}" for q in ranks)
+    rows = [
         Claim.above(
-            id="matched_accuracy_floor",
-            statement="lowest target accuracy: full FT and the alpha = 2r LoRA runs",
-            paper="MNLI: full 0.8745, LoRA r=1..64 0.868-0.872",
-            ours=m["min_acc_compared"],
-            bound=th["min_acc"],
+            id="fine_tuning_needed",
+            kind="control",
+            statement=f"full FT accuracy - frozen encoder + head ({m['head_acc']:.3f}); at the paper's rule "
+            "LoRA gains " + ", ".join(f"r={q}: {g:+.3f}" for q, g in m["rule_gain_over_head"].items()),
+            paper="MNLI needs fine-tuning (a frozen RoBERTa is far below 0.87)",
+            ours=m["full_gain_over_head"],
+            bound=th["needs_ft"],
         ),
         Claim.below(
-            id="matched_accuracy_gap",
-            statement="largest |LoRA - full FT| accuracy gap (alpha = 2r runs)",
+            id="matched_accuracy",
+            statement="largest |LoRA (paper's lr rule, every rank) - full FT| accuracy "
+            "gap, when every run learned",
             paper="< 0.01 (MNLI, Table 1)",
-            ours=m["max_acc_gap"],
             bound=th["acc_gap"],
+            ours=m["max_acc_gap"] if not not_learned else float("nan"),
+            note=f"did not learn: {', '.join(not_learned)}" if not_learned else "",
         ),
         Claim.below(
             id="full_ft_no_intruders",
-            statement=f"full FT intruders (top-{k}, eps {eps:g}, summed over matrices)",
+            statement=f"full FT intruders (top-{k}, eps {eps:g}, all matrices)",
             paper="~0 (Fig. 4)",
             ours=m["full_intruders"],
             bound=th["full_max"],
         ),
         Claim.above(
             id="lora_has_intruders",
-            statement=f"{m['headline_run']} intruders (top-{k}, eps {eps:g})",
+            statement=f"intruders at the paper's lr rule, r = {r} ({counts})",
             paper="> 0 for r <= 16 (Fig. 4)",
             ours=m["headline_intruders"],
             bound=th["lora_min"],
         ),
-        Claim.above(
+        Claim.below(
             id="fewer_intruders_at_higher_rank",
-            statement=f"intruders r={ranks[0]} minus r={ranks[-1]} (alpha = 2r, eps {eps:g})",
-            paper="fall with rank; r=64 ~ full FT (Fig. 4)",
-            ours=m["intruders_lowest_minus_highest_rank"],
-            bound=th["rank_drop"],
+            statement=f"Spearman rho(rank, intruders) over r = {', '.join(map(str, ranks))}, paper's rule",
+            paper="fall with rank; r = 64 ~ full FT (Fig. 4)",
+            ours=_num(m["rho_rank_intruders"]),
+            bound=th["rank_rho"],
+            note=""
+            if m["rho_rank_intruders"] is not None and not math.isnan(_num(m["rho_rank_intruders"]))
+            else "undefined: the same count at every rank",
         ),
+    ]
+    n = len(m["lr_sweep"])
+    rho = _num(m["rho_sweep_forgetting"])
+    rows.append(
         Claim.above(
-            id="more_intruders_more_drift",
-            statement=f"Spearman rho(intruders, embedding drift), lr sweep at r={cfg.headline_rank} "
-            f"({len(m['lr_sweep'])} lrs; retrieval loss: {m['rho_lr_sweep_intruders_forgetting']:.2f}; "
-            f"all {m['n_lora_runs']} LoRA runs: drift {m['rho_intruders_drift']:.2f}, "
-            f"retrieval {m['rho_intruders_forgetting']:.2f})",
-            paper="0.971 with forgetting (lr sweep, Fig. 7)",
-            ours=m["rho_lr_sweep_intruders_drift"],
+            id="more_intruders_more_forgetting",
+            statement=f"Spearman rho(intruders, forgetting on news prose) over the lr sweep at r = {r} ({n} lrs); all "
+            f"{m['n_lora_runs']} LoRA runs: {_num(m['rho_all_forgetting']):.2f}; in-domain probe: "
+            f"{_num(m['rho_sweep_forgetting_pydocs']):.2f}",
+            paper="0.971 (lr sweep, Fig. 7)",
+            ours=rho,
             bound=th["rho"],
+            note=""
+            if not math.isnan(rho)
+            else "undefined: intruders (or forgetting) constant over the sweep",
+        )
+    )
+    rows += _intervention_claims(cfg, m, th)
+    drops = m["sequence_task_a_acc_drop"]
+    lora_key = next(key for key in drops if key != "full FT")
+    rows.append(
+        Claim.above(
+            id="lora_forgets_earlier_task_more",
+            statement=f"accuracy lost on the target task after {', '.join(cfg.seq_tasks)}: {lora_key} minus full FT "
+            f"({drops[lora_key]:+.3f} vs {drops['full FT']:+.3f})",
+            paper="LoRA degrades earlier tasks faster (Fig. 9)",
+            ours=drops[lora_key] - drops["full FT"],
+            bound=th["seq_drop"],
+        )
+    )
+    return rows
+
+
+def _intervention_claims(cfg: Config, m: dict[str, Any], th: dict[str, Threshold]) -> list[Claim]:
+    lam = m["intervention_lambda"]
+    ids = ("scaling_down_reduces_forgetting", "intruder_beats_control", "scaling_down_small_accuracy_cost")
+    if not m["intervened"]:
+        return [
+            Claim.not_evaluated(
+                id=i,
+                statement="the intervention",
+                paper="Sec. 6, Fig. 8",
+                reason="no lr-sweep run has an intruder to scale",
+            )
+            for i in ids
+        ]
+    f_drop, c_drop = _num(m["intervention_forgetting_drop"]), _num(m["control_forgetting_drop"])
+    undefined = "undefined: the run does not forget (forgetting <= 0 at lambda = 1)"
+    return [
+        Claim.above(
+            id=ids[0],
+            statement=f"{m['intervened']}: relative forgetting drop, top intruder x {lam:g} "
+            f"(drift drop {_num(m['intervention_drift_drop']):+.0%})",
+            paper="-33.2% QQP (x0.7), -19.8% MNLI (x0.5)",
+            ours=f_drop,
+            bound=th["forget_drop"],
+            note="" if not math.isnan(f_drop) else undefined,
         ),
         Claim.above(
-            id="scaling_down_reduces_drift",
-            statement=f"relative drift drop, top intruder x {lam:g} (retrieval-loss forgetting drop: "
-            f"{m['intervention_forgetting_drop']:+.0%})",
-            paper="forgetting -33.2% QQP (x0.7), -19.8% MNLI (x0.5)",
-            ours=m["intervention_drift_drop"],
-            bound=th["drift_drop"],
-        ),
-        Claim.above(
-            id="intruder_beats_control",
-            statement=f"drift drop: top intruder minus neighbour control, x {lam:g}",
-            paper="control increases forgetting (Sec. 6)",
-            ours=m["intervention_drift_drop"] - m["intervention_control_drift_drop"],
+            id=ids[1],
+            statement=f"forgetting drop: top intruder minus neighbour control, x {lam:g} "
+            f"(control: {c_drop:+.0%})",
+            paper="the control increases forgetting (Sec. 6)",
+            ours=f_drop - c_drop,
             bound=th["vs_control"],
+            note="" if not math.isnan(f_drop - c_drop) else undefined,
         ),
         Claim.below(
-            id="scaling_down_small_accuracy_cost",
+            id=ids[2],
             statement=f"accuracy lost, top intruder x {lam:g}",
             paper="0.0 QQP, 0.006 MNLI (Table 3)",
-            ours=m["intervention_acc_cost"],
+            ours=m["intervention_acc_cost"] if m["intervened_learned"] else float("nan"),
             bound=th["acc_cost"],
+            note="" if m["intervened_learned"] else "the intervened run did not learn: no accuracy to lose",
         ),
     ]
 
 
 def departures(cfg: Config, m: dict[str, Any]) -> list[str]:
     """Declared departures from the paper's setup, with our numbers."""
-    return []
+    task = m["task"]
+    out = [
+        f"Model and task: all-MiniLM-L6-v2 (6-layer BERT, 22.7M parameters; the paper: RoBERTa-base) fine-tuned on "
+        f"'{task['task']}' ({task['examples']:,} standard-library docstrings, {len(task['classes'])} classes, "
+        f"{task['test']} test examples; the paper: MNLI and five more GLUE-style tasks), {cfg.steps} steps of batch "
+        f"{cfg.batch_size} (the paper: 5 epochs).",
+        f"Full fine-tuning at lr {cfg.full_lr:g} (the paper: 1e-5, which at our step budget gains "
+        "less over the frozen encoder; see the try-this list); LoRA at the paper's rule alpha = 2r, "
+        f"alpha x lr = {cfg.lr_alpha_product:g}.",
+        "Forgetting is MiniLM's own training loss (contrastive sentence retrieval, InfoNCE at temperature "
+        f"{cfg.probe_temperature:g}) on {cfg.n_probe} sentences of news prose (the Lee corpus shipped in gensim's "
+        "test data) against their word-dropped copies; the paper measures its pre-training loss on the pre-training "
+        "corpora. The Python-docs probe is an in-domain contrast only.",
+    ]
+    if m["intervened"]:
+        out.append(
+            f"The intervention is run on {m['intervened']}, the lr-sweep run with the most intruders (the "
+            "paper's runs have intruders at its own rule)."
+        )
+    return out
+
+
+def comparison(cfg: Config, m: dict[str, Any]) -> str:
+    """ "How ours compares with the paper", as Markdown generated from the metrics (no typed numbers)."""
+    sweep = m["lr_sweep"]
+    first = next((s for s in sweep if s["intruders"] > 0), None)
+    rule = sweep[0]["lr"] if sweep else float("nan")
+    lines = [
+        f"* **Does the task need fine-tuning?** The frozen encoder + head scores {m['head_acc']:.3f}; full fine-tuning "
+        f"{m['full_acc']:.3f} ({m['full_gain_over_head']:+.3f}); LoRA at the paper's rule "
+        + ", ".join(f"r = {q}: {g:+.3f}" for q, g in m["rule_gain_over_head"].items())
+        + f". Matched accuracy (gap {m['max_acc_gap']:.3f}) therefore compares models that "
+        + ("all learned." if all(m["learned"].values()) else "did not all learn at this step budget."),
+        f"* **Intruders at the paper's rule.** Full FT: {m['full_intruders']}; LoRA "
+        + ", ".join(f"r = {q}: {c}" for q, c in m["intruders_by_rank"].items())
+        + (
+            f". Along the lr sweep at r = {cfg.headline_rank} they first appear at {first['lr']:.2g} "
+            f"({first['lr'] / rule:.0f}x the rule's {rule:.2g}): at our 200-step scale the updates of the paper's rule "
+            "are too small to create them."
+            if first and first["lr"] > rule
+            else "."
+        ),
+        f"* **Intruders vs forgetting.** Over the lr sweep, Spearman rho(intruders, forgetting on news prose) = "
+        f"{_num(m['rho_sweep_forgetting']):.2f} (paper 0.971); on the in-domain Python-docs probe "
+        f"{_num(m['rho_sweep_forgetting_pydocs']):.2f}; with embedding drift {_num(m['rho_sweep_drift']):.2f} (drift "
+        "follows the size of the update, so it is reported, not claimed); with accuracy "
+        f"{_num(m['rho_sweep_acc']):.2f} (paper -0.338, not significant).",
+    ]
+    if m["intervened"]:
+        lines.append(
+            f"* **The intervention** on {m['intervened']} ({m['intervention_matrices']} matrices with an intruder): "
+            f"scaling the top intruder by {m['intervention_lambda']:g} changes forgetting by "
+            f"{-_num(m['intervention_forgetting_drop']):+.0%} at an accuracy cost of {m['intervention_acc_cost']:+.3f}; "
+            f"the neighbour control by {-_num(m['control_forgetting_drop']):+.0%}. peft's "
+            f"`reduce_intruder_dimension` (it scales *every* intruder among the top {cfg.top_k} and refits a rank-r "
+            f"adapter, so it is a different operation) changes forgetting by {-_num(m['peft_forgetting_drop']):+.0%} "
+            f"at a cost of {_num(m['peft_acc_cost']):+.3f}."
+        )
+    drops = m["sequence_task_a_acc_drop"]
+    lines.append(
+        "* **Sequential fine-tuning.** Accuracy lost on the target task: "
+        + ", ".join(f"{k} {v:+.3f}" for k, v in drops.items())
+        + " (the paper: LoRA loses more)."
+    )
+    return "\n".join(lines)

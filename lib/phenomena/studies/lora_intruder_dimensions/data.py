@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
 import re
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from pydoc_data.topics import topics
@@ -118,9 +119,9 @@ TASK_MODULES: dict[str, dict[str, tuple[str, ...]]] = {
 
 
 @functools.cache
-def stdlib_docstrings(modules: tuple[str, ...]) -> dict[str, list[str]]:
-    """First paragraphs of the docstrings of each standard-library module (see :mod:`phenomena.stdlib_docs`),
-    read in a clean, isolated interpreter so that the data do not depend on what this process has imported."""
+def stdlib_docstrings(modules: tuple[str, ...]) -> dict[str, list[tuple[str, str]]]:
+    """(kind, first paragraph) of the docstrings of each standard-library module (see ``stdlib_docs.py``), read in
+    a clean, isolated interpreter so that the data do not depend on what this process has imported."""
 
     script = Path(__file__).with_name("stdlib_docs.py")
     proc = subprocess.run(
@@ -130,7 +131,7 @@ def stdlib_docstrings(modules: tuple[str, ...]) -> dict[str, list[str]]:
         check=True,
         timeout=120,
     )
-    return json.loads(proc.stdout)
+    return {m: [(kind, text) for kind, text in rows] for m, rows in json.loads(proc.stdout).items()}
 
 
 @dataclass
@@ -171,33 +172,59 @@ class TextTask:
         }
 
 
-def stdlib_task(key: str, n_test_per_class: int, seed: int) -> TextTask:
+#: the object kinds of the "kinds" task (a property's docstring counts as a method's)
+KINDS = ("class", "function", "method")
+TASKS = ("kinds", *(f"topics-{k}" for k in TASK_MODULES))
+SOURCE = f"Python {sys.version.split()[0]} standard-library docstrings (first paragraphs)"
+
+
+def _unique(pairs: Iterable[tuple[str, str]]) -> tuple[list[str], list[str]]:
+    """(texts, labels) of (label, text) pairs, keeping each text once and dropping texts that carry two labels."""
+    labels: dict[str, set[str]] = {}
+    for label, text in pairs:
+        labels.setdefault(text, set()).add(label)
+    keep = [(text, next(iter(ls))) for text, ls in labels.items() if len(ls) == 1]
+    return [t for t, _ in keep], [lab for _, lab in keep]
+
+
+def topic_task(key: str, n_test_per_class: int, seed: int) -> TextTask:
     """Topic classification: a docstring's first paragraph -> the group of its module (``TASK_MODULES[key]``).
 
     Texts appearing in more than one group are dropped (no contradictory labels). The test set holds
     ``n_test_per_class`` examples of each class (so chance is 1 / n_classes on it); the rest is training data."""
-    if key not in TASK_MODULES:
-        raise ValueError(f"task={key!r} is not allowed: expected one of {sorted(TASK_MODULES)}")
     groups = TASK_MODULES[key]
     docs = stdlib_docstrings(tuple(m for mods in groups.values() for m in mods))
-    per_group = {g: list(dict.fromkeys(s for m in mods for s in docs[m])) for g, mods in groups.items()}
-    seen: dict[str, int] = {}
-    for texts in per_group.values():
-        for t in texts:
-            seen[t] = seen.get(t, 0) + 1
-    texts, labels = [], []
-    for i, (_, group_texts) in enumerate(per_group.items()):
-        keep = [t for t in group_texts if seen[t] == 1]
-        texts += keep
-        labels += [i] * len(keep)
+    texts, labels = _unique((g, text) for g, mods in groups.items() for m in mods for _, text in docs[m])
+    classes = list(groups)
     return _split(
-        f"stdlib-{key}",
+        f"topics-{key}",
         texts,
-        np.array(labels),
-        list(groups),
+        np.array([classes.index(g) for g in labels]),
+        classes,
         n_test_per_class,
         seed,
-        source=f"Python {sys.version.split()[0]} standard-library docstrings (first paragraphs)",
+        SOURCE,
+    )
+
+
+def kind_task(n_test_per_class: int, seed: int) -> TextTask:
+    """What does a docstring document: a class, a function or a method? Over every module of ``TASK_MODULES``.
+
+    Topic is no help here (a class and its methods share it), style is (\"Return ...\", \"A ... object that
+    ...\"): a frozen sentence encoder + linear head does poorly, fine-tuning much better -- a task that needs
+    fine-tuning, as the paper's MNLI does. Texts documenting two kinds are dropped."""
+    modules = tuple(m for groups in TASK_MODULES.values() for mods in groups.values() for m in mods)
+    docs = stdlib_docstrings(modules)
+    pairs = (("method" if kind == "property" else kind, text) for m in modules for kind, text in docs[m])
+    texts, labels = _unique((kind, text) for kind, text in pairs if kind in KINDS)
+    return _split(
+        "kinds",
+        texts,
+        np.array([KINDS.index(k) for k in labels]),
+        list(KINDS),
+        n_test_per_class,
+        seed,
+        SOURCE,
     )
 
 
@@ -237,30 +264,67 @@ def hf_task(dataset: str, n_test_per_class: int, seed: int) -> TextTask:  # prag
     )
 
 
-def build_task(cfg: Config, key: str = "a") -> TextTask:
-    """The target task (``key='a'``) or a later task of the sequence, as configured."""
-    if key == "a" and cfg.task_dataset:
+def build_task(cfg: Config, name: str) -> TextTask:
+    """Task ``name`` (one of ``TASKS``; the target task is ``cfg.task``, or ``cfg.task_dataset`` when set)."""
+    if name == cfg.task and cfg.task_dataset:
         return hf_task(cfg.task_dataset, cfg.n_test_per_class, cfg.seed)
-    return stdlib_task(key, cfg.n_test_per_class, cfg.seed)
+    if name == "kinds":
+        return kind_task(cfg.n_test_per_class, cfg.seed)
+    if name.startswith("topics-") and name[7:] in TASK_MODULES:
+        return topic_task(name[7:], cfg.n_test_per_class, cfg.seed)
+    raise ValueError(f"task={name!r} is not allowed: expected one of {list(TASKS)}")
 
 
-def probe_sentences(n: int, seed: int) -> list[str]:
-    """``n`` prose sentences (8-40 words) from the Python language reference shipped with CPython
-    (``pydoc_data.topics``): general English text that no task trains on."""
-
+def _sentences(paragraphs: Iterable[str]) -> list[str]:
+    """Whole sentences (8-40 words, ASCII, ending in . ! or ?) of the given paragraphs, deduplicated and sorted."""
     pool = []
-    for key in sorted(topics):
-        for para in re.split(r"\n\s*\n", topics[key]):
-            if para.startswith(("   ", "\t", "*", ">>>")) or "::" in para:
-                continue  # code blocks, lists, grammar
-            text = re.sub(r"\s+", " ", para).strip()
-            for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", text):
-                words = s.split()
-                if 8 <= len(words) <= 40 and s.isascii() and s[-1] in ".!?":
-                    pool.append(s)
-    pool = sorted(set(pool))
+    for para in paragraphs:
+        text = re.sub(r"\s+", " ", para).strip()
+        for s in re.split(r"(?<=[.!?])\s+(?=[A-Z\"'])", text):
+            words = s.split()
+            if 8 <= len(words) <= 40 and s.isascii() and s[-1] in ".!?":
+                pool.append(s)
+    return sorted(set(pool))
+
+
+def news_paragraphs() -> list[str]:
+    """The Lee corpus (gensim's test data, installed with the pip package ``gensim`` and read as files -- gensim is
+    never imported): 348 short news articles of the Australian Broadcasting Corporation, general English prose far
+    from the Python documentation the task is built from; the stand-in for MiniLM's pre-training text."""
+    spec = importlib.util.find_spec("gensim")
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(
+            "the forgetting probe needs the pip package gensim (pip install -r requirements.txt)"
+        )
+    folder = Path(spec.submodule_search_locations[0]) / "test" / "test_data"
+    return [
+        line
+        for name in ("lee_background.cor", "lee.cor")
+        for line in (folder / name).read_text(encoding="utf-8", errors="replace").splitlines()
+    ]
+
+
+def python_doc_paragraphs() -> list[str]:
+    """Prose paragraphs of the Python language reference shipped with CPython (``pydoc_data.topics``), code blocks,
+    lists and grammar removed: the *in-domain* contrast probe (the task is Python documentation too)."""
+    return [
+        para
+        for key in sorted(topics)
+        for para in re.split(r"\n\s*\n", topics[key])
+        if not para.startswith(("   ", "\t", "*", ">>>")) and "::" not in para
+    ]
+
+
+PROBES: dict[str, Callable[[], list[str]]] = {"news": news_paragraphs, "pydocs": python_doc_paragraphs}
+
+
+def probe_sentences(probe: str, n: int, seed: int) -> list[str]:
+    """``n`` sentences of the probe text ``probe`` (one of ``PROBES``), drawn without replacement with ``seed``."""
+    if probe not in PROBES:
+        raise ValueError(f"probe={probe!r} is not allowed: expected one of {sorted(PROBES)}")
+    pool = _sentences(PROBES[probe]())
     if n > len(pool):
-        raise ValueError(f"n_probe={n} is larger than the {len(pool)} probe sentences available")
+        raise ValueError(f"n_probe={n} is larger than the {len(pool)} sentences of the {probe!r} probe")
     rng = np.random.default_rng(seed)
     return [pool[i] for i in rng.choice(len(pool), n, replace=False)]
 

@@ -23,7 +23,7 @@ from phenomena.studies.lora_intruder_dimensions.model import (
     embed,
     set_weights,
 )
-from phenomena.train import train
+from phenomena.train import Hook, train
 
 
 def lora_delta(A: Tensor, B: Tensor, scale: float) -> Tensor:
@@ -47,6 +47,15 @@ class FineTune:
     train_s: float
     start: dict[str, Tensor] | None = None  # the weights it started from, if not W0 (sequential runs)
     start_bias: dict[str, Tensor] | None = None
+    snapshots: list[tuple[int, dict[str, dict[str, Any]]]] | None = None  # LoRA factors during training
+
+    def weights_at(self, base: Base, i: int) -> dict[str, Tensor]:
+        """The merged weights of snapshot ``i`` (a LoRA run trained with ``snapshot_every``)."""
+        if not self.snapshots:
+            raise ValueError(f"{self.spec.name} has no snapshots: fine-tune it with snapshot_every > 0")
+        upd = {n: lora_delta(f["A"], f["B"], f["scale"]) for n, f in self.snapshots[i][1].items()}
+        start = self.start or base.W0
+        return {n: start[n] + upd[n] if n in upd else start[n] for n in base.modules}
 
     def update(self) -> dict[str, Tensor]:
         """dW of every adapted matrix relative to the weights this run started from."""
@@ -63,6 +72,31 @@ class FineTune:
     def biases(self, base: Base) -> dict[str, Tensor]:
         start = self.start_bias or base.b0
         return {n: b + self.bias_delta.get(n, 0) for n, b in start.items()}
+
+
+def lora_factors(encoder: nn.Module) -> dict[str, dict[str, Any]]:
+    """The trained factors of every peft LoRA layer of ``encoder``: {module name: {A (r, in), B (out, r), scale}}."""
+    out = {}
+    for name, m in encoder.named_modules():
+        if hasattr(m, "lora_A") and "default" in getattr(m, "lora_A", {}):
+            out[name.removeprefix("base_model.model.")] = {
+                "A": m.lora_A["default"].weight.detach().cpu().clone(),
+                "B": m.lora_B["default"].weight.detach().cpu().clone(),
+                "scale": float(m.scaling["default"]),
+            }
+    return out
+
+
+class Snapshots(Hook):
+    """A training-loop hook that keeps a LoRA model's factors every ``every`` steps (intruders vs steps)."""
+
+    def __init__(self, encoder: nn.Module, every: int, last: int) -> None:
+        self.encoder, self.every, self.last = encoder, every, last
+        self.taken: list[tuple[int, dict[str, dict[str, Any]]]] = []
+
+    def after_step(self, model: nn.Module, step: int) -> None:
+        if (step + 1) % self.every == 0 and step + 1 < self.last:  # the last step is the run's own result
+            self.taken.append((step + 1, lora_factors(self.encoder)))
 
 
 def batch_order(n_train: int, steps: int, batch_size: int, seed: int) -> Tensor:
@@ -85,6 +119,7 @@ def finetune(
     steps: int | None = None,
     start: dict[str, Tensor] | None = None,
     start_bias: dict[str, Tensor] | None = None,
+    snapshot_every: int = 0,
     progress: bool = True,
 ) -> FineTune:
     """Fine-tune a copy of the base encoder (from ``start`` weights if given) plus a fresh head on ``task``.
@@ -97,6 +132,7 @@ def finetune(
 
     The head is trained densely with effective lr ``cfg.head_lr`` in every run. Adam, linear warmup over
     ``warmup_frac`` of the steps then linear decay, batches from :func:`batch_order` (seeded by ``cfg.seed``).
+    A LoRA run with ``snapshot_every`` > 0 also keeps its factors every that many steps.
     """
     steps = steps or cfg.steps
     if spec.method == "head":
@@ -135,10 +171,12 @@ def finetune(
             logits = m(ids, mask)
         return F.cross_entropy(logits.float(), labels[idx].to(device))
 
+    snaps = Snapshots(encoder, snapshot_every, steps) if spec.method == "lora" and snapshot_every else None
     t0 = time.perf_counter()
     history = train(
         model,
         loss_fn,
+        hooks=[snaps] if snaps else [],
         steps=steps,
         lr=spec.lr,
         warmup_steps=round(cfg.warmup_frac * steps),
@@ -148,18 +186,9 @@ def finetune(
         desc=f"{spec.name} [{task.name}]",
     )
     train_s = time.perf_counter() - t0
-    lora_factors, delta, bias_delta = None, None, {}
-    if spec.method == "lora":
-        lora_factors = {}
-        for name, m in encoder.named_modules():
-            if hasattr(m, "lora_A") and "default" in getattr(m, "lora_A", {}):
-                key = name.removeprefix("base_model.model.")
-                lora_factors[key] = {
-                    "A": m.lora_A["default"].weight.detach().cpu().clone(),
-                    "B": m.lora_B["default"].weight.detach().cpu().clone(),
-                    "scale": float(m.scaling["default"]),
-                }
-    elif spec.method == "full":
+    delta, bias_delta = None, {}
+    factors = lora_factors(encoder) if spec.method == "lora" else None
+    if spec.method == "full":
         s0 = start or base.W0
         sb = start_bias or base.b0
         delta = {n: mods[n].weight.detach().cpu() - s0[n] for n in base.modules}
@@ -167,7 +196,7 @@ def finetune(
     return FineTune(
         spec,
         task.name,
-        lora_factors,
+        factors,
         delta,
         bias_delta,
         head.export(),
@@ -175,6 +204,7 @@ def finetune(
         train_s,
         start,
         start_bias,
+        snaps.taken if snaps else None,
     )
 
 

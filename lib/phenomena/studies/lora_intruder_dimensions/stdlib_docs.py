@@ -25,9 +25,10 @@ def first_paragraph(doc: str | None) -> str | None:
     return para if len(para.split()) >= 4 else None
 
 
-def module_docstrings(modname: str) -> list[str]:
-    """First paragraphs of the docstrings of a module, its public functions and classes and their public methods,
-    in definition order. Objects imported from other top-level packages are skipped."""
+def module_docstrings(modname: str) -> list[tuple[str, str]]:
+    """(kind, first paragraph) of the docstrings of a module, its public functions and classes and their public
+    methods and properties, in definition order; kind is module, function, class, method or property. Objects
+    imported from other top-level packages are skipped."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -35,18 +36,23 @@ def module_docstrings(modname: str) -> list[str]:
     except ImportError:
         return []
     top = modname.split(".")[0]
-    out = [first_paragraph(mod.__doc__)]
+    out = [("module", first_paragraph(mod.__doc__))]
     for name, obj in vars(mod).items():
         owner = str(getattr(obj, "__module__", "") or "")
         if name.startswith("_") or not owner.lstrip("_").startswith(top):
             continue
-        if inspect.isfunction(obj) or inspect.isbuiltin(obj) or inspect.isclass(obj):
-            out.append(first_paragraph(obj.__doc__))
-            if inspect.isclass(obj):
-                for attr, member in vars(obj).items():
-                    if not attr.startswith("_") and (callable(member) or isinstance(member, property)):
-                        out.append(first_paragraph(getattr(member, "__doc__", None)))
-    return [s for s in out if s]
+        if inspect.isfunction(obj) or inspect.isbuiltin(obj):
+            out.append(("function", first_paragraph(obj.__doc__)))
+        elif inspect.isclass(obj):
+            out.append(("class", first_paragraph(obj.__doc__)))
+            for attr, member in vars(obj).items():
+                if attr.startswith("_"):
+                    continue
+                if isinstance(member, property):
+                    out.append(("property", first_paragraph(member.__doc__)))
+                elif callable(member):
+                    out.append(("method", first_paragraph(getattr(member, "__doc__", None))))
+    return [(kind, text) for kind, text in out if text]
 
 
 if __name__ == "__main__":

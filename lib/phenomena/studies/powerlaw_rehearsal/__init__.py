@@ -11,10 +11,22 @@ Modules: ``config``, ``data`` (permuted tasks), ``schedules`` (environments as s
 ``experiment`` (``compute``), ``claims``.
 """
 
-from phenomena.studies.powerlaw_rehearsal.claims import THRESHOLDS, claims, departures, summarize
+from phenomena.studies.powerlaw_rehearsal.claims import THRESHOLDS, claims, comparison, departures, summarize
 from phenomena.studies.powerlaw_rehearsal.config import Config
 from phenomena.studies.powerlaw_rehearsal.experiment import Results, compute
+from phenomena.studies.powerlaw_rehearsal.seeds import seed_figure
 
 TITLE = "Power-law rehearsal"
 
-__all__ = ["THRESHOLDS", "TITLE", "Config", "Results", "claims", "compute", "departures", "summarize"]
+__all__ = [
+    "THRESHOLDS",
+    "TITLE",
+    "Config",
+    "Results",
+    "claims",
+    "comparison",
+    "compute",
+    "departures",
+    "seed_figure",
+    "summarize",
+]

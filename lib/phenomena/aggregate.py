@@ -1,0 +1,179 @@
+"""Claims over seeds: summarise a study's per-seed results into ``data/sweeps/<study>-<tag>.json`` -- per claim the
+values, their mean, 95% Student-t interval and the verdict it gives (:mod:`phenomena.stats`) -- and draw the study's
+seed figure when it defines one."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+
+from phenomena import figures, studies
+from phenomena.claims import NOT_EVALUATED
+from phenomena.paths import write_json
+from phenomena.run import study_source_hash
+from phenomena.stats import t_interval, verdict
+from phenomena.tasks import normalize, say, summary_path, sweep_dir, tag_of
+
+
+class AggregateError(ValueError):
+    """The per-seed results of a sweep cannot be summarised together (mixed code versions or claim sets)."""
+
+
+class NoResults(AggregateError):
+    """There are no per-seed results to summarise."""
+
+
+def seed_records(root: Path, study: str, tag: str) -> list[dict[str, Any]]:
+    """The per-seed results of ``study`` at ``tag``, in seed order."""
+    folders = sweep_dir(root, study, tag).glob("seed-*/results.json")
+    pairs = sorted((int(p.parent.name.removeprefix("seed-")), p) for p in folders)
+    records = []
+    for seed, path in pairs:
+        record = json.loads(path.read_text())
+        if record.get("seed") != seed or record.get("study") != study:
+            raise AggregateError(f"{path} holds study {record.get('study')!r} seed {record.get('seed')!r}")
+        records.append(record)
+    return records
+
+
+def check_consistent(records: Sequence[dict[str, Any]], where: Path) -> None:
+    """Raise :class:`AggregateError` unless every record has the same source hash and claim ids."""
+    hashes: dict[str, list[int]] = {}
+    for r in records:
+        hashes.setdefault(str(r.get("source_hash")), []).append(r["seed"])
+    if len(hashes) > 1:
+        raise AggregateError(
+            f"{where}: the seeds ran different code (source_hash -> seeds: {hashes}); rerun the sweep with "
+            "these seeds so that the stale ones run again"
+        )
+    first = [c["id"] for c in records[0]["claims"]]
+    for r in records[1:]:
+        ids = [c["id"] for c in r["claims"]]
+        if ids != first:
+            raise AggregateError(
+                f"{where}: seed {r['seed']} has claim ids {ids}, seed {records[0]['seed']} has {first}"
+            )
+
+
+def claim_value(row: dict[str, Any]) -> float | None:
+    """A claim row's number, or None where it was not evaluated or is undefined (NaN, written as null)."""
+    ours = row.get("ours")
+    if row.get("passed") is None or isinstance(ours, bool) or not isinstance(ours, int | float):
+        return None
+    return float(ours)
+
+
+def summarize_claim(rows: Sequence[dict[str, Any]], seeds: Sequence[int]) -> dict[str, Any]:
+    """One claim over the seeds: its definition, per-seed values, mean, 95% t-interval, passes and verdict."""
+    first = rows[0]
+    values = [claim_value(r) for r in rows]
+    evaluated = [v for v in values if v is not None]
+    keys = ("id", "kind", "statement", "paper", "op", "bound", "threshold", "expect", "evidence")
+    out: dict[str, Any] = {k: first.get(k) for k in keys}
+    out.update(values=values, seeds=list(seeds), n=len(evaluated))
+    if evaluated:
+        mean, lo, hi = t_interval(evaluated)
+        judged = verdict(first.get("op"), first.get("bound"), lo, hi)
+    else:
+        mean, lo, hi, judged = None, None, None, NOT_EVALUATED
+    n_pass = sum(r.get("passed") is True for r in rows)
+    out.update(mean=mean, lo=lo, hi=hi, n_pass=n_pass, verdict=judged)
+    return out
+
+
+def summary_record(study: str, preset: str, overrides: dict[str, Any], records: list[dict]) -> dict[str, Any]:
+    """The over-seeds summary of a study's per-seed results (all consistent, in seed order)."""
+    seeds = [r["seed"] for r in records]
+    latest = max(records, key=lambda r: str(r.get("date")))
+    dates = sorted(str(r.get("date")) for r in records)
+    machines = sorted({f"{r.get('platform')}, {r.get('device')}" for r in records})
+    claims = [
+        summarize_claim([r["claims"][i] for r in records], seeds) for i in range(len(records[0]["claims"]))
+    ]
+    return {
+        "study": study,
+        "preset": preset,
+        "tag": tag_of(preset, overrides),
+        "overrides": normalize(overrides),
+        "seeds": seeds,
+        "git_sha": latest.get("git_sha"),
+        "git_dirty": any(bool(r.get("git_dirty")) for r in records),
+        "source_hash": records[0].get("source_hash"),
+        "dates": [dates[0], dates[-1]],
+        "machine": "; ".join(machines),
+        "wall_time_s": {str(r["seed"]): r.get("wall_time_s") for r in records},
+        "peak_rss_mb": {str(r["seed"]): r.get("peak_rss_mb") for r in records},
+        "claims": claims,
+    }
+
+
+@contextmanager
+def outputs_under(root: Path) -> Iterator[None]:
+    """Point ``phenomena.paths`` (``PHENOMENA_OUT``) at ``root`` for the duration of the block."""
+    old = os.environ.get("PHENOMENA_OUT")
+    os.environ["PHENOMENA_OUT"] = str(root)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("PHENOMENA_OUT", None)
+        else:
+            os.environ["PHENOMENA_OUT"] = old
+
+
+def seed_figure(root: Path, summary: dict[str, Any], records: list[dict[str, Any]]) -> Path | None:
+    """If the study defines ``seed_figure(records) -> Figure | None``, save its figure as
+    ``figures/<study>/seeds_<tag>.png`` under ``root``; the path, or None."""
+    study = summary["study"]
+    make = getattr(studies.load(study), "seed_figure", None)
+    if make is None:
+        return None
+    with outputs_under(root):
+        figures.style()
+        fig = make(records)
+        if fig is None:
+            return None
+        keys = (
+            "preset",
+            "tag",
+            "overrides",
+            "seeds",
+            "git_sha",
+            "git_dirty",
+            "source_hash",
+            "dates",
+            "machine",
+        )
+        path = figures.savefig(fig, study, f"seeds_{summary['tag']}", {k: summary[k] for k in keys})
+        plt.close(fig)
+    return path
+
+
+def aggregate(root: Path, study: str, preset: str, overrides: dict[str, Any] | None = None) -> Path:
+    """Summarise every ``data/sweeps/<study>/<tag>/seed-*/results.json`` into ``data/sweeps/<study>-<tag>.json``
+    (atomically; the same inputs give the same bytes), then draw the study's seed figure if it has one.
+
+    Raises :class:`NoResults` if there are no per-seed results, :class:`AggregateError` if they mix code versions
+    or claim sets.
+    """
+    tag = tag_of(preset, overrides)
+    where = sweep_dir(root, study, tag)
+    records = seed_records(root, study, tag)
+    if not records:
+        raise NoResults(f"no per-seed results under {where}: run the sweep first")
+    check_consistent(records, where)
+    summary = summary_record(study, preset, overrides or {}, records)
+    path = write_json(summary_path(root, study, tag), summary)
+    current = study_source_hash(study)
+    if summary["source_hash"] != current:
+        say(
+            f"[warning] {path}: the seeds ran code other than the current source (rerun the sweep to refresh)"
+        )
+    seed_figure(root, summary, records)
+    return path
