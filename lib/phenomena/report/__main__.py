@@ -7,20 +7,11 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from phenomena.paths import output_root
 from phenomena.report.browser import screenshot
 from phenomena.report.rows import MissingInput
 from phenomena.report.site import build, site_size
-
-try:  # optional: only the screenshot (and the browser test) drive a browser
-    from playwright.sync_api import sync_playwright
-except ImportError:
-    sync_playwright = None
-
-if TYPE_CHECKING:
-    pass
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from phenomena.paths import atomic_path
-from phenomena.report.rows import CHROMIUM_ARGS, CHROMIUM_CANDIDATES, CHROMIUM_ENV
 
 try:  # optional: only the screenshot (and the browser test) drive a browser
     from playwright.sync_api import sync_playwright
@@ -21,6 +20,18 @@ except ImportError:
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
+
+CHROMIUM_ENV = "PHENOMENA_CHROMIUM"
+CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser")
+#: Flags for a quiet, offline, throw-away Chromium (Playwright adds --headless and a fresh profile itself).
+CHROMIUM_ARGS = (
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
 
 
 # ---------------------------------------------------------------------------------------------------------------

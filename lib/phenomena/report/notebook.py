@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 import nbformat
@@ -16,15 +16,6 @@ from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbconvert.preprocessors import Preprocessor
 
 from phenomena.report.rows import NBCONVERT_TEMPLATE, TEMPLATES, WIDGET_STATE, WIDGET_VIEW
-
-try:  # optional: only the screenshot (and the browser test) drive a browser
-    from playwright.sync_api import sync_playwright
-except ImportError:
-    sync_playwright = None
-
-if TYPE_CHECKING:
-    pass
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # The notebook pages: nbconvert, offline

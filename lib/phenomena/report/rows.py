@@ -9,33 +9,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from phenomena.claims import NOT_EVALUATED, did_not_reproduce, threshold_text
-
-try:  # optional: only the screenshot (and the browser test) drive a browser
-    from playwright.sync_api import sync_playwright
-except ImportError:
-    sync_playwright = None
-
-if TYPE_CHECKING:
-    pass
-
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 NBCONVERT_TEMPLATE = "phenomena_study"
 SITE_MARKER = ".phenomena-site"
-CHROMIUM_ENV = "PHENOMENA_CHROMIUM"
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser")
-#: Flags for a quiet, offline, throw-away Chromium (Playwright adds --headless and a fresh profile itself).
-CHROMIUM_ARGS = (
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 MAKE_FIGURES = "make figures"

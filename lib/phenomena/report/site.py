@@ -9,7 +9,6 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import jinja2
 import nbformat
@@ -21,15 +20,6 @@ from phenomena import studies
 from phenomena.paths import repo_root
 from phenomena.report.notebook import has_images, make_exporter, notebook_css
 from phenomena.report.rows import MAKE_FIGURES, SITE_MARKER, TEMPLATES, StudyReport, load_study
-
-try:  # optional: only the screenshot (and the browser test) drive a browser
-    from playwright.sync_api import sync_playwright
-except ImportError:
-    sync_playwright = None
-
-if TYPE_CHECKING:
-    pass
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # The site

@@ -191,6 +191,7 @@ def intruders_over_steps(
     counted) -- intruders vs steps."""
     out = []
     for name, ft in fts.items():
+        out.append({"run": name, "lr": ft.spec.lr, "step": 0, "intruders": 0})  # B = 0 at init: W = W0
         for i, (step, _) in enumerate(ft.snapshots or []):
             W = ft.weights_at(base, i)
             n = sum(int((intruder_scores(svd[m], W[m], cfg.top_k) < cfg.epsilon).sum()) for m in base.modules)
