@@ -150,6 +150,12 @@ def fake_record(seed: int, source_hash: str | None = None) -> dict[str, Any]:
     }
 
 
+@pytest.fixture
+def no_seed_figure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hand-made records carry no metrics, so the borrowed study's real seed figure is switched off."""
+    monkeypatch.setattr(studies.load(FAKE), "seed_figure", None)
+
+
 def write_fake(root: Path, seeds: tuple[int, ...] = (0, 1, 2), **kw: Any) -> None:
     for seed in seeds:
         path = tasks.seed_results_path(root, Task(FAKE, "smoke", seed))
@@ -157,6 +163,7 @@ def write_fake(root: Path, seeds: tuple[int, ...] = (0, 1, 2), **kw: Any) -> Non
         path.write_text(json.dumps(fake_record(seed, **kw)))
 
 
+@pytest.mark.usefixtures("no_seed_figure")
 def test_aggregate_of_hand_made_results(tmp_path: Path) -> None:
     write_fake(tmp_path)
     path = aggregation.aggregate(tmp_path, FAKE, "smoke")
@@ -185,6 +192,7 @@ def test_aggregate_of_hand_made_results(tmp_path: Path) -> None:
     assert path.read_bytes() == before  # deterministic
 
 
+@pytest.mark.usefixtures("no_seed_figure")
 def test_aggregate_refuses_mixed_code_and_claim_sets(tmp_path: Path) -> None:
     write_fake(tmp_path, (0, 1))
     write_fake(tmp_path, (2,), source_hash="old-code")
@@ -201,6 +209,7 @@ def test_aggregate_refuses_mixed_code_and_claim_sets(tmp_path: Path) -> None:
         aggregation.aggregate(tmp_path, FAKE, "quick")
 
 
+@pytest.mark.usefixtures("no_seed_figure")
 def test_the_summary_check_catches_tampering_and_stale_code(tmp_path: Path) -> None:
     write_fake(tmp_path)
     path = aggregation.aggregate(tmp_path, FAKE, "smoke")
@@ -400,6 +409,7 @@ def test_stop_all_ends_running_notebooks_and_starts_no_more(
     assert "not started" in (tmp_path / "b.log").read_text()
 
 
+@pytest.mark.usefixtures("no_seed_figure")
 def test_cli_aggregate_reads_the_output_root(
     _scratch_outputs: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
