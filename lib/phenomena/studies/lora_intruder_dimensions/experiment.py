@@ -24,6 +24,7 @@ from phenomena.studies.lora_intruder_dimensions.intruders import (
     intervene,
     intervention_targets,
     intruder_scores,
+    left_svd,
     peft_reduce_intruders,
 )
 from phenomena.studies.lora_intruder_dimensions.model import Base, load_base
@@ -208,13 +209,16 @@ def intervene_on(
     carry accuracy, forgetting and drift."""
     W, b = ft.weights(base), ft.biases(base)
     targets = intervention_targets(W, an, cfg.epsilon)
+    svds = {n: left_svd(W[n]) for n in targets}  # computed once for every lambda
     base_f = ev.base_metrics
     rows = []
     for lam in cfg.lambdas:
         for control in (False, True):
             if control and lam == 1.0:
                 continue
-            m = ev.evaluate(intervene(W, targets, lam, control=control), b, {"a": (task, ft.head)}, NEWS)
+            m = ev.evaluate(
+                intervene(W, targets, lam, control=control, svds=svds), b, {"a": (task, ft.head)}, NEWS
+            )
             rows.append(
                 {
                     "lambda": lam,

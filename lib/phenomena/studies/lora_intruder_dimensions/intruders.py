@@ -151,12 +151,19 @@ def intervention_targets(
 
 
 def intervene(
-    weights: dict[str, Tensor], targets: dict[str, tuple[int, int]], lam: float, *, control: bool = False
+    weights: dict[str, Tensor],
+    targets: dict[str, tuple[int, int]],
+    lam: float,
+    *,
+    control: bool = False,
+    svds: dict[str, tuple[Tensor, Tensor, Tensor]] | None = None,
 ) -> dict[str, Tensor]:
-    """The weights with each target matrix's top intruder (or, with ``control``, its neighbour) scaled by lam."""
+    """The weights with each target matrix's top intruder (or, with ``control``, its neighbour) scaled by lam.
+    ``svds``: the targets' ``left_svd`` if already computed (the same for every lambda)."""
     out = dict(weights)
     for n, (i, j) in targets.items():
-        out[n] = scale_direction(weights[n], left_svd(weights[n]), j if control else i, lam)
+        svd = svds[n] if svds is not None else left_svd(weights[n])
+        out[n] = scale_direction(weights[n], svd, j if control else i, lam)
     return out
 
 

