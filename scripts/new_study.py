@@ -92,7 +92,7 @@ def fit(cfg: Config) -> dict[str, Any]:
         return ((m(x) - y) ** 2).mean()
 
     history = train(model, loss, steps=cfg.steps, lr=cfg.lr, progress=False, log_every=10)
-    return {{"slope": float(model.weight), "history": history.to_dict()}}
+    return {{"slope": float(model.weight.detach()), "history": history.to_dict()}}
 
 
 def compute(cfg: Config, run: Run) -> Results:
