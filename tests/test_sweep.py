@@ -55,8 +55,13 @@ def claim_problems(name: str, claim: dict[str, Any], records: dict[int, dict[str
     if claim["n_pass"] != n_pass:
         out.append(f"{name}: n_pass = {claim['n_pass']}, the per-seed files say {n_pass}")
     if not values:
-        if claim["verdict"] != "not evaluated" or claim["mean"] is not None:
-            out.append(f"{name}: evaluated nowhere, yet verdict {claim['verdict']!r}, mean {claim['mean']}")
+        # no number at any seed: "fails" where some seed ran it (its number undefined), else "not evaluated"
+        ran = any(rows[s]["passed"] is False for s in claim["seeds"])
+        expected = "fails" if ran else "not evaluated"
+        if claim["verdict"] != expected or claim["mean"] is not None:
+            out.append(
+                f"{name}: no values, verdict {claim['verdict']!r} (expected {expected!r}), mean {claim['mean']}"
+            )
         return out
     mean, lo, hi = t_interval(values)
     stored = (claim["mean"], claim["lo"], claim["hi"])
@@ -132,6 +137,7 @@ def fake_record(seed: int, source_hash: str | None = None) -> dict[str, Any]:
         claim_row("b", "in", [0.0, 1.0], B_VALUES[seed], 0 <= B_VALUES[seed] <= 1),
         claim_row("c", None, None, "not evaluated: no such runs", None),
         claim_row("d", ">", 0.5, D_VALUES[seed], D_VALUES[seed] is not None),
+        claim_row("e", "<", -0.5, None, False),  # run at every seed, its number undefined at every seed
     ]
     return {
         "study": FAKE,
@@ -174,7 +180,7 @@ def test_aggregate_of_hand_made_results(tmp_path: Path) -> None:
     assert summary["git_sha"] == "sha2" and summary["machine"] == "Linux-test, cpu"
     assert summary["wall_time_s"] == {"0": 10.0, "1": 11.0, "2": 12.0}
     assert summary["peak_rss_mb"] == {"0": 500.0, "1": 501.0, "2": 502.0}
-    a, b, c, d = summary["claims"]
+    a, b, c, d, e = summary["claims"]
     assert a["values"] == [0.30, 0.34, 0.32] and a["n"] == 3 and a["n_pass"] == 3
     assert (a["mean"], a["lo"], a["hi"]) == pytest.approx(t_interval([0.30, 0.34, 0.32]))
     assert a["hi"] == pytest.approx(
@@ -186,6 +192,8 @@ def test_aggregate_of_hand_made_results(tmp_path: Path) -> None:
     assert c["mean"] is None and c["lo"] is None and c["hi"] is None
     assert d["values"] == [0.70, None, 0.80] and d["n"] == 2 and d["n_pass"] == 2
     assert (d["mean"], d["lo"], d["hi"]) == pytest.approx(t_interval([0.70, 0.80]))
+    assert e["values"] == [None, None, None] and e["n"] == 0 and e["n_pass"] == 0 and e["mean"] is None
+    assert e["verdict"] == "fails"  # it ran and failed everywhere: not "not evaluated"
     assert problems(path, tmp_path) == []
     before = path.read_bytes()
     aggregation.aggregate(tmp_path, FAKE, "smoke")
@@ -218,7 +226,8 @@ def test_the_summary_check_catches_tampering_and_stale_code(tmp_path: Path) -> N
         (lambda s: s["claims"][0].update(mean=0.1), "(mean, lo, hi)"),
         (lambda s: s["claims"][1].update(verdict="holds"), "verdict 'holds'"),
         (lambda s: s["claims"][0]["values"].__setitem__(1, 0.2), "differ from the per-seed files"),
-        (lambda s: s["claims"][2].update(verdict="unclear"), "evaluated nowhere"),
+        (lambda s: s["claims"][2].update(verdict="unclear"), "no values, verdict 'unclear'"),
+        (lambda s: s["claims"][4].update(verdict="not evaluated"), "(expected 'fails')"),
     ):
         summary = json.loads(json.dumps(good))
         edit(summary)
@@ -450,7 +459,8 @@ def test_local_sweep_end_to_end_then_a_rerun_runs_nothing(tmp_path: Path) -> Non
             assert (claim["mean"], claim["lo"], claim["hi"]) == (mean, lo, hi)
             assert claim["verdict"] == verdict(claim["op"], claim["bound"], lo, hi)
         else:
-            assert claim["n"] == 0 and claim["verdict"] == "not evaluated"
+            ran = any(r["passed"] is False for r in rows)
+            assert claim["n"] == 0 and claim["verdict"] == ("fails" if ran else "not evaluated")
     assert any(c["n"] == 3 and c["lo"] < c["mean"] < c["hi"] for c in summary["claims"])  # seeds differ
     assert problems(path, tmp_path) == []
     stamps = [tasks.seed_results_path(tmp_path, Task(FAST, "smoke", s)).stat().st_mtime_ns for s in range(3)]

@@ -17,7 +17,7 @@ from phenomena import figures, studies
 from phenomena.claims import NOT_EVALUATED
 from phenomena.paths import write_json
 from phenomena.run import study_source_hash
-from phenomena.stats import t_interval, verdict
+from phenomena.stats import FAILS, t_interval, verdict
 from phenomena.tasks import normalize, say, summary_path, sweep_dir, tag_of
 
 
@@ -80,6 +80,9 @@ def summarize_claim(rows: Sequence[dict[str, Any]], seeds: Sequence[int]) -> dic
     if evaluated:
         mean, lo, hi = t_interval(evaluated)
         judged = verdict(first.get("op"), first.get("bound"), lo, hi)
+    elif any(r.get("passed") is False for r in rows):
+        # run, but its number undefined at every seed (e.g. a rank correlation of constants): it failed everywhere
+        mean, lo, hi, judged = None, None, None, FAILS
     else:
         mean, lo, hi, judged = None, None, None, NOT_EVALUATED
     n_pass = sum(r.get("passed") is True for r in rows)
