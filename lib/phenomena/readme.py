@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -80,12 +81,15 @@ def provenance(root: Path) -> str:
     lines = []
     for study in _study_order(root):
         record, sweep = _load(root, study)
-        runtime = f"{record['wall_time_s'] / 60:.1f} min"
         if sweep:
             seeds = f"seeds {sweep['seeds'][0]}-{sweep['seeds'][-1]}" if len(sweep["seeds"]) > 1 else "seed 0"
             src = f"{len(sweep['seeds'])} {SWEEP_PRESET} runs ({seeds}, git {str(sweep['git_sha'])[:10]})"
+            # the median over seeds: a seed served from the model cache takes seconds, the others a full run
+            walls = [w for w in sweep["wall_time_s"].values() if w is not None]
+            runtime = f"{statistics.median(walls) / 60:.1f} min (median over the sweep's runs, two at a time)"
         else:
             src = f"one {record['preset']} run (seed {record['seed']}, git {str(record.get('git_sha'))[:10]})"
+            runtime = f"{record['wall_time_s'] / 60:.1f} min"
         lines.append(f"* {studies.title(study)}: {src}; one run takes {runtime} on a 2-core CPU.")
     return "\n".join(lines)
 
@@ -107,6 +111,13 @@ def not_reproduced(root: Path) -> str:
                     f"`{s['id']}` over {s['n']} seeds: {s['verdict']}, {interval(s)} (threshold "
                     f"{s['threshold']}): {s['statement']}."
                 )
+        untested = {s["id"] for s in sweep["claims"] if s["verdict"] == "not evaluated"} if sweep else set()
+        lines += [
+            f"`{c['id']}` ({c['kind']}) was not tested at any of the {len(sweep['seeds'])} seeds: "
+            f"{c['ours'].removeprefix('not evaluated: ')}."
+            for c in record["claims"]
+            if c["id"] in untested and c["kind"] != "sanity" and sweep
+        ]
         lines += [f"Departure: {d}" for d in record.get("departures", [])]
         if lines:
             parts.append(f"**{studies.title(study)}**\n\n" + "\n".join(f"* {md_line(x)}" for x in lines))
