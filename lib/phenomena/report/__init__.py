@@ -24,8 +24,8 @@ render natively, so no MathJax is needed (the pip-packaged MathJax 2.7.9 is 12 M
 carrying http URLs, and typesets with JavaScript after load). An expression it cannot convert stays as TeX.
 """
 
-from phenomena.report.__main__ import main
 from phenomena.report.browser import CHROMIUM_ENV, browser_unavailable, chromium, screenshot
+from phenomena.report.cli import main
 from phenomena.report.rows import MissingInput, Row, fmt_number, run_row, sanity_line, summary_line
 from phenomena.report.site import build
 
