@@ -10,13 +10,14 @@ in-context classification task, and burstiness decides between in-context and in
 
 Modules: ``config``, ``copy_task`` (data and probes), ``scores`` (induction / previous-token / ICL scores, transition
 steps), ``training`` (the copy models, head table, ablations), ``reddy`` (the classification task), ``experiment``
-(``compute``), ``claims`` (``summarize``, ``claims``, ``THRESHOLDS``).
+(``compute``), ``thresholds`` (``THRESHOLDS`` and their evidence), ``claims`` (``summarize``, ``claims``).
 """
 
-from phenomena.studies.induction_heads.claims import THRESHOLDS, claims, comparison, departures, summarize
+from phenomena.studies.induction_heads.claims import claims, comparison, departures, summarize
 from phenomena.studies.induction_heads.config import Config
 from phenomena.studies.induction_heads.experiment import Results, compute
 from phenomena.studies.induction_heads.seeds import seed_figure
+from phenomena.studies.induction_heads.thresholds import THRESHOLDS
 
 TITLE = "Induction heads"
 
