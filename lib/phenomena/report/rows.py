@@ -124,12 +124,8 @@ def outcome_of(claim: dict[str, Any]) -> str:
     return NOT_EVALUATED if passed is None else ("holds" if passed else "fails")
 
 
-def run_row(claim: dict[str, Any]) -> Row:
-    """A row from one claim record of ``data/results/<study>.json``."""
-    verdict = outcome_of(claim)
-    ours = fmt_number(claim.get("ours"))
-    if verdict == NOT_EVALUATED and claim.get("note") and ours.startswith(NOT_EVALUATED):
-        ours = "\u2014"  # the reason is the row's note
+def _row(claim: dict[str, Any], ours: str, verdict: str, note: str, over_seeds: bool) -> Row:
+    """The fields every row takes from its claim record, single run or sweep summary alike."""
     return Row(
         id=str(claim["id"]),
         kind=str(claim.get("kind", "claim")),
@@ -140,9 +136,18 @@ def run_row(claim: dict[str, Any]) -> Row:
         expect=str(claim.get("expect", "holds")),
         threshold=str(claim.get("threshold") or threshold_text(claim.get("op"), claim.get("bound"))),
         evidence=str(claim.get("evidence", "")),
-        note=str(claim.get("note", "")),
-        over_seeds=False,
+        note=note,
+        over_seeds=over_seeds,
     )
+
+
+def run_row(claim: dict[str, Any]) -> Row:
+    """A row from one claim record of ``data/results/<study>.json``."""
+    verdict = outcome_of(claim)
+    ours = fmt_number(claim.get("ours"))
+    if verdict == NOT_EVALUATED and claim.get("note") and ours.startswith(NOT_EVALUATED):
+        ours = "\u2014"  # the reason is the row's note
+    return _row(claim, ours, verdict, str(claim.get("note", "")), over_seeds=False)
 
 
 def sweep_row(claim: dict[str, Any], single: dict[str, Any] | None) -> Row:
@@ -152,19 +157,7 @@ def sweep_row(claim: dict[str, Any], single: dict[str, Any] | None) -> Row:
         ours = "\u2014"
     else:
         ours = fmt_interval(claim.get("mean"), claim.get("lo"), claim.get("hi"), claim.get("n"))
-    return Row(
-        id=str(claim["id"]),
-        kind=str(claim.get("kind", "claim")),
-        statement=str(claim.get("statement", "")),
-        paper=fmt_number(claim.get("paper")),
-        ours=ours,
-        verdict=verdict,
-        expect=str(claim.get("expect", "holds")),
-        threshold=str(claim.get("threshold") or threshold_text(claim.get("op"), claim.get("bound"))),
-        evidence=str(claim.get("evidence", "")),
-        note=str((single or {}).get("note", "")),
-        over_seeds=True,
-    )
+    return _row(claim, ours, verdict, str((single or {}).get("note", "")), over_seeds=True)
 
 
 def dashboard_rows(record: dict[str, Any], sweep: dict[str, Any] | None) -> list[Row]:
