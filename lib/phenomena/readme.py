@@ -35,9 +35,10 @@ def number(value: Any) -> str:
 
 
 def interval(c: dict[str, Any]) -> str:
-    """``mean [lo, hi] (n)`` of a sweep row; ``mean (n = 1)`` without an interval; ``not evaluated`` for n = 0."""
+    """``mean [lo, hi] (n)`` of a sweep row; ``mean (n = 1)`` without an interval; for n = 0 ``undefined`` where it
+    ran (verdict ``fails``), else ``not evaluated``."""
     if not c["n"]:
-        return "not evaluated"
+        return "not evaluated" if c["verdict"] == "not evaluated" else "undefined at every seed"
     if c["lo"] is None:
         return f"{number(c['mean'])} (n = {c['n']})"
     return f"{number(c['mean'])} [{number(c['lo'])}, {number(c['hi'])}] ({c['n']})"
