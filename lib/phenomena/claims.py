@@ -159,6 +159,25 @@ class Claim:
         return f"{mark:<6}{self.kind:<8}{self.id:<36} ours {ours:<12} {self.threshold:<14} paper: {self.paper}{flag}"
 
 
+def expectation(preset: str, reason: str = "", **declared: Expect) -> Expect:
+    """What a row expects at ``preset``: its declared value there, else the paper's outcome (``holds``).
+
+    ``declared`` maps preset names to ``holds`` / ``fails`` / ``unclear`` (e.g. ``quick="fails"`` for a documented
+    non-reproduction at CPU scale). ``smoke`` takes quick's expectation (it is never enforced); a preset that has not
+    been run against the paper yet (``gpu``) expects ``unclear`` unless declared, so it records rather than raises.
+    A declaration other than ``holds`` needs its ``reason`` (shown in the row's note)."""
+    for name, value in declared.items():
+        if value not in EXPECTS:
+            raise ValueError(f"expectation {name}={value!r} is not allowed: expected one of {EXPECTS}")
+        if value != "holds" and not reason:
+            raise ValueError(f"expectation {name}={value!r} needs a reason")
+    if preset == "smoke":
+        return declared.get("quick", "holds")
+    if preset == "gpu":
+        return declared.get("gpu", "unclear")
+    return declared.get(preset, "holds")
+
+
 def _finite_or_explained(c: Claim) -> bool:
     return not c.evaluated or bool(c.note) or (isinstance(c.ours, float) and math.isfinite(c.ours))
 

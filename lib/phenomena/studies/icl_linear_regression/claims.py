@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from phenomena.claims import Claim, Threshold
+from phenomena.claims import Claim, Threshold, expectation
 from phenomena.studies.icl_linear_regression.config import Config
 from phenomena.studies.icl_linear_regression.experiment import Results
 
@@ -32,6 +32,13 @@ def _th(
     return {"quick": Threshold(value, quick), "paper": Threshold(value if paper is None else paper, _P)}
 
 
+# Why a row is expected to fail at the quick preset (at the paper preset every claim expects the paper's outcome).
+_SMALL = "quick: our small model's error falls smoothly through k = d (Garg's drop needs a deeper, longer-trained model)"
+_DEPTH = (
+    "quick: a 3-layer model is ridge-like, not exact (Akyürek's depth phases: >= 8 layers ~ least squares)"
+)
+_TD_STEPS = "quick: the 2,000-step task-diversity model stays above ridge"
+
 _ROWS: dict[str, dict[str, Threshold]] = {
     "err_k_d": _th(0.35, _Q, 0.05),
     "err_k_2d": _th(0.15, _Q, 0.005),
@@ -45,7 +52,12 @@ _ROWS: dict[str, dict[str, Threshold]] = {
     "scaled_ratio": _th(1.5, "earlier session; on our scale the paper's own ratio is ~107"),
     "spd_vs_gd": _th(1.0, "definition: closer to least squares / ridge than to the next-closest learner"),
     "spd_abs": _th(0.01, "Akyürek et al. Fig. 2: SPD to least squares < 0.01 at almost every k"),
-    "pool_ratio": _th(1.0, "definition: closer to one Bayes predictor than to the other"),
+    "pool_ratio": _th(
+        0.7,
+        "redefined in issue 17 (was 1.0, 'closer to one Bayes predictor than to the other', which the zero "
+        "predictor passed for 5 of 8 pool draws at 0.93-1.01): closer to one than to the other by a 30% margin; set "
+        "with the committed 5-seed sweep in view (small pool 0.30-0.58, large pool 0.30-0.47) and the null's ratio",
+    ),
     "diversity": _th(0.75, "earlier session"),
     "inf_vs_ridge": _th(1.1, _S0 + " (Raventós: past the threshold the model matches ridge; 10% slack)"),
 }
@@ -148,11 +160,14 @@ def claims(cfg: Config, m: dict[str, Any]) -> list[Claim]:
             paper="a sharp drop at k = d (Fig. 2)",
             ours=m["drop_at_k_d"],
             bound=th["sharp_drop"],
-            expect="fails",
-            note="our small model's error falls smoothly through k = d",
+            expect=expectation(cfg.preset, _SMALL, quick="fails"),
+            note=_SMALL,
         ),
         Claim.below(
             id="orthogonal_query_adds_no_signal",
+            kind="control",
+            note="a control, not a claim: the zero predictor scores exactly 1, so no run can fail it by not learning; "
+            "it only rules out spurious signal along directions the context does not span",
             statement="query orthogonal to context: mean error, 1 <= k < d (any predictor scores >= 1)",
             paper="~1 (optimal, App. B.2)",
             ours=m["ood_orthogonal_mean_below_d"],
@@ -186,8 +201,8 @@ def claims(cfg: Config, m: dict[str, Any]) -> list[Claim]:
             paper="< 0.01 (Akyürek Fig. 2, 8 layers)",
             ours=best,
             bound=th["spd_abs"],
-            expect="fails",
-            note="a 3-layer model is ridge-like, not exact (Akyürek's depth phases)",
+            expect=expectation(cfg.preset, _DEPTH, quick="fails"),
+            note=_DEPTH,
         ),
     ]
     td = m["task_diversity"]
@@ -223,8 +238,8 @@ def claims(cfg: Config, m: dict[str, Any]) -> list[Claim]:
                 paper="matches ridge past the threshold (Fig. 1)",
                 ours=inf["unseen/err/transformer"] / inf["unseen/err/ridge"],
                 bound=th["inf_vs_ridge"],
-                expect="fails",
-                note="our 2,000-step model stays above ridge",
+                expect=expectation(cfg.preset, _TD_STEPS, quick="fails"),
+                note=_TD_STEPS,
             ),
         ]
     else:
