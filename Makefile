@@ -1,6 +1,7 @@
 # phenomena -- `make help` lists the targets.
 #   make figures                 create .venv if missing, run every notebook (quick preset), write figures/
-#   make test                    unit tests + every notebook at the quick preset (what CI runs)
+#   make test                    unit tests, controls, freshness, every notebook at smoke (what CI runs; < 10 min)
+#   make verify                  every notebook at the quick preset under nbval, claims enforced
 #   make sweep STUDY=all SEEDS=0-4 PRESET=quick JOBS=2    claims over seeds -> data/sweeps/
 #   make study-icl_linear_regression PRESET=paper OVERRIDES='{steps: 1000}'
 
@@ -35,8 +36,8 @@ export PYTHONHASHSEED := 0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help env figures readme sweep report browser test test-fast test-unit bench lint format clean clean-cache \
-	hooks new-study
+.PHONY: help env figures readme controls sweep report browser test verify test-fast test-unit bench lint format clean \
+	clean-cache hooks new-study
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -69,8 +70,12 @@ sweep: $(STAMP) ## run STUDY over SEEDS at PRESET (EXECUTOR=local|submitit, DEVI
 	  --preset $(PRESET) --device $(DEVICE) --executor $(EXECUTOR) --jobs $(JOBS) $(SWEEP_ARGS)
 	$(MAKE) readme
 
-readme: $(STAMP) ## rewrite the README's claims table, "what did not reproduce" and gallery from the committed outputs
+readme: $(STAMP) ## rewrite the README's study table, "what did not reproduce", gallery and CLAIMS.md from the committed outputs
 	env -u PHENOMENA_OUT $(BIN)/python -m phenomena.readme README.md
+
+controls: $(STAMP) ## every claim row under its null and oracle controls -> data/controls/ (then make readme)
+	env -u PHENOMENA_OUT PHENOMENA_THREADS=1 $(BIN)/python -m phenomena.controls --study $(STUDY)
+	$(MAKE) readme
 
 report: $(STAMP) ## build the offline report site build/site/ (after make figures / make sweep); refresh its screenshot
 	env -u PHENOMENA_OUT $(BIN)/python -m phenomena.report --root $(CURDIR) --out build/site \
@@ -80,13 +85,17 @@ browser: ## install Debian's chromium if missing (the browser test and the repor
 	command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 	  apt-get install -y -qq --no-install-recommends chromium fonts-liberation; }
 
-test: $(STAMP) ## unit tests + every notebook at the quick preset (claims enforced), JOBS in parallel; what CI runs
+test: $(STAMP) ## what CI runs: unit tests, null/oracle controls, freshness of committed outputs, notebooks at smoke
 	@mkdir -p build && { git status --porcelain 2>/dev/null || true; } > build/.status-before
-	PHENOMENA_OUT=$(TEST_OUT) PHENOMENA_PRESET=quick $(ONE_THREAD) $(BIN)/pytest $(XDIST) $(NBVAL) tests notebooks
+	PHENOMENA_OUT=$(TEST_OUT) PHENOMENA_PRESET=smoke $(ONE_THREAD) $(BIN)/pytest $(XDIST) $(NBVAL) tests notebooks
 	@{ git status --porcelain 2>/dev/null || true; } | diff -q build/.status-before - >/dev/null || \
 	  { echo "tests modified tracked files:"; git status --porcelain; exit 1; }
 
-test-fast: $(STAMP) ## unit tests without the slow/browser ones + every notebook at the smoke preset (~2 min)
+verify: $(STAMP) ## every notebook at the quick preset under nbval, claims enforced (what make test did before; ~7 min)
+	PHENOMENA_OUT=$(CURDIR)/build/verify-out PHENOMENA_PRESET=quick $(ONE_THREAD) $(BIN)/pytest $(XDIST) $(NBVAL) \
+	  notebooks
+
+test-fast: $(STAMP) ## make test without the slow and browser tests (~2 min)
 	PHENOMENA_OUT=$(TEST_OUT) PHENOMENA_PRESET=smoke $(ONE_THREAD) $(BIN)/pytest $(XDIST) $(NBVAL) \
 	  -m "not slow and not browser" tests notebooks
 

@@ -101,6 +101,8 @@ def test_readme_table_and_gallery_are_current() -> None:
     text = (REPO / "README.md").read_text()
     assert "make figures" in text and "make test" in text
     assert readme.render(text, REPO) == text, "README is stale: run `make readme` (part of `make figures`)"
+    claims = (REPO / "CLAIMS.md").read_text()
+    assert readme.render_claims(claims, REPO) == claims, "CLAIMS.md is stale: run `make readme`"
 
 
 @pytest.mark.parametrize("study", studies.names())

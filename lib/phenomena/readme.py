@@ -1,12 +1,16 @@
-"""Keep the README true: regenerate its claims table, "what did not reproduce" and gallery from committed outputs.
+"""Keep the README true: regenerate its study summary, claims table, "what did not reproduce" and gallery from
+committed outputs.
 
 ``python -m phenomena.readme README.md`` (run by ``make figures`` and ``make sweep``) rewrites the text between the
-markers ``<!-- results:start/end -->`` (one row per claim: the paper's number, ours as ``mean [lo, hi] (n)`` over the
-seeds of the committed quick sweep ``data/sweeps/<study>-quick.json`` where one exists, else the seed-0 run of
-``data/results/<study>.json``, the verdict and the expectation), ``<!-- reproduce:start/end -->`` (every claim that
-fails, is expected to fail, or is unclear over seeds, with its numbers, and every declared departure) and
-``<!-- gallery:start/end -->`` (``figures/<study>/*.png``). A test checks that the committed README equals what this
-module writes, so the README cannot drift from the results.
+README's markers ``<!-- glance:start/end -->`` (one line per study: its headline figure, what it shows, how many claims
+hold / fail / are unclear over seeds, its runtime), ``<!-- reproduce:start/end -->`` (every claim that fails, is
+expected to fail, or is unclear over seeds, with its numbers, and every declared departure) and
+``<!-- gallery:start/end -->`` (``figures/<study>/*.png``), and the block ``<!-- results:start/end -->`` of
+``CLAIMS.md`` beside it (one row per claim: the paper's number, ours as ``mean [lo, hi] (n)`` over the seeds of the
+committed quick sweep ``data/sweeps/<study>-quick.json`` where one exists, else the seed-0 run of
+``data/results/<study>.json``, the null and oracle controls' values from ``data/controls/<study>.json``, the verdict
+and the expectation). A test checks that the committed files equal what this module writes, so they cannot drift
+from the results.
 """
 
 from __future__ import annotations
@@ -54,15 +58,33 @@ def _study_order(root: Path) -> list[str]:
     return [s for s in studies.names() if (root / "data" / "results" / f"{s}.json").exists()]
 
 
+def _controls(root: Path, study: str) -> dict[str, dict[str, Any]]:
+    """The committed null/oracle values of a study's rows at the quick thresholds (empty if none committed)."""
+    path = root / "data" / "controls" / f"{study}.json"
+    if not path.exists():
+        return {}
+    return {r["id"]: r for r in json.loads(path.read_text())["rows"][SWEEP_PRESET]}
+
+
+def _control_cell(row: dict[str, Any] | None, which: str) -> str:
+    if row is None:
+        return "n/a"
+    value = row[which]
+    text = "NaN" if isinstance(value, float) and value != value else number(value)
+    return f"{text} ({row[f'{which}_outcome']})"
+
+
 def results_table(root: Path) -> str:
-    """One row per claim: kind, statement, the paper's number, ours (over seeds where a sweep exists), verdict
-    (the interval's over seeds; else the seed-0 outcome), the expectation and the threshold."""
+    """One row per claim: kind, statement, the paper's number, ours (over seeds where a sweep exists), the null and
+    oracle controls' values, verdict (the interval's over seeds; else the seed-0 outcome), the expectation and the
+    threshold."""
     rows = [
-        "| Study | Kind | Claim | Paper | Ours | Threshold | Verdict | Expected |",
-        "|---|---|---|---|---|---|---|---|",
+        "| Study | Kind | Claim | Paper | Ours | Null | Oracle | Threshold | Verdict | Expected |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for study in _study_order(root):
         record, sweep = _load(root, study)
+        controls = _controls(root, study)
         over = {c["id"]: c for c in sweep["claims"]} if sweep else {}
         for i, c in enumerate(record["claims"]):
             title = f"[{studies.title(study)}](notebooks/{study}.ipynb)" if i == 0 else ""
@@ -70,10 +92,44 @@ def results_table(root: Path) -> str:
             ours = interval(s) if s else number(c["ours"])
             judged = s["verdict"] if s else f"{c['outcome']} (seed 0)"
             mark = "" if judged.split()[0] in (c["expect"], "not") or c["expect"] == "unclear" else " **!**"
+            ctl = controls.get(c["id"])
             rows.append(
                 f"| {title} | {c['kind']} | {md(c['statement'])} | {md(c['paper'])} | {md(ours)} "
+                f"| {md(_control_cell(ctl, 'null'))} | {md(_control_cell(ctl, 'oracle'))} "
                 f"| {md(c['threshold'])} | {judged}{mark} | {c['expect']} |"
             )
+    return "\n".join(rows)
+
+
+def _runtime(record: dict[str, Any], sweep: dict[str, Any] | None) -> float:
+    """Minutes of one quick run: the median over the sweep's runs (a seed served from the cache takes seconds)."""
+    walls = [w for w in (sweep or {}).get("wall_time_s", {}).values() if w is not None]
+    return (statistics.median(walls) if walls else record["wall_time_s"]) / 60
+
+
+def glance(root: Path) -> str:
+    """One line per study: headline figure, what it shows, claim verdicts over seeds, runtime."""
+    rows = [
+        "| Study | Headline figure | What it shows | Claims over seeds: holds / fails / unclear | One run |",
+        "|---|---|---|---|---|",
+    ]
+    for study in _study_order(root):
+        record, sweep = _load(root, study)
+        module = studies.load(study)
+        verdicts = [
+            c["verdict"] if sweep else c["outcome"]
+            for c in (sweep["claims"] if sweep else record["claims"])
+            if c["kind"] == "claim"
+        ]
+        counts = " / ".join(str(verdicts.count(v)) for v in ("holds", "fails", "unclear"))
+        rest = len(verdicts) - sum(verdicts.count(v) for v in ("holds", "fails", "unclear"))
+        counts += f" ({rest} not evaluated)" if rest else ""
+        seeds = f"{len(sweep['seeds'])} seeds" if sweep else "seed 0"
+        fig = f"figures/{study}/{getattr(module, 'HEADLINE_FIGURE', 'seeds_quick')}.png"
+        rows.append(
+            f'| [{module.TITLE}](notebooks/{study}.ipynb) | <img src="{fig}" width="260"> '
+            f"| {md(getattr(module, 'SUMMARY', ''))} | {counts} ({seeds}) | {_runtime(record, sweep):.1f} min |"
+        )
     return "\n".join(rows)
 
 
@@ -85,9 +141,7 @@ def provenance(root: Path) -> str:
         if sweep:
             seeds = f"seeds {sweep['seeds'][0]}-{sweep['seeds'][-1]}" if len(sweep["seeds"]) > 1 else "seed 0"
             src = f"{len(sweep['seeds'])} {SWEEP_PRESET} runs ({seeds}, git {str(sweep['git_sha'])[:10]})"
-            # the median over seeds: a seed served from the model cache takes seconds, the others a full run
-            walls = [w for w in sweep["wall_time_s"].values() if w is not None]
-            runtime = f"{statistics.median(walls) / 60:.1f} min (median over the sweep's runs, two at a time)"
+            runtime = f"{_runtime(record, sweep):.1f} min (median over the sweep's runs, two at a time)"
         else:
             src = f"one {record['preset']} run (seed {record['seed']}, git {str(record.get('git_sha'))[:10]})"
             runtime = f"{record['wall_time_s'] / 60:.1f} min"
@@ -151,18 +205,28 @@ def _replace(text: str, marker: str, body: str) -> str:
 
 def render(readme_text: str, root: Path) -> str:
     """``readme_text`` with every generated block regenerated from ``root``."""
-    text = _replace(readme_text, "results", results_table(root) + "\n\n" + provenance(root))
+    text = _replace(readme_text, "glance", glance(root))
     text = _replace(text, "reproduce", not_reproduced(root))
     return _replace(text, "gallery", gallery(root))
 
 
-def main(argv: list[str]) -> int:
-    path = Path(argv[0]) if argv else repo_root() / "README.md"
-    new = render(path.read_text(), repo_root())
+def render_claims(claims_text: str, root: Path) -> str:
+    """``CLAIMS.md`` with its claims table regenerated from ``root``."""
+    return _replace(claims_text, "results", results_table(root) + "\n\n" + provenance(root))
+
+
+def _rewrite(path: Path, new: str) -> None:
     if new != path.read_text():
         with atomic_path(path) as tmp:
             tmp.write_text(new)
         print(f"updated {path}")
+
+
+def main(argv: list[str]) -> int:
+    path = Path(argv[0]) if argv else repo_root() / "README.md"
+    _rewrite(path, render(path.read_text(), repo_root()))
+    claims_path = path.with_name("CLAIMS.md")
+    _rewrite(claims_path, render_claims(claims_path.read_text(), repo_root()))
     return 0
 
 

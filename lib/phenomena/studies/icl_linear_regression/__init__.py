@@ -23,8 +23,13 @@ from phenomena.studies.icl_linear_regression.experiment import Results, compute
 from phenomena.studies.icl_linear_regression.seeds import seed_figure
 
 TITLE = "In-context linear regression"
+#: the figure the README shows for this study, and one sentence of what the study shows
+HEADLINE_FIGURE = "error_vs_k"
+SUMMARY = "A transformer trained only on regression prompts does least squares in context: its error falls with the number of examples k, closest to least squares / ridge (Garg; Akyürek), and task diversity moves it from the pool's Bayes predictor to ridge (Raventós)."
 
 __all__ = [
+    "HEADLINE_FIGURE",
+    "SUMMARY",
     "THRESHOLDS",
     "TITLE",
     "Config",

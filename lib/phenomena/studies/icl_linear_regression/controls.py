@@ -102,7 +102,7 @@ def oracle(cfg: Config) -> dict[str, Any]:
     var = max(cfg.td_noise_var, 1e-6)
     td = {}
     for M in cfg.td_pool_sizes:
-        if finite and M == finite[0]:
+        if finite and finite[0] == M:
             pool = task_pool(M, cfg.td_d, cfg.seed)
             td[M] = learner_model(cfg, dmmse(pool, cfg.td_noise_var), task_diversity=True)
         else:

@@ -20,8 +20,13 @@ from phenomena.studies.induction_heads.seeds import seed_figure
 from phenomena.studies.induction_heads.thresholds import THRESHOLDS
 
 TITLE = "Induction heads"
+#: the figure the README shows for this study, and one sentence of what the study shows
+HEADLINE_FIGURE = "phase_change"
+SUMMARY = "A 2-layer attention-only model forms a previous-token head and an induction head abruptly, with the loss drop; ablations and a 1-layer control show the circuit is what copies (Olsson); Reddy's bursty classification task shows data-dependent in-context learning."
 
 __all__ = [
+    "HEADLINE_FIGURE",
+    "SUMMARY",
     "THRESHOLDS",
     "TITLE",
     "Config",

@@ -24,8 +24,13 @@ from phenomena.studies.lora_intruder_dimensions.experiment import Results, compu
 from phenomena.studies.lora_intruder_dimensions.seeds import seed_figure
 
 TITLE = "LoRA intruder dimensions"
+#: the figure the README shows for this study, and one sentence of what the study shows
+HEADLINE_FIGURE = "intruders_vs_epsilon_and_rank"
+SUMMARY = "LoRA fine-tuning of MiniLM adds 'intruder' singular vectors unlike any pre-trained one, full fine-tuning does not; scaling them down reduces forgetting of pre-training (Shuttleworth et al.)."
 
 __all__ = [
+    "HEADLINE_FIGURE",
+    "SUMMARY",
     "THRESHOLDS",
     "TITLE",
     "Config",

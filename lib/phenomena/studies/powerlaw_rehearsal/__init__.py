@@ -17,8 +17,13 @@ from phenomena.studies.powerlaw_rehearsal.experiment import Results, compute
 from phenomena.studies.powerlaw_rehearsal.seeds import seed_figure
 
 TITLE = "Power-law rehearsal"
+#: the figure the README shows for this study, and one sentence of what the study shows
+HEADLINE_FIGURE = "main_comparison"
+SUMMARY = "Permuted-MNIST tasks in sequence: rehearsing old tasks on a power-law schedule removes most catastrophic interference, against no rehearsal, EWC / SI and other schedules at the same budget (Gandhi et al.)."
 
 __all__ = [
+    "HEADLINE_FIGURE",
+    "SUMMARY",
     "THRESHOLDS",
     "TITLE",
     "Config",

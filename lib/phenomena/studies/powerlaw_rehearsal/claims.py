@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from phenomena.claims import Claim, Threshold
+from phenomena.claims import Claim, Threshold, expectation
 from phenomena.studies.powerlaw_rehearsal.config import Config
 from phenomena.studies.powerlaw_rehearsal.experiment import Results, facilitation, learning_speed
 from phenomena.studies.powerlaw_rehearsal.schedules import phase_budget, predicted_load
@@ -19,22 +19,41 @@ from phenomena.studies.powerlaw_rehearsal.schedules import phase_budget, predict
 _PILOT = "study notes' CPU pilot (3 seeds, before this notebook)"
 _S0 = "set from the paper and seed 0 only, before other seeds"
 _SMOKE = "smoke: wiring only, never enforced"
+_REDEF = "redefined in issue 17"
 _QUICK = {
-    "none_acc": Threshold(0.80, _PILOT),
+    "interference": Threshold(
+        0.10,
+        _REDEF
+        + " (was ACC(none) < 0.8, which a net that learns nothing passes at 0.1): sequential training ends at "
+        "least 0.1 ACC below joint training; the pilot's gap was 0.694 vs joint ~0.93",
+    ),
     "none_bwt": Threshold(-0.10, _PILOT),
     "vs_none": Threshold(0.12, _PILOT),
-    "bwt_small": Threshold(0.05, _PILOT),
+    "bwt_share": Threshold(
+        0.25,
+        _REDEF
+        + " (was |BWT(power law)| < 0.05, which a net that learns nothing passes with BWT 0): the power law "
+        "leaves at most a quarter of no rehearsal's forgetting; the old 0.05 over the pilot's BWT(none) ~ -0.2",
+    ),
     "vs_reg": Threshold(0.05, _PILOT),
-    "non_inferior": Threshold(-0.04, _PILOT + " ('comparable' = within 0.04 ACC), as a one-sided margin"),
+    "comparable": Threshold(
+        0.8,
+        _REDEF
+        + " (was ACC(power law) - ACC(other) > -0.04 against each schedule alone, which identical streams "
+        "pass): the power law keeps >= 80% of the best other schedule's gain over no rehearsal; the pilot's 'comparable' "
+        "margin of 0.04 ACC is 18% of its best gain (uniform 0.919 - none 0.694)",
+    ),
     "ff": Threshold(0.05, "earlier session (seeds 0-1 in view), for the example-matched view; kept as is"),
     "joint": Threshold(0.0, "definition: joint training (all data every phase) is the upper bound"),
     "oldest": Threshold(0.0, _S0 + " (sign: the heavy tail rehearses the oldest tasks more)"),
 }
+_PAPER_WHY = "paper preset: the paper's tables could not be recovered offline, so its margins are the pilot's, as at quick"
 THRESHOLDS: dict[str, dict[str, Threshold]] = {
     "smoke": {k: Threshold(t.value, _SMOKE) for k, t in _QUICK.items()},
     "quick": _QUICK,
-    "paper": _QUICK,
+    "paper": {k: Threshold(t.value, f"{_PAPER_WHY}: {t.evidence}") for k, t in _QUICK.items()},
 }
+_FF_WHY = "quick: per optimiser step, rehearsal learns the new task no faster than no rehearsal"
 
 
 def _fit_r2(x: np.ndarray, y: np.ndarray) -> float:
@@ -90,12 +109,19 @@ def claims(cfg: Config, m: dict[str, Any]) -> list[Claim]:
     bwt = {env: row["BWT"] for env, row in m["by_env"].items()}
     ex, st = m["learning_speed"], m["learning_speed_steps"]
     rows = [
-        Claim.below(
+        Claim.above(
             id="interference_acc",
-            statement="no rehearsal: ACC",
+            statement="ACC(joint training) - ACC(no rehearsal)",
             paper="catastrophic interference (sequential)",
-            ours=acc["none"],
-            bound=th["none_acc"],
+            ours=acc["joint"] - acc["none"],
+            bound=th["interference"],
+        )
+        if "joint" in acc
+        else Claim.not_evaluated(
+            id="interference_acc",
+            statement="ACC(joint) - ACC(none)",
+            paper="catastrophic interference (sequential)",
+            reason="joint is not an environment",
         ),
         Claim.below(
             id="interference_bwt",
@@ -111,13 +137,7 @@ def claims(cfg: Config, m: dict[str, Any]) -> list[Claim]:
             ours=acc["powerlaw"] - acc["none"],
             bound=th["vs_none"],
         ),
-        Claim.below(
-            id="powerlaw_bwt_small",
-            statement="|BWT(power-law)|",
-            paper="little forgetting",
-            ours=abs(bwt["powerlaw"]),
-            bound=th["bwt_small"],
-        ),
+        _bwt_share(bwt, th),
     ]
     regs = [e for e in ("ewc", "online_ewc", "si") if e in acc]
     if regs:
@@ -140,29 +160,15 @@ def claims(cfg: Config, m: dict[str, Any]) -> list[Claim]:
                 reason="no regulariser among the environments",
             )
         )
-    for other in ("uniform", "exponential"):
-        if other in acc:
-            diff = acc["powerlaw"] - acc[other]
-            side = "below" if diff < 0 else "at or above"
-            rows.append(
-                Claim.above(
-                    id=f"powerlaw_not_worse_than_{other}",
-                    statement=f"ACC(power-law) - ACC({other}) at matched budget, T = {cfg.n_tasks} (the mean is {side} "
-                    f"{other}'s; the exponent sweep's worst exponent is d = {m['worst_exponent']:g})",
-                    paper="comparable or superior to other rehearsal schedules",
-                    ours=diff,
-                    bound=th["non_inferior"],
-                )
-            )
-        else:
-            rows.append(
-                Claim.not_evaluated(
-                    id=f"powerlaw_not_worse_than_{other}",
-                    statement=f"power law vs {other}",
-                    paper="comparable or superior",
-                    reason=f"{other} is not an environment",
-                )
-            )
+    rows.append(
+        _comparable(
+            "powerlaw_comparable_to_best_schedule",
+            f"T = {cfg.n_tasks}, matched budget",
+            acc,
+            {e: acc[e] for e in ("uniform", "exponential") if e in acc},
+            th,
+        )
+    )
     rows.append(
         Claim.above(
             id="forward_facilitation",
@@ -171,8 +177,8 @@ def claims(cfg: Config, m: dict[str, Any]) -> list[Claim]:
             paper="forward facilitation (faster learning of later tasks)",
             ours=st["powerlaw"] - st["none"],
             bound=th["ff"],
-            expect="fails",
-            note="per optimiser step, rehearsal learns the new task no faster than no rehearsal",
+            expect=expectation(cfg.preset, _FF_WHY, quick="fails"),
+            note=_FF_WHY,
         )
     )
     if "joint" in acc:
@@ -190,30 +196,76 @@ def claims(cfg: Config, m: dict[str, Any]) -> list[Claim]:
     return rows
 
 
+def _bwt_share(bwt: dict[str, float], th: dict[str, Threshold]) -> Claim:
+    """|BWT(power law)| / |BWT(none)|: the share of no rehearsal's forgetting that the power law leaves; undefined
+    when there is no forgetting to reduce (BWT(none) >= -0.05)."""
+    kw = dict(id="powerlaw_bwt_small", paper="little forgetting", bound=th["bwt_share"])
+    statement = "|BWT(power law)| / |BWT(no rehearsal)|"
+    if bwt["none"] >= -0.05:
+        return Claim.below(
+            statement=statement,
+            ours=float("nan"),
+            note=f"undefined: no rehearsal forgets nothing to reduce (BWT {bwt['none']:+.3f})",
+            **kw,
+        )
+    return Claim.below(statement=statement, ours=abs(bwt["powerlaw"]) / abs(bwt["none"]), **kw)
+
+
+def _comparable(
+    cid: str, where: str, acc: dict[str, float], others: dict[str, float], th: dict[str, Threshold]
+) -> Claim:
+    """'Comparable or superior to other schedules', against the best of them: the power law's gain over no
+    rehearsal as a share of the best other schedule's gain (undefined when no schedule gains anything)."""
+    paper = "comparable or superior to other rehearsal schedules"
+    if not others:
+        return Claim.not_evaluated(
+            id=cid, statement="power law vs other schedules", paper=paper, reason="no other schedule"
+        )
+    best = max(others, key=others.get)
+    gain = others[best] - acc["none"]
+    statement = (
+        f"{where}: (ACC(power law) - ACC(none)) / (ACC(best other = {best}) - ACC(none)); "
+        f"ACC power law {acc['powerlaw']:.3f}, {best} {others[best]:.3f}, none {acc['none']:.3f}"
+    )
+    if gain <= 0.01:
+        return Claim.above(
+            id=cid,
+            statement=statement,
+            paper=paper,
+            ours=float("nan"),
+            bound=th["comparable"],
+            note=f"undefined: the best other schedule gains {gain:+.3f} over no rehearsal",
+        )
+    return Claim.above(
+        id=cid,
+        statement=statement,
+        paper=paper,
+        ours=(acc["powerlaw"] - acc["none"]) / gain,
+        bound=th["comparable"],
+    )
+
+
 def _horizon_claims(cfg: Config, m: dict[str, Any], th: dict[str, Threshold]) -> list[Claim]:
-    """At a horizon where a power law and an exponential differ: the pure power law (heavy tail) vs exponential."""
+    """At a horizon where a power law and an exponential differ: the paper's schedule vs the best other schedule,
+    and the pure power law's heavy tail vs the exponential's light one on the oldest tasks."""
     rows = {r["env"] + ("_pure" if r["pure"] else ""): r for r in m["horizon"]}
-    if not {"powerlaw_pure", "exponential"} <= rows.keys():
+    if not {"powerlaw", "powerlaw_pure", "exponential", "none"} <= rows.keys():
         reason = "horizon_tasks = 0"
         return [
             Claim.not_evaluated(
                 id=i, statement="long-horizon panel", paper="comparable or superior", reason=reason
             )
-            for i in ("powerlaw_not_worse_long_horizon", "heavy_tail_keeps_oldest_tasks")
+            for i in ("powerlaw_comparable_long_horizon", "heavy_tail_keeps_oldest_tasks")
         ]
     pl, ex = rows["powerlaw_pure"], rows["exponential"]
     T, k, d = cfg.horizon_tasks, cfg.horizon_oldest, cfg.horizon_exponent
+    acc = {env: r["ACC"] for env, r in rows.items()}
+    others = {e: acc[e] for e in ("uniform", "exponential") if e in acc}
     return [
-        Claim.above(
-            id="powerlaw_not_worse_long_horizon",
-            statement=f"T = {T}: ACC(pure power law L^-{d:g}) - ACC(exponential), matched budget, one seed",
-            paper="comparable or superior to other rehearsal schedules",
-            ours=pl["ACC"] - ex["ACC"],
-            bound=th["non_inferior"],
-        ),
+        _comparable("powerlaw_comparable_long_horizon", f"T = {T}, one seed", acc, others, th),
         Claim.above(
             id="heavy_tail_keeps_oldest_tasks",
-            statement=f"T = {T}: final accuracy on the {k} oldest tasks, pure power law - exponential",
+            statement=f"T = {T}: final accuracy on the {k} oldest tasks, pure power law L^-{d:g} - exponential",
             paper="a power law keeps rehearsing old memories (Anderson & Schooler)",
             ours=pl["oldest"] - ex["oldest"],
             bound=th["oldest"],

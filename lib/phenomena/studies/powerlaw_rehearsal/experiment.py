@@ -7,6 +7,7 @@ and the source of this module and everything it imports).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from phenomena.run import Run
 
 Job = tuple[str, int, dict[str, Any]]  # (environment, seed, variation)
+#: how one job becomes a result: (cfg, job, run) -> EnvResult; the default trains it (:func:`cached_run`), the
+#: controls pass learners whose outcome is known (:mod:`.controls`)
+Runner = Callable[["Config", Job, "Run | None"], "EnvResult"]
 
 
 @dataclass
@@ -64,17 +68,23 @@ def job_key(job: Job) -> str:
 
 
 def run_many(
-    cfg: Config, jobs: list[Job], run: Run, desc: str, done: dict[str, EnvResult] | None = None
+    cfg: Config,
+    jobs: list[Job],
+    run: Run | None,
+    desc: str,
+    done: dict[str, EnvResult] | None = None,
+    runner: Runner | None = None,
 ) -> list[EnvResult]:
-    """Run (environment, seed, variation) jobs with one progress bar, each cached. A job already in ``done`` (a
-    dict from :func:`job_key` to results of the same ``cfg``, updated in place) reuses that result, which matters
-    when the cache is off."""
+    """Run (environment, seed, variation) jobs with one progress bar, each through ``runner`` (default: trained
+    and cached by :func:`cached_run`). A job already in ``done`` (a dict from :func:`job_key` to results of the same
+    ``cfg``, updated in place) reuses that result, which matters when the cache is off."""
     done = {} if done is None else done
+    runner = runner or cached_run
     out = []
-    for job in tqdm(jobs, desc=desc):
+    for job in tqdm(jobs, desc=desc, disable=run is None):
         key = job_key(job)
         if key not in done:
-            done[key] = cached_run(cfg, job, run)
+            done[key] = runner(cfg, job, run)
         out.append(done[key])
     return out
 
@@ -140,13 +150,16 @@ def horizon_table(cfg: Config, jobs: list[tuple[str, Job]], runs: list[EnvResult
     return pd.DataFrame(rows)
 
 
-def compute(cfg: Config, run: Run) -> Results:
-    """Run (cached) every environment over the seeds, the exponent sweep and the robustness panels."""
+def compute(cfg: Config, run: Run | None, runner: Runner | None = None) -> Results:
+    """Run (cached) every environment over the seeds, the exponent sweep and the robustness panels. ``runner``
+    replaces the training of each job (the null and oracle controls); ``run`` may then be None."""
     seeds = seeds_of(cfg)
     schedules = {f: make_schedule(f, cfg) for f in (*REHEARSAL_FORMS, "none", "joint")}
     schedules["powerlaw (pure)"] = make_schedule("powerlaw", cfg, offset=0.0)
     done: dict[str, EnvResult] = {}
-    runs = run_many(cfg, [(env, s, {}) for env in cfg.environments for s in seeds], run, "environments", done)
+    runs = run_many(
+        cfg, [(env, s, {}) for env in cfg.environments for s in seeds], run, "environments", done, runner
+    )
     table = summary_table(runs)
     by_env = table.groupby("env")[["ACC", "BWT", "FWT"]].agg(["mean", "std"]).reindex(list(cfg.environments))
     sweep_jobs = [
@@ -154,13 +167,13 @@ def compute(cfg: Config, run: Run) -> Results:
         for d in cfg.sweep_exponents
         for s in seeds
     ]
-    swept = run_many(cfg, sweep_jobs, run, "exponent sweep", done)  # d = cfg.exponent: reused
+    swept = run_many(cfg, sweep_jobs, run, "exponent sweep", done, runner)  # d = cfg.exponent: reused
     exps = [d for d in cfg.sweep_exponents for _ in seeds]
     sweep = pd.DataFrame(
         [{"exponent": d, "seed": r.seed, **acc_bwt_fwt(r.R, r.b)} for d, r in zip(exps, swept)]
     )
     jobs = robustness_jobs(cfg)
-    robust_runs = run_many(cfg, [job for _, _, job in jobs], run, "robustness", done)
+    robust_runs = run_many(cfg, [job for _, _, job in jobs], run, "robustness", done, runner)
     rows = [
         {"panel": p, "value": v, "env": r.env, "ACC": acc_bwt_fwt(r.R, r.b)["ACC"]}
         for (p, v, _), r in zip(jobs, robust_runs)
@@ -174,7 +187,9 @@ def compute(cfg: Config, run: Run) -> Results:
     ]
     robust = pd.DataFrame(rows).sort_values(["panel", "env", "value"])
     long = horizon_jobs(cfg)
-    horizon = horizon_table(cfg, long, run_many(cfg, [job for _, job in long], run, "long horizon", done))
+    horizon = horizon_table(
+        cfg, long, run_many(cfg, [job for _, job in long], run, "long horizon", done, runner)
+    )
     return Results(seeds, schedules, runs, table, by_env, sweep, robust, horizon)
 
 

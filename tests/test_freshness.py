@@ -1,0 +1,118 @@
+"""Freshness: every committed output was produced by the current source, config and pins, and its claims are what
+the current claims code makes of its own metrics.
+
+- ``data/results/<study>.json`` (seed 0, quick) and every per-seed ``data/sweeps/<study>/quick/seed-<n>/results.json``:
+  the study's source hash is the current one, the config is the preset's, the package versions are the pinned
+  ones, and ``claims(cfg, metrics)`` re-run on the stored metrics gives the stored rows (value, outcome, kind,
+  expectation, threshold);
+- every figure sidecar ``figures/<study>/*.json``: the quick config at seed 0 and the pinned versions.
+
+``make figures`` / ``make sweep`` regenerate what these tests find stale.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from phenomena import studies
+from phenomena.run import study_source_hash
+
+REPO = Path(__file__).resolve().parents[1]
+PINS = {
+    m.group(1).lower(): m.group(2)
+    for m in re.finditer(r"^([A-Za-z0-9_.-]+)==([^\s#]+)", (REPO / "requirements.txt").read_text(), re.M)
+}
+
+
+def _versions_problems(versions: dict[str, str], where: str) -> list[str]:
+    out = []
+    for name, version in versions.items():
+        pin = PINS.get(name.lower())
+        if pin is not None and version.split("+")[0] != pin:
+            out.append(f"{where}: {name} {version} but requirements.txt pins {pin}")
+    return out
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, float) and isinstance(b, float | int):
+        return (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, rel=1e-9, abs=1e-12)
+    if isinstance(b, float) and math.isnan(b):
+        return a is None
+    return a == b
+
+
+def record_problems(study: str, path: Path, seed: int) -> list[str]:
+    """Why the results record at ``path`` is not what the current code would write (empty: it is)."""
+    module = studies.load(study)
+    rec = json.loads(path.read_text())
+    where = str(path.relative_to(REPO))
+    out = []
+    if rec.get("source_hash") != study_source_hash(study):
+        out.append(f"{where}: made by other source (source_hash differs): rerun it")
+    cfg = module.Config.from_preset("quick", seed=seed)
+    if rec.get("config") != json.loads(json.dumps(cfg.to_dict())):
+        out.append(f"{where}: config differs from the quick preset at seed {seed}")
+    out += _versions_problems(rec.get("versions", {}), where)
+    rows = {c.id: c.record() for c in module.claims(cfg, rec["metrics"])}
+    stored = {c["id"]: c for c in rec["claims"]}
+    if rows.keys() != stored.keys():
+        out.append(f"{where}: rows {sorted(stored)} but the claims code gives {sorted(rows)}")
+        return out
+    for cid, new in rows.items():
+        for key in ("ours", "outcome", "kind", "expect", "threshold"):
+            if not _same(stored[cid][key], new[key]):
+                out.append(
+                    f"{where}: {cid}.{key} is {stored[cid][key]!r}; the claims code gives {new[key]!r}"
+                )
+    return out
+
+
+@pytest.mark.parametrize("study", studies.names())
+def test_committed_results_are_fresh(study: str) -> None:
+    found = record_problems(study, REPO / "data" / "results" / f"{study}.json", 0)
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("study", studies.names())
+def test_committed_sweep_seeds_are_fresh(study: str) -> None:
+    seeds = sorted((REPO / "data" / "sweeps" / study / "quick").glob("seed-*/results.json"))
+    assert seeds, f"no committed quick sweep for {study}"
+    found = [p for path in seeds for p in record_problems(study, path, int(path.parent.name.split("-")[1]))]
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize("study", studies.names())
+def test_figure_sidecars_are_fresh(study: str) -> None:
+    cfg = json.loads(json.dumps(studies.load(study).Config.from_preset("quick", seed=0).to_dict()))
+    sidecars = [
+        p for p in sorted((REPO / "figures" / study).glob("*.json")) if not p.stem.startswith("seeds_")
+    ]
+    assert sidecars, f"no figures for {study}"
+    found = []
+    for path in sidecars:
+        side = json.loads(path.read_text())
+        if side.get("config") != cfg:
+            found.append(f"{path.name}: config differs from the quick preset at seed 0")
+        found += _versions_problems(side.get("versions", {}), path.name)
+    assert not found, "\n".join(found)
+
+
+def test_the_freshness_check_catches_a_changed_claim(tmp_path: Path) -> None:
+    """A stored row whose value or expectation the claims code would not give is reported."""
+    study = "powerlaw_rehearsal"
+    rec = json.loads((REPO / "data" / "results" / f"{study}.json").read_text())
+    rec["claims"][0]["ours"] = 123.0
+    rec["claims"][1]["expect"] = "fails" if rec["claims"][1]["expect"] != "fails" else "holds"
+    path = REPO / "build" / "freshness-probe.json"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(rec))
+    try:
+        found = record_problems(study, path, 0)
+    finally:
+        path.unlink()
+    assert any(".ours is 123.0" in f for f in found) and any(".expect is" in f for f in found)
