@@ -105,6 +105,34 @@ def source_hash(module: str | None = None) -> str:
     return h.hexdigest()
 
 
+def function_slice(path: Path, name: str) -> str:
+    """The source of the module-level function ``name`` in ``path`` and of every module-level function, class or
+    constant it references, transitively (by name): what the function's result depends on within its module."""
+    text = path.read_text()
+    tree = ast.parse(text)
+    defs: dict[str, ast.stmt] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef):
+            defs[node.name] = node
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                if isinstance(t, ast.Name):
+                    defs[t.id] = node
+    if name not in defs:
+        raise ValueError(f"{path} defines no {name!r}")
+    seen: dict[str, ast.stmt] = {}
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen or current not in defs:
+            continue
+        seen[current] = defs[current]
+        todo.extend(n.id for n in ast.walk(defs[current]) if isinstance(n, ast.Name) and n.id in defs)
+    nodes = sorted({id(n): n for n in seen.values()}.values(), key=lambda n: n.lineno)
+    return "\n".join(ast.get_source_segment(text, n) or "" for n in nodes)
+
+
 def cache_key(name: str, config: Any, module: str | None = None) -> str:
     """Stable key for ``name`` + ``config`` (JSON-serialisable, or with ``to_dict()``) + the source of ``module``."""
     if hasattr(config, "to_dict"):

@@ -10,6 +10,7 @@ seed, preset, git sha, source hash, versions, device, wall time, peak memory).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import resource
@@ -49,6 +50,30 @@ def study_source_hash(study: str) -> str | None:
         return cache.source_hash(f"phenomena.studies.{study}")
     except ValueError:
         return None
+
+
+def study_metrics_hash(study: str) -> str | None:
+    """Hash of the code a study's *metrics* depend on: its ``experiment`` module with everything that imports, the
+    other library modules its claims module imports (but not the claims machinery or its thresholds), and the
+    source of ``summarize`` with the helpers it uses. Unlike :func:`study_source_hash` it does not change when only
+    the claims' thresholds, expectations or rows change, so such a change re-judges the stored metrics
+    (``python -m phenomena.rejudge``) instead of re-running the study."""
+    claims_module = f"phenomena.studies.{study}.claims"
+    path = cache._module_file(claims_module)
+    if path is None:
+        return None
+    files = set(cache.module_closure(compute_module(study)))
+    for mod in cache._imports(path, claims_module):
+        if mod == "phenomena.claims" or mod.endswith(".thresholds") or cache._module_file(mod) is None:
+            continue
+        files |= set(cache.module_closure(mod))
+    files.discard(path)
+    h = hashlib.sha256()
+    for f in sorted(files):
+        h.update(str(f.relative_to(cache.PACKAGE_DIR)).encode())
+        h.update(f.read_bytes())
+    h.update(cache.function_slice(path, "summarize").encode())
+    return h.hexdigest()
 
 
 @dataclass
@@ -109,6 +134,7 @@ class Run:
             "peak_rss_mb": round(peak_rss_mb(), 1),
             "config": self.cfg.to_dict(),
             "source_hash": study_source_hash(self.study),
+            "metrics_hash": study_metrics_hash(self.study),
             **meta,
         }
         return claims.check(

@@ -183,7 +183,8 @@ def expected_config(task: Task) -> dict[str, Any]:
 
 
 def is_current(task: Task, root: Path) -> bool:
-    """Whether the task's committed results exist, for exactly its config and the study's current source."""
+    """Whether the task's committed results exist, for exactly its config and the study's current source; results
+    whose metrics are current but whose claims code changed are re-judged in place (:mod:`phenomena.rejudge`)."""
     path = seed_results_path(root, task)
     if not path.exists():
         return False
@@ -191,9 +192,13 @@ def is_current(task: Task, root: Path) -> bool:
         record = json.loads(path.read_text())
     except json.JSONDecodeError:
         return False
-    return record.get("config") == expected_config(task) and record.get("source_hash") == study_source_hash(
-        task.study
-    )
+    if record.get("config") != expected_config(task):
+        return False
+    if record.get("source_hash") == study_source_hash(task.study):
+        return True
+    from phenomena.rejudge import rejudge_record  # only the claims changed: judge the stored metrics anew
+
+    return rejudge_record(path) == "rejudged"
 
 
 def by_cost(tasks: Sequence[Task]) -> list[Task]:

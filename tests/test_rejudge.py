@@ -1,0 +1,62 @@
+"""Re-judging stored metrics when only the claims changed (:mod:`phenomena.rejudge`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from phenomena import cache, rejudge
+from phenomena.run import study_metrics_hash, study_source_hash
+
+REPO = Path(__file__).resolve().parents[1]
+STUDY = "powerlaw_rehearsal"
+
+
+def test_function_slice_follows_the_names_a_function_uses(tmp_path: Path) -> None:
+    src = tmp_path / "m.py"
+    src.write_text(
+        "A = 1\nB = 2\n\ndef helper():\n    return A\n\ndef f():\n    return helper()\n\ndef g():\n    return B\n"
+    )
+    sliced = cache.function_slice(src, "f")
+    assert "def f" in sliced and "def helper" in sliced and "A = 1" in sliced
+    assert "def g" not in sliced and "B = 2" not in sliced
+    with pytest.raises(ValueError, match="defines no 'nope'"):
+        cache.function_slice(src, "nope")
+
+
+def test_the_metrics_hash_ignores_the_claims_but_not_summarize() -> None:
+    claims = REPO / "lib" / "phenomena" / "studies" / STUDY / "claims.py"
+    sliced = cache.function_slice(claims, "summarize")
+    assert "def summarize" in sliced and "def claims" not in sliced and "THRESHOLDS" not in sliced
+    assert study_metrics_hash(STUDY) != study_source_hash(STUDY)
+
+
+def _record(tmp_path: Path, metrics_hash: str | None) -> Path:
+    rec = json.loads((REPO / "data" / "results" / f"{STUDY}.json").read_text())
+    rec["source_hash"] = "old"
+    rec["metrics_hash"] = metrics_hash
+    rec["claims"] = [dict(c, ours=-1.0, outcome="fails") for c in rec["claims"]]  # what old claims code wrote
+    path = tmp_path / "data" / "results" / f"{STUDY}.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(rec))
+    return path
+
+
+def test_a_record_with_current_metrics_is_rejudged_from_them(tmp_path: Path) -> None:
+    path = _record(tmp_path, study_metrics_hash(STUDY))
+    assert rejudge.rejudge_record(path) == "rejudged"
+    rec = json.loads(path.read_text())
+    assert rec["source_hash"] == study_source_hash(STUDY) and "rejudged" in rec
+    assert all(c["ours"] != -1.0 for c in rec["claims"] if isinstance(c["ours"], float))
+    assert rejudge.rejudge_record(path) == "current"
+
+
+def test_a_record_with_stale_metrics_is_left_alone(tmp_path: Path) -> None:
+    path = _record(tmp_path, "other code")
+    before = path.read_text()
+    assert rejudge.rejudge_record(path).startswith("stale")
+    assert path.read_text() == before
+    shutil.rmtree(tmp_path / "data")
