@@ -82,7 +82,7 @@ def test_claims_pass_fail_and_file_shape(_scratch_outputs: Path) -> None:
     assert rec["claims"][0] == {
         "id": "a", "statement": "small", "paper": 0.02, "ours": 0.01, "op": "<", "bound": 0.05,
         "threshold": "< 0.05", "passed": True, "outcome": "holds", "kind": "claim", "expect": "holds",
-        "evidence": "", "note": "",
+        "evidence": "", "note": "", "resolution": None,
     }  # fmt: skip
     with pytest.raises(ClaimFailed, match=r"1 row\(s\) not as expected: \['b \(fails, expected holds\)'\]"):
         claims.check("toy", [ok, bad], preset="quick", seed=0, wall_time_s=1.0)

@@ -5,6 +5,7 @@ seed figure when it defines one."""
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -87,6 +88,25 @@ def summarize_claim(rows: Sequence[dict[str, Any]], seeds: Sequence[int]) -> dic
         mean, lo, hi, judged = None, None, None, NOT_EVALUATED
     n_pass = sum(r.get("passed") is True for r in rows)
     out.update(mean=mean, lo=lo, hi=hi, n_pass=n_pass, verdict=judged)
+    out.update(margins(first.get("op"), first.get("bound"), evaluated, first.get("resolution")))
+    return out
+
+
+def margins(op: str | None, bound: Any, values: Sequence[float], resolution: float | None) -> dict[str, Any]:
+    """How far the mean sits from the threshold, on the passing side (positive) or the failing one (negative): in
+    the claim's own units (``margin``), in standard deviations over seeds (``margin_sd``) and in steps of the
+    measurement's resolution (``margin_res``, where the row declares one). Undefined for ``in`` bounds."""
+    out: dict[str, Any] = {"margin": None, "margin_sd": None, "resolution": resolution, "margin_res": None}
+    if op not in ("<", ">") or bound is None or not values:
+        return out
+    mean = math.fsum(values) / len(values)
+    margin = (float(bound) - mean) if op == "<" else (mean - float(bound))
+    out["margin"] = margin
+    if len(values) > 1:
+        sd = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
+        out["margin_sd"] = margin / sd if sd > 0 else None
+    if resolution:
+        out["margin_res"] = margin / resolution
     return out
 
 

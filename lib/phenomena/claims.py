@@ -92,6 +92,8 @@ class Claim:
     expect: Expect = "holds"
     evidence: str = ""
     note: str = ""
+    #: the smallest change the measurement can show (one test example of accuracy, say), for margins; None: fine
+    resolution: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -111,7 +113,7 @@ class Claim:
 
     @classmethod
     def below(cls, *, ours: float, bound: float | Threshold, **kw: Any) -> Claim:
-        """Holds when ``ours < bound``. Keywords: id, statement, paper, kind, expect, evidence, note."""
+        """Holds when ``ours < bound``. Keywords: id, statement, paper, kind, expect, evidence, note, resolution."""
         return cls._make("<", ours, bound, **kw)
 
     @classmethod

@@ -79,8 +79,8 @@ def results_table(root: Path) -> str:
     oracle controls' values, verdict (the interval's over seeds; else the seed-0 outcome), the expectation and the
     threshold."""
     rows = [
-        "| Study | Kind | Claim | Paper | Ours | Null | Oracle | Threshold | Verdict | Expected |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| Study | Kind | Claim | Paper | Ours | Null | Oracle | Threshold | Margin | Verdict | Expected |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for study in _study_order(root):
         record, sweep = _load(root, study)
@@ -96,9 +96,20 @@ def results_table(root: Path) -> str:
             rows.append(
                 f"| {title} | {c['kind']} | {md(c['statement'])} | {md(c['paper'])} | {md(ours)} "
                 f"| {md(_control_cell(ctl, 'null'))} | {md(_control_cell(ctl, 'oracle'))} "
-                f"| {md(c['threshold'])} | {judged}{mark} | {c['expect']} |"
+                f"| {md(c['threshold'])} | {margin_text(s)} | {judged}{mark} | {c['expect']} |"
             )
     return "\n".join(rows)
+
+
+def margin_text(row: dict[str, Any] | None) -> str:
+    """The mean's distance from the threshold over seeds, in standard deviations (and in steps of the measurement's
+    resolution where the row declares one); positive on the passing side."""
+    if not row or row.get("margin_sd") is None:
+        return ""
+    text = f"{row['margin_sd']:+.1f} sd"
+    if row.get("margin_res") is not None:
+        text += f", {row['margin_res']:+.1f} x {number(row['resolution'])}"
+    return text
 
 
 def _runtime(record: dict[str, Any], sweep: dict[str, Any] | None) -> float:
