@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -41,11 +42,13 @@ def test_front_door_at_smoke(name: str, _scratch_outputs: Path) -> None:
             assert c["evidence"], f"{c['id']}: a threshold must say where it comes from"
     assert isinstance(record["departures"], list)
     study = studies.load(name)
-    assert (
-        study.comparison(study.Config.from_preset("smoke"), record["metrics"])
-        if hasattr(study, "comparison")
-        else True
-    )
+    cfg = study.Config.from_preset("smoke")
+    text = study.comparison(cfg, record["metrics"])
+    assert isinstance(text, str) and re.search(r"\d", text), "the comparison is generated from the numbers"
+    rejudged = [c.record() for c in study.claims(cfg, record["metrics"])]
+    assert [c["id"] for c in rejudged] == ids and [c["outcome"] for c in rejudged] == [
+        c["outcome"] for c in record["claims"]
+    ], "the results file holds what claims() makes of its metrics"
     fig = study.seed_figure([record, {**record, "seed": 1}])  # what the sweep's aggregate draws
     assert fig.axes and all(ax.has_data() for ax in fig.axes)
     plt.close(fig)
@@ -66,9 +69,18 @@ def test_run_validates_like_the_notebook(capsys: pytest.CaptureFixture[str]) -> 
 def test_run_writes_results_and_lists(capsys: pytest.CaptureFixture[str], _scratch_outputs: Path) -> None:
     assert main(["run", "powerlaw_rehearsal", "--preset", "smoke", "--seed", "1", "--set", "n_tasks=3"]) == 0
     rec = json.loads((_scratch_outputs / "data" / "results" / "powerlaw_rehearsal.json").read_text())
-    assert rec["seed"] == 1 and rec["config"]["n_tasks"] == 3
-    assert all(
-        isinstance(c["ours"], str) or c["ours"] is None or math.isfinite(c["ours"]) for c in rec["claims"]
+    study = studies.load("powerlaw_rehearsal")
+    cfg = study.Config.from_preset("smoke", seed=1, n_tasks=3)
+    assert rec["seed"] == 1 and rec["config"] == json.loads(json.dumps(cfg.to_dict()))
+    assert len(rec["metrics"]["per_seed"][0]) and {r["env"] for r in rec["metrics"]["per_seed"]} == set(
+        cfg.environments
     )
+    expected = [c.record() for c in study.claims(cfg, rec["metrics"])]
+    for got, want in zip(rec["claims"], expected, strict=True):
+        assert got["id"] == want["id"] and got["outcome"] == want["outcome"], got["id"]
+        if isinstance(want["ours"], float) and math.isfinite(want["ours"]):
+            assert got["ours"] == pytest.approx(want["ours"]), got["id"]
+    capsys.readouterr()
     assert main(["list"]) == 0
-    assert "induction_heads" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in studies.names())
