@@ -36,7 +36,7 @@ export PYTHONHASHSEED := 0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: help env figures readme controls sweep report browser test verify test-fast test-unit bench lint format clean \
+.PHONY: help env figures readme rejudge controls sweep report browser test verify test-fast test-unit bench lint format clean \
 	clean-cache hooks new-study
 
 help: ## list the targets
@@ -72,6 +72,10 @@ sweep: $(STAMP) ## run STUDY over SEEDS at PRESET (EXECUTOR=local|submitit, DEVI
 
 readme: $(STAMP) ## rewrite the README's study table, "what did not reproduce", gallery and CLAIMS.md from the committed outputs
 	env -u PHENOMENA_OUT $(BIN)/python -m phenomena.readme README.md
+
+rejudge: $(STAMP) ## only the claims changed: rewrite stored results from their own metrics (then make readme)
+	env -u PHENOMENA_OUT $(BIN)/python -m phenomena.rejudge --study $(STUDY)
+	$(MAKE) readme
 
 controls: $(STAMP) ## every claim row under its null and oracle controls -> data/controls/ (then make readme)
 	env -u PHENOMENA_OUT PHENOMENA_THREADS=1 $(BIN)/python -m phenomena.controls --study $(STUDY)
