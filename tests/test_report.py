@@ -246,7 +246,9 @@ def test_dashboard_rows_and_numbers_come_from_the_results_files(tmp_path: Path) 
         record = json.loads((tmp_path / "root" / "data" / "results" / f"{study}.json").read_text())
         assert {cid for s, cid in rows if s == study} == {c["id"] for c in record["claims"]}
         for c in record["claims"]:
-            kind, _, paper, ours, verdict, expect, threshold, evidence = rows[(study, c["id"])]
+            kind, _, paper, ours, _null, _oracle, verdict, expect, threshold, evidence = rows[
+                (study, c["id"])
+            ]
             assert kind == c["kind"] and paper == c["paper"] and threshold == c["threshold"]
             assert evidence == c["evidence"] and expect == c["expect"] and verdict.startswith(c["outcome"])
             if c["outcome"] != "not evaluated":
@@ -295,8 +297,8 @@ def test_summary_lines_count_rows_by_verdict_and_expectation() -> None:
 def test_a_sweep_summary_gives_mean_interval_and_verdict(tmp_path: Path) -> None:
     index = build(write_root(tmp_path / "root", with_sweep=True), tmp_path / "site", STUDIES)
     rows = dashboard_rows(index)
-    assert rows[("induction_heads", "head_forms")][3:5] == ["0.5 [0.35, 0.65] (5)", "unclear"]
-    assert rows[("induction_heads", "beats_baseline")][3:5] == ["0.9 [0.85, 0.95] (5)", "holds"]
+    assert rows[("induction_heads", "head_forms")][3:7:3] == ["0.5 [0.35, 0.65] (5)", "unclear"]
+    assert rows[("induction_heads", "beats_baseline")][3:7:3] == ["0.9 [0.85, 0.95] (5)", "holds"]
     assert rows[("induction_heads", "sharp_drop")][3] == "0.1"  # not in the sweep: the single run's number
     assert rows[("powerlaw_rehearsal", "head_forms")][3] == "0.812"  # no sweep for this study
     page = index.read_text()
@@ -384,7 +386,7 @@ def test_results_files_in_the_old_format_still_render(tmp_path: Path) -> None:
     ]
     (root / "data" / "results" / "induction_heads.json").write_text(json.dumps(old))
     rows = dashboard_rows(build(root, tmp_path / "site", STUDIES))
-    assert rows[("induction_heads", "sharp_drop")][4] == "fails not as expected"  # "expect" defaults to holds
+    assert rows[("induction_heads", "sharp_drop")][6] == "fails not as expected"  # "expect" defaults to holds
     assert rows[("induction_heads", "init_is_chance")][0] == "claim"  # "kind" defaults to claim
 
 
@@ -540,3 +542,19 @@ def test_screenshot_is_skipped_with_a_message_without_a_browser(
     assert not (tmp_path / "shot.png").exists()
     monkeypatch.setattr(report_browser, "sync_playwright", None)
     assert "playwright is not installed" in (report.browser_unavailable() or "")
+
+
+def test_rows_show_the_null_and_oracle_values_of_the_committed_controls() -> None:
+    from phenomena.report.rows import dashboard_rows as rows_of
+
+    record = {"preset": "quick", "claims": [{"id": "a", "kind": "claim", "ours": 0.2, "outcome": "holds"}]}
+    controls = {
+        "rows": {
+            "quick": [
+                {"id": "a", "null": 0.93, "null_outcome": "fails", "oracle": 0.01, "oracle_outcome": "holds"}
+            ]
+        }
+    }
+    (row,) = rows_of(record, None, controls)
+    assert (row.null, row.oracle) == ("0.93 (fails)", "0.01 (holds)")
+    assert rows_of(record, None, None)[0].null == ""

@@ -3,6 +3,7 @@ per-study summary lines and provenance, and the loading of every input with the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections import Counter
@@ -85,6 +86,8 @@ class Row:
     evidence: str
     note: str
     over_seeds: bool
+    null: str = ""  # the row under the study's null control and its oracle (data/controls/), "" where none
+    oracle: str = ""
 
     @property
     def status(self) -> str:
@@ -160,13 +163,28 @@ def sweep_row(claim: dict[str, Any], single: dict[str, Any] | None) -> Row:
     return _row(claim, ours, verdict, str((single or {}).get("note", "")), over_seeds=True)
 
 
-def dashboard_rows(record: dict[str, Any], sweep: dict[str, Any] | None) -> list[Row]:
+def dashboard_rows(
+    record: dict[str, Any], sweep: dict[str, Any] | None, controls: dict[str, Any] | None = None
+) -> list[Row]:
     """Every row of a study, in the results file's order: from the sweep summary where it has the claim, else
-    from the single run; claims only in the sweep summary come last."""
+    from the single run; claims only in the sweep summary come last. ``controls`` (``data/controls/<study>.json``)
+    adds each row's value under the null control and the oracle."""
     single = {c["id"]: c for c in record["claims"]}
     swept = {c["id"]: c for c in (sweep or {}).get("claims", [])}
     rows = [sweep_row(swept[i], c) if i in swept else run_row(c) for i, c in single.items()]
-    return rows + [sweep_row(c, None) for i, c in swept.items() if i not in single]
+    rows += [sweep_row(c, None) for i, c in swept.items() if i not in single]
+    preset = str(record.get("preset", "quick"))
+    by_id = {r["id"]: r for r in (controls or {}).get("rows", {}).get(preset, [])}
+    return [
+        dataclasses.replace(
+            row,
+            null=f"{fmt_number(by_id[row.id]['null'])} ({by_id[row.id]['null_outcome']})",
+            oracle=f"{fmt_number(by_id[row.id]['oracle'])} ({by_id[row.id]['oracle_outcome']})",
+        )
+        if row.id in by_id
+        else row
+        for row in rows
+    ]
 
 
 def summary_line(rows: Sequence[Row]) -> str:
@@ -388,6 +406,8 @@ def load_study(root: Path, study: str, title: str) -> StudyReport:
             "The sweep and the single run ran different code (their source hashes differ): "
             f"rerun `{MAKE_SWEEP}` or `{MAKE_FIGURES}`."
         )
+    controls_path = root / "data" / "controls" / f"{study}.json"
+    controls = read_json(controls_path) if controls_path.exists() else None
     pngs = sorted((root / "figures" / study).glob("*.png"))
     if not pngs:
         notices.append(f"figures/{study}/ has no figures: run `{MAKE_FIGURES}`.")
@@ -408,7 +428,7 @@ def load_study(root: Path, study: str, title: str) -> StudyReport:
         record=record,
         sweep=sweep,
         sweep_path=str(sweep_path.relative_to(root)) if sweep_path else "",
-        rows=dashboard_rows(record, sweep),
+        rows=dashboard_rows(record, sweep, controls),
         figures=figures,
         notebook=notebook if notebook.exists() else None,
         notices=notices,
