@@ -358,3 +358,19 @@ def test_stdlib_task_does_not_depend_on_what_this_process_patched(monkeypatch: p
     docs = [text for _, text in data.stdlib_docstrings(("logging",))["logging"]]
     assert docs and not any("patched in by some third-party" in d for d in docs)
     assert any("logger" in d.lower() for d in docs)
+
+
+def test_controls_plant_one_intruder_and_the_null_none() -> None:
+    """The oracle's plant is exactly one intruder per matrix by the study's own counting; its small dense update
+    none; the null (W = W0) has none anywhere."""
+    from phenomena.studies.lora_intruder_dimensions import controls
+
+    W0 = controls.base_matrices()
+    svd = {n: intruders.left_svd(W) for n, W in W0.items()}
+    planted = {n: controls.plant(W) for n, W in W0.items()}
+    assert intruders.count_intruders(intruders.analyse(svd, planted, W0, 10), 0.5) == len(W0)
+    moved = {n: controls.dense(W, i) for i, (n, W) in enumerate(W0.items())}
+    assert intruders.count_intruders(intruders.analyse(svd, moved, W0, 10), 0.5) == 0
+    cfg = controls.config()
+    res = controls.results(cfg, learned=False)
+    assert all(r["intruders"] == 0 and r["forgetting"] == 0 for r in res.rows) and res.intervened is None

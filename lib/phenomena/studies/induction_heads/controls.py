@@ -51,8 +51,9 @@ ORACLE = (
 )
 ORACLE_CANNOT: dict[str, str] = {}
 
-#: the oracle's trajectories: evaluation steps, where the step is and how wide (logistic scale)
-STEPS, EVERY, CENTRE, WIDTH = 3000, 50, 1500, 15.0
+#: the oracle's trajectories: length, where the step is and how wide (logistic scale); checkpoints every EVERY
+#: steps, and every FINE steps within +-10 WIDTH of the step (where the curves move)
+STEPS, EVERY, FINE, CENTRE, WIDTH = 3000, 250, 25, 1500, 15.0
 RD_STEPS, RD_EVERY, RD_CENTRE = 3500, 100, 2300
 #: the circuit's output logit scale: confident on a real copy (on the probes chance repeats of a token within the
 #: segment, not the scale, limit the loss: ~0.2 ln V from 7 up), not ruinous on a chance match (V = 64)
@@ -61,14 +62,15 @@ OUT_SCALE = 9.0
 
 def config() -> Config:
     """The quick task (V = 64, T = 64, 4 heads) at the hand-built circuit's width (3V + T = 256 residual dimensions,
-    at least max(T, V + 1) per head: d_model = 288), two training steps for the null, smaller evaluation sets."""
+    at least max(T, V + 1) per head: d_model = 288), two training steps for the null, smaller evaluation sets
+    (16 sequences per probe, 256 per Reddy set)."""
     return Config.from_preset(
         "quick",
         d_model=288,
         steps=2,
         eval_every=1,
         checkpoint_every=1,
-        eval_batch=32,
+        eval_batch=16,
         rd_steps=2,
         rd_sweep_steps=2,
         rd_eval_every=1,
@@ -240,7 +242,8 @@ def oracle(cfg: Config) -> dict[str, Any]:
     """Metrics of the models known to have each property (see the module docstring), through ``compute``."""
     torch.set_num_threads(1)
     short = shortcut_config(cfg)
-    steps = list(range(0, STEPS + 1, EVERY))
+    near = range(CENTRE - int(10 * WIDTH), CENTRE + int(10 * WIDTH) + 1, FINE)
+    steps = sorted({*range(0, STEPS + 1, EVERY), *near})
     two = _copy_store(cfg, lambda s: induction_circuit(cfg, _step(s, CENTRE)), steps)
     one = _copy_store(cfg, lambda s: _blank(cfg, 1), [0, STEPS])
     shortcut = _copy_store(short, lambda s: positional_shortcut(short), [0, STEPS])
