@@ -37,8 +37,24 @@ _QUICK: dict[str, Threshold] = {
     "rd_width": Threshold(0.3, _Q),
     "rd_gap": Threshold(0.5, _Q),
 }
+#: quick thresholds that were set at quick scale with seeds in view (no paper number): at the paper preset they are
+#: reused, unverified, and said to be
+_FROM_QUICK_SEEDS = {"rep_loss_frac", "prev", "abrupt_ind", "shortcut_loss", "ablate_all", "specific", "ablate_top",
+                     "rd_width", "rd_gap"}  # fmt: skip
+
+
+def _paper(key: str, t: Threshold) -> Threshold:
+    """The paper preset's threshold: its source, and whether it is a quick-scale value reused unverified."""
+    if key in _FROM_QUICK_SEEDS:
+        return Threshold(t.value, f"{_P}: quick's value reused unverified (quick: {t.evidence})")
+    return Threshold(t.value, f"{_P}: {t.evidence}")
+
+
 THRESHOLDS: dict[str, dict[str, Threshold]] = {
     "smoke": {k: Threshold(t.value, _SMOKE) for k, t in _QUICK.items()},
     "quick": _QUICK,
-    "paper": {**{k: Threshold(t.value, _P) for k, t in _QUICK.items()}, "rep_loss_frac": Threshold(0.25, _P)},
+    "paper": {
+        **{k: _paper(k, t) for k, t in _QUICK.items()},
+        "rep_loss_frac": Threshold(0.25, f"{_P}: tighter than quick's 0.35 (no paper number)"),
+    },
 }
