@@ -42,3 +42,4 @@ THRESHOLDS: dict[str, dict[str, Threshold]] = {
     "quick": _QUICK,
     "paper": {**{k: Threshold(t.value, _P) for k, t in _QUICK.items()}, "rep_loss_frac": Threshold(0.25, _P)},
 }
+THRESHOLDS["gpu"] = THRESHOLDS["paper"]  # placeholder for the gpu preset (issue #18)
