@@ -41,7 +41,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  variables: PRESET=smoke|quick|paper (default quick), SEED, DEVICE=auto|cpu|cuda, THREADS, OVERRIDES='{key: value}'"
+	@echo "  variables: PRESET=smoke|quick|gpu|paper (default quick), SEED, DEVICE=auto|cpu|cuda, THREADS, OVERRIDES='{key: value}'"
 	@echo "             STUDY=<name>|all, SEEDS=0-4, JOBS (default: cores), EXECUTOR=local|submitit, SWEEP_ARGS"
 	@echo "  studies: $(STUDIES)"
 
@@ -106,8 +106,8 @@ test-fast: $(STAMP) ## make test without the slow and browser tests (~2 min)
 test-unit: $(STAMP) ## unit tests only
 	PHENOMENA_OUT=$(TEST_OUT) $(ONE_THREAD) $(BIN)/pytest $(XDIST) tests
 
-bench: $(STAMP) ## micro-benchmarks, then wall time + peak memory of every notebook at PRESET (cache off)
-	$(BIN)/python scripts/bench.py --preset $(PRESET) $(BENCH_ARGS)
+bench: $(STAMP) ## training steps/s today vs new (DEVICE), micro-benchmarks, notebooks at PRESET (BENCH_ARGS=--fast: steps only)
+	$(BIN)/python scripts/bench.py --preset $(PRESET) --device $(DEVICE) $(BENCH_ARGS)
 
 new-study: $(STAMP) ## scaffold a new study package, notebook and test: make new-study NAME=my_phenomenon
 	$(BIN)/python scripts/new_study.py $(NAME)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+import torch
+
 from benchmarks import micro
 from phenomena import studies
 from phenomena.studies import induction_heads as ih
@@ -25,3 +28,20 @@ def test_induction_benchmark_reports_every_setting() -> None:
 def test_copy_step_time_is_positive() -> None:
     cfg = ih.Config.from_preset("smoke")
     assert micro.copy_step_ms(cfg, n_layers=1, threads=1, steps=3) > 0
+
+
+def test_every_study_has_a_training_step_benchmark() -> None:
+    from benchmarks.steps import BENCHES
+
+    made = {make(torch.device("cpu"), "smoke").study for make in BENCHES.values()}
+    assert made == set(studies.names())
+
+
+@pytest.mark.parametrize("name", ["icl", "copy", "reddy", "rehearsal"])
+def test_step_benchmark_times_both_paths_and_counts_flops(name: str) -> None:
+    from benchmarks.steps import BENCHES, step_flops, time_paths
+
+    b = BENCHES[name](torch.device("cpu"), "smoke")
+    assert b.preset_steps > 0 and step_flops(b, torch.device("cpu")) > 0
+    t = time_paths(b, ("today", "new"), torch.device("cpu"), repeats=1, round_s=0.01)
+    assert set(t) == {"today", "new"} and all(v > 0 for v in t.values())

@@ -1,7 +1,8 @@
 """Typed study configurations with named presets and validated overrides.
 
 Every study defines a frozen dataclass that subclasses :class:`StudyConfig` and a ``PRESETS`` table
-(``smoke`` | ``quick`` | ``paper``) of field overrides. ``Config.from_preset(preset, seed=..., **overrides)``
+(``smoke`` | ``quick`` | ``gpu`` | ``paper``; ``gpu`` sits between quick and paper, sized for <= 2 min on one
+modern GPU) of field overrides. ``Config.from_preset(preset, seed=..., **overrides)``
 builds one and validates it: an unknown preset or key, a value of the wrong type, or a value outside the field's
 allowed range raises ``ValueError`` naming the field and what is allowed. (papermill only *warns* about unknown
 parameters, so this check is what catches a typo such as ``-y "overrides: {stpes: 10}"``.)
@@ -22,7 +23,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Self, get_args, get_origin
 
-PRESET_NAMES = ("smoke", "quick", "paper")
+PRESET_NAMES = ("smoke", "quick", "gpu", "paper")
 
 
 def field(
@@ -129,8 +130,13 @@ class StudyConfig:
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
 
-    preset: Literal["smoke", "quick", "paper"] = "quick"
+    preset: Literal["smoke", "quick", "gpu", "paper"] = "quick"
     seed: int = field(0, ge=0, doc="seed for data, initialisation and evaluation")
+    precision: Literal["fp32", "bf16"] = field(
+        "fp32",
+        doc="training precision: bf16 = bfloat16 autocast of the forward pass (weights, optimiser, loss and every "
+        "metric fp32); falls back to fp32, with a warning, on hardware without fast bf16 (docs/speed.md)",
+    )
 
     @classmethod
     def from_preset(cls, preset: str = "quick", **overrides: Any) -> Self:

@@ -105,14 +105,16 @@ def package_versions(names: tuple[str, ...] = _VERSIONED) -> dict[str, str | Non
     return out
 
 
-def run_metadata(device: torch.device | str | None = None) -> dict[str, Any]:
-    """Provenance for a figure or result: git sha (+dirty), versions, python, platform, device, threads."""
+def run_metadata(device: torch.device | str | None = None, precision: str | None = None) -> dict[str, Any]:
+    """Provenance for a figure or result: git sha (+dirty), versions, python, platform, device, the precision the
+    run trained in (the effective one: :func:`phenomena.precision.effective_precision`), threads."""
     return {
         **git_info(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "device": str(device) if device is not None else None,
+        "precision": precision,
         "torch_threads": torch.get_num_threads(),
         "versions": package_versions(),
     }

@@ -27,6 +27,7 @@ import torch
 
 from phenomena import cache, claims, figures, repro
 from phenomena.config import StudyConfig
+from phenomena.precision import effective_precision
 
 T = TypeVar("T")
 THREADS_ENV = "PHENOMENA_THREADS"
@@ -84,18 +85,24 @@ class Run:
     cfg: StudyConfig
     device: torch.device
     threads: int
+    precision: str = "fp32"
     started: float = field(default_factory=time.perf_counter)
 
     @classmethod
     def start(cls, study: str, cfg: StudyConfig, *, device: str = "auto", threads: int = 1) -> Run:
         """Seed python/numpy/torch with ``cfg.seed``, set ``threads`` (``$PHENOMENA_THREADS`` wins: the sweep and
-        test runners use it to keep parallel notebooks single-threaded), resolve ``device``, apply the style."""
+        test runners use it to keep parallel notebooks single-threaded), resolve ``device`` and the precision it trains in (bf16 without fast bf16 hardware: fp32, with a warning),
+        apply the style."""
         threads = int(os.environ.get(THREADS_ENV) or threads)
         repro.seed_everything(cfg.seed)
         repro.set_threads(threads)
-        run = cls(study=study, cfg=cfg, device=repro.pick_device(device), threads=threads)
+        dev = repro.pick_device(device)
+        precision = effective_precision(getattr(cfg, "precision", "fp32"), dev)
+        run = cls(study=study, cfg=cfg, device=dev, threads=threads, precision=precision)
         figures.style()
-        print(f"{study}: preset={cfg.preset} seed={cfg.seed} device={run.device} threads={threads}")
+        print(
+            f"{study}: preset={cfg.preset} seed={cfg.seed} device={run.device} threads={threads} precision={precision}"
+        )
         return run
 
     @property
@@ -109,7 +116,7 @@ class Run:
             "seed": self.cfg.seed,
             "config": self.cfg.to_dict(),
             "wall_time_s": round(self.elapsed, 1),
-            **repro.run_metadata(self.device),
+            **repro.run_metadata(self.device, self.precision),
         }
 
     def savefig(self, fig: plt.Figure, name: str) -> Path:
@@ -129,7 +136,7 @@ class Run:
         departures: Sequence[str] = (),
     ) -> Path:
         """Write ``data/results/<study>.json`` and raise if a row is not as expected (see :func:`claims.check`)."""
-        meta = repro.run_metadata(self.device)
+        meta = repro.run_metadata(self.device, self.precision)
         extra = {
             "peak_rss_mb": round(peak_rss_mb(), 1),
             "config": self.cfg.to_dict(),

@@ -9,9 +9,16 @@ The loop knows nothing about any task. A study passes
   EWC and SI add their penalty gradients) and whose ``after_step`` runs after it (SI's path integral, a
   measurement at a given step),
 - optionally an existing optimiser (a stream of phases that keeps Adam's state from phase to phase),
+- optionally ``precision="bf16"``: the loss (the forward pass) runs under bf16 autocast
+  (:mod:`phenomena.precision`); weights, gradients, optimiser state and the loss stay fp32, and ``evaluate`` runs
+  outside autocast, in fp32,
 
 and gets back a :class:`History` of the training loss (averaged between logs) and every evaluated metric. There are
 no globals: the history, the optimiser and the schedule are local to the call.
+
+Optimisers are the fused (single-kernel) Adam/AdamW where the device has one (:func:`make_optimizer`): on one CPU
+thread a step of the ICL model's 43 parameter tensors takes 0.64 ms fused vs 4.0 ms in the per-tensor loop (2.1 ms
+foreach), with the same update up to float rounding.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
+
+from phenomena.precision import Precision, autocast, effective_precision
 
 LossFn = Callable[[nn.Module, int], Tensor]
 EvalFn = Callable[[nn.Module, int], dict[str, float]]
@@ -75,6 +84,24 @@ def lr_factor(step: int, steps: int, warmup: int, schedule: str) -> float:
     raise ValueError(f"schedule={schedule!r}: expected constant, cosine or linear")
 
 
+def make_optimizer(
+    params: Sequence[nn.Parameter],
+    kind: Literal["adam", "adamw"] = "adam",
+    *,
+    lr: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+    weight_decay: float = 0.0,
+) -> torch.optim.Optimizer:
+    """Adam or AdamW (decoupled ``weight_decay``) over ``params``; fused on CPU and CUDA (one kernel for every
+    tensor instead of a Python loop over them), torch's default implementation elsewhere."""
+    if kind not in ("adam", "adamw"):
+        raise ValueError(f"optimizer={kind!r} is not allowed: expected 'adam', 'adamw' or an Optimizer")
+    params = list(params)
+    fused = bool(params) and all(p.device.type in ("cpu", "cuda") for p in params)
+    opt_cls = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
+    return opt_cls(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=fused or None)
+
+
 def train(
     model: nn.Module,
     loss_fn: LossFn,
@@ -93,12 +120,15 @@ def train(
     progress: bool = True,
     desc: str = "train",
     hooks: Sequence[Hook] = (),
+    precision: Precision = "fp32",
 ) -> History:
     """Train ``model`` for ``steps`` optimiser steps; return its :class:`History`.
 
     ``loss_fn``, ``evaluate`` and ``hooks`` are described in the module docstring. Parameters with
     ``requires_grad=False`` are not optimised. ``weight_decay`` is decoupled (AdamW) when ``optimizer="adamw"``.
-    ``optimizer`` may be an existing optimiser (then ``lr`` is its own and must not be passed).
+    ``optimizer`` may be an existing optimiser (then ``lr`` is its own and must not be passed); a name builds one
+    with :func:`make_optimizer`. ``precision="bf16"`` runs ``loss_fn`` under bf16 autocast on the model's device
+    (fp32, with a warning, where that device has no fast bf16: :func:`phenomena.precision.effective_precision`).
     """
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
@@ -114,8 +144,9 @@ def train(
             )
         if lr is None or lr <= 0:
             raise ValueError(f"lr must be > 0, got {lr}")
-        opt_cls = torch.optim.AdamW if optimizer == "adamw" else torch.optim.Adam
-        opt = opt_cls(params, lr=lr, betas=betas, weight_decay=weight_decay)
+        opt = make_optimizer(params, optimizer, lr=lr, betas=betas, weight_decay=weight_decay)
+    device = params[0].device if params else torch.device("cpu")
+    precision = effective_precision(precision, device)  # type: ignore[assignment]
     sched = None
     if warmup_steps or schedule != "constant":
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, steps, warmup_steps, schedule))
@@ -134,7 +165,9 @@ def train(
     running, count = torch.zeros(()), 0  # accumulated on device: no host sync per step
     bar = tqdm(range(steps), desc=desc, disable=not progress, mininterval=1.0, leave=True)
     for step in bar:
-        loss = loss_fn(model, step)
+        with autocast(device, precision):
+            loss = loss_fn(model, step)
+        loss = loss.float()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         for hook in hooks:

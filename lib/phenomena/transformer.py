@@ -79,6 +79,20 @@ def sinusoidal_positions(max_len: int, d_model: int) -> Tensor:
     return table
 
 
+def causal_attention(q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """softmax(q k^T / sqrt(d_head) + causal mask) v for q, k, v: (B, H, T, d_head), through SDPA.
+
+    Under bf16 autocast on the CPU, SDPA runs in fp32 with autocast off: its bf16 backward (one tiny GEMM per
+    batch x head) is many times slower at our shapes (issue #18, fwd+bwd on one thread of a Xeon with AMX, ICL's
+    (64, 2, 22, 32): fp32 2.4 ms, bf16 20.6 ms, explicit softmax(QK^T)V 3.5 ms; on an AVX2 CPU, ICL 2.3 vs 6.1 ms
+    and the copy task's (32, 4, 64, 16) 6.4 vs 22 ms). On CUDA, bf16 SDPA (flash attention) is the fast path and
+    stays under autocast. The next linear layer casts the fp32 output back to bf16."""
+    if q.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+        with torch.autocast("cpu", enabled=False):
+            return F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True)
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+
 class Attention(nn.Module):
     """Causal multi-head self-attention with optional per-head output scaling and pattern return."""
 
@@ -109,7 +123,7 @@ class Attention(nn.Module):
             pattern = scores.masked_fill(~causal, float("-inf")).softmax(dim=-1)  # (B, H, T, T)
             z = pattern @ v
         else:
-            z = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            z = causal_attention(q, k, v)
         if head_scale is not None:
             z = z * head_scale.view(1, -1, 1, 1)
         return self.out(z.transpose(1, 2).reshape(B, T, D)), pattern

@@ -31,6 +31,21 @@ class Config(StudyConfig):
             td_eval_prompts=128,
         ),
         "quick": dict(),
+        # one modern GPU, <= 2 min (not yet timed on one): Garg's "small" model (6 layers x 128, 4 heads) on d = 10,
+        # Raventos' task-diversity sizes (d = 8, 16 points) with one more pool size; quick's optimiser
+        "gpu": dict(
+            d=10,
+            n_points=21,
+            n_layers=6,
+            n_heads=4,
+            d_model=128,
+            steps=8000,
+            eval_every=500,
+            td_pool_sizes=(4, 16, 64, 256, 0),
+            td_d=8,
+            td_n_points=16,
+            td_steps=1500,
+        ),
         "paper": dict(
             d=20,
             n_points=41,

@@ -68,6 +68,7 @@ def train_icl(cfg: Config, device: torch.device, *, progress: bool = True) -> tu
         eval_every=cfg.eval_every,
         progress=progress,
         desc=f"ICL d={cfg.d}",
+        precision=cfg.precision,
     )
     return model, history
 
@@ -95,5 +96,6 @@ def train_task_diversity(cfg: Config, M: int, device: torch.device, *, progress:
         schedule=cfg.schedule,
         progress=progress,
         desc=f"M={M or 'inf'}",
+        precision=cfg.precision,
     )
     return model

@@ -50,6 +50,26 @@ class Config(StudyConfig):
             rd_eval_size=64,
         ),
         "quick": dict(),
+        # one modern GPU, <= 2 min (not yet timed on one): the paper preset's copy task and model, 6k steps;
+        # quick's Reddy runs with the paper's burstiness values and evaluation size
+        "gpu": dict(
+            seq_len=256,
+            segment_min=16,
+            segment_max=96,
+            gap_max=64,
+            probe_len=128,
+            seen_len=64,
+            far_len=32,
+            far_gap=160,
+            d_model=128,
+            n_heads=8,
+            steps=6000,
+            batch_size=64,
+            eval_every=100,
+            checkpoint_every=500,
+            rd_burstiness=(1, 2, 4),
+            rd_eval_size=4096,
+        ),
         "paper": dict(
             seq_len=256,
             segment_min=16,
@@ -194,4 +214,4 @@ class Config(StudyConfig):
 
     def reddy_fields(self) -> dict[str, Any]:
         """The fields the Reddy runs depend on (their cache key)."""
-        return {k: v for k, v in self.to_dict().items() if k.startswith("rd_") or k == "seed"}
+        return {k: v for k, v in self.to_dict().items() if k.startswith("rd_") or k in ("seed", "precision")}

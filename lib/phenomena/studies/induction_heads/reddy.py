@@ -205,6 +205,7 @@ def train_reddy(cfg: Config, s: ReddySetting, device: torch.device, *, progress:
         eval_every=cfg.rd_eval_every,
         progress=progress,
         desc=f"Reddy {s.tag}",
+        precision=cfg.precision,
     )
 
 

@@ -58,3 +58,4 @@ THRESHOLDS: dict[str, dict[str, Threshold]] = {
         "rep_loss_frac": Threshold(0.25, f"{_P}: tighter than quick's 0.35 (no paper number)"),
     },
 }
+THRESHOLDS["gpu"] = THRESHOLDS["paper"]  # placeholder for the gpu preset (issue #18)

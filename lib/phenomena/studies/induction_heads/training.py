@@ -54,6 +54,7 @@ def train_copy(
         eval_every=cfg.eval_every,
         progress=progress,
         desc=f"{n_layers}-layer copy",
+        precision=cfg.precision,
     )
     return model, history, checkpoints
 

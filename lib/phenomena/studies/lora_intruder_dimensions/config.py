@@ -50,6 +50,16 @@ class Config(StudyConfig):
             epsilons=(0.3, 0.5, 0.9),
         ),
         "quick": dict(),
+        # one modern GPU, <= 2 min (not yet timed on one): the offline MiniLM (a GPU machine may have no network),
+        # the paper's batch size, twice quick's steps, and more of the paper's rank families
+        "gpu": dict(
+            steps=400,
+            batch_size=16,
+            ranks=(1, 4, 16, 64),
+            fixed_alpha_ranks=(1, 2, 8),
+            rslora_ranks=(1, 8, 64),
+            seq_steps=200,
+        ),
         "paper": dict(
             model="roberta-base",
             steps=1000,
@@ -99,9 +109,6 @@ class Config(StudyConfig):
         10, positive=True, doc="examples per step (paper: 16; 10 keeps quick in its time budget)"
     )
     warmup_frac: float = field(0.06, ge=0.0, lt=1.0, doc="linear warmup fraction, then linear decay (paper)")
-    bf16: bool = field(
-        True, doc="bfloat16 autocast of forward passes (weights, optimiser and SVDs stay fp32)"
-    )
     head_lr: float = field(1e-2, positive=True, doc="lr of the dense classifier head, the same for every run")
     full_lr: float = field(
         1e-4,

@@ -17,7 +17,7 @@ from phenomena.studies.lora_intruder_dimensions.data import (
     encode,
     probe_sentences,
 )
-from phenomena.studies.lora_intruder_dimensions.model import Base, autocast, embed, set_weights
+from phenomena.studies.lora_intruder_dimensions.model import Base, embed, set_weights
 
 
 class Evaluator:
@@ -57,8 +57,9 @@ class Evaluator:
         for i in range(0, len(idx), chunk):
             sel = order[i : i + chunk]
             ids, mask = enc.batch(idx[sel], self.device)
-            with autocast(self.device, self.cfg.bf16):
-                out[torch.as_tensor(sel)] = embed(self.encoder, ids, mask).float().cpu()
+            out[torch.as_tensor(sel)] = embed(
+                self.encoder, ids, mask
+            ).cpu()  # fp32, whatever the training precision
         return out
 
     def encoded_task(self, task: TextTask) -> Encoded:

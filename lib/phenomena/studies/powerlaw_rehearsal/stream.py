@@ -24,7 +24,7 @@ from phenomena.studies.powerlaw_rehearsal.config import ENVIRONMENTS, Config
 from phenomena.studies.powerlaw_rehearsal.data import make_tasks
 from phenomena.studies.powerlaw_rehearsal.regularisers import Regulariser
 from phenomena.studies.powerlaw_rehearsal.schedules import make_schedule, schedule_form
-from phenomena.train import Hook, train
+from phenomena.train import Hook, make_optimizer, train
 
 
 def make_mlp(d_in: int, hidden: tuple[int, ...], n_classes: int = 10, dropout: float = 0.0) -> nn.Sequential:
@@ -171,7 +171,7 @@ def run_environment(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1)
     model = make_mlp(data.x_train.shape[1], hidden or cfg.hidden, dropout=cfg.dropout).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = make_optimizer(list(model.parameters()), "adam", lr=cfg.lr)
     reg = Regulariser(env, cfg) if env in ("ewc", "online_ewc", "si", "powerlaw_ewc") else None
     tests = [tuple(t.to(device) for t in data.test(j)) for j in range(T)]
     b = np.array([accuracy(model, *tests[j]) for j in range(T)])
@@ -191,6 +191,7 @@ def run_environment(
             hooks=[h for h in (reg, probe) if h is not None],
             progress=False,
             log_every=batches.n_batches,
+            precision=cfg.precision,
         )
         ff_step[t] = probe.step_acc if probe.step_acc is not None else accuracy(model, *tests[t])
         ff[t] = probe.example_acc if probe.example_acc is not None else accuracy(model, *tests[t])
