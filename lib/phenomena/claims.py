@@ -180,6 +180,13 @@ def expectation(preset: str, reason: str = "", **declared: Expect) -> Expect:
     return declared.get(preset, "holds")
 
 
+def gpu_thresholds(paper: dict[str, Threshold]) -> dict[str, Threshold]:
+    """The ``gpu`` preset's thresholds: the paper's, marked as such. No gpu run has been seen yet, so every row
+    expects ``unclear`` there (:func:`expectation`) and a gpu run records its numbers without raising."""
+    why = "gpu preset (between quick and paper; not run yet, so it expects unclear): the paper preset's threshold"
+    return {k: Threshold(t.value, f"{why}; {t.evidence}") for k, t in paper.items()}
+
+
 def _finite_or_explained(c: Claim) -> bool:
     return not c.evaluated or bool(c.note) or (isinstance(c.ours, float) and math.isfinite(c.ours))
 

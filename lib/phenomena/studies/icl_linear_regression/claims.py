@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from phenomena.claims import Claim, Threshold, expectation
+from phenomena.claims import Claim, Threshold, expectation, gpu_thresholds
 from phenomena.studies.icl_linear_regression.config import Config
 from phenomena.studies.icl_linear_regression.experiment import Results
 
@@ -315,4 +315,4 @@ def comparison(cfg: Config, m: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-THRESHOLDS["gpu"] = THRESHOLDS["paper"]  # placeholder for the gpu preset (issue #18)
+THRESHOLDS["gpu"] = gpu_thresholds(THRESHOLDS["paper"])

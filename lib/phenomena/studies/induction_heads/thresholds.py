@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from phenomena.claims import Threshold
+from phenomena.claims import Threshold, gpu_thresholds
 
 # Where each threshold comes from. The _Q thresholds were set in an earlier session with seeds 0-2 of the quick
 # preset in view (repeated-copy loss / ln V 0.24 / 0.24 / 0.27, previous-token score 0.70 / 0.71 / 0.68,
@@ -58,4 +58,4 @@ THRESHOLDS: dict[str, dict[str, Threshold]] = {
         "rep_loss_frac": Threshold(0.25, f"{_P}: tighter than quick's 0.35 (no paper number)"),
     },
 }
-THRESHOLDS["gpu"] = THRESHOLDS["paper"]  # placeholder for the gpu preset (issue #18)
+THRESHOLDS["gpu"] = gpu_thresholds(THRESHOLDS["paper"])

@@ -14,7 +14,7 @@ from typing import Any
 
 from scipy.stats import spearmanr
 
-from phenomena.claims import Claim, Expect, Threshold, expectation
+from phenomena.claims import Claim, Expect, Threshold, expectation, gpu_thresholds
 from phenomena.studies.lora_intruder_dimensions.config import Config
 from phenomena.studies.lora_intruder_dimensions.experiment import Results, has_learned
 
@@ -444,4 +444,4 @@ def comparison(cfg: Config, m: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-THRESHOLDS["gpu"] = THRESHOLDS["paper"]  # placeholder for the gpu preset (issue #18)
+THRESHOLDS["gpu"] = gpu_thresholds(THRESHOLDS["paper"])

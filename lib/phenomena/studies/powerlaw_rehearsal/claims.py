@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from phenomena.claims import Claim, Threshold, expectation
+from phenomena.claims import Claim, Threshold, expectation, gpu_thresholds
 from phenomena.studies.powerlaw_rehearsal.config import Config
 from phenomena.studies.powerlaw_rehearsal.experiment import Results, facilitation, learning_speed
 from phenomena.studies.powerlaw_rehearsal.schedules import phase_budget, predicted_load
@@ -356,4 +356,4 @@ def comparison(cfg: Config, m: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-THRESHOLDS["gpu"] = THRESHOLDS["paper"]  # placeholder for the gpu preset (issue #18)
+THRESHOLDS["gpu"] = gpu_thresholds(THRESHOLDS["paper"])
