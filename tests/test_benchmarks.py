@@ -25,9 +25,22 @@ def test_induction_benchmark_reports_every_setting() -> None:
     assert sorted(calls) == [(1, 1), (1, 2), (2, 1), (2, 2)] and len(out) == 4
 
 
-def test_copy_step_time_is_positive() -> None:
+def test_copy_step_benchmark_times_the_studys_own_training_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The benchmark times the shared training loop at the study's own settings (10 warm-up steps, then the timed
+    ones) and leaves the thread count as it found it."""
+    calls = []
+    real = micro.train
+
+    def counting(model: torch.nn.Module, loss: object, *, steps: int, **kw: object) -> object:
+        calls.append((steps, kw["lr"], kw["optimizer"]))
+        return real(model, loss, steps=steps, **kw)
+
+    monkeypatch.setattr(micro, "train", counting)
     cfg = ih.Config.from_preset("smoke")
-    assert micro.copy_step_ms(cfg, n_layers=1, threads=1, steps=3) > 0
+    before = torch.get_num_threads()
+    ms = micro.copy_step_ms(cfg, n_layers=1, threads=1, steps=3)
+    assert calls == [(10, cfg.lr, "adamw"), (3, cfg.lr, "adamw")]
+    assert torch.get_num_threads() == before and 0 < ms < 60_000
 
 
 def test_every_study_has_a_training_step_benchmark() -> None:
