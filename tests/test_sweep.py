@@ -303,7 +303,7 @@ def test_papermill_command_and_environment(monkeypatch: pytest.MonkeyPatch, tmp_
 def test_unknown_study_preset_or_device_name_the_allowed_values() -> None:
     with pytest.raises(ValueError, match=r"study='nope'.*induction_heads"):
         tasks.parse_studies("induction_heads,nope")
-    with pytest.raises(ValueError, match=r"preset='huge'.*\['paper', 'quick', 'smoke'\]"):
+    with pytest.raises(ValueError, match=r"preset='huge'.*\['gpu', 'paper', 'quick', 'smoke'\]"):
         tasks.check_names([Task(FAST, "huge", 0)])
     with pytest.raises(ValueError, match=r"device='tpu'.*'cuda'"):
         tasks.check_names([Task(FAST, "smoke", 0)], device="tpu")
