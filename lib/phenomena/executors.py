@@ -256,7 +256,7 @@ class SubmititOptions:
     partition: str | None = None
     gpus: int | None = None
     array_parallelism: int | None = None
-    queue_min: float = 10.0
+    queue_min: float = 30.0
     poll_s: float = 15.0
 
 
