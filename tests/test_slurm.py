@@ -3,8 +3,9 @@
 The project's own smoke sweep goes to the default (Slurm) cluster as one job array through ``--executor submitit``;
 its tasks must have run as Slurm jobs (their ids in each result's ``execution`` record, ``sacct`` saying COMPLETED)
 and its over-seeds summary must equal the local pool's for the same seeds. A task that raises shows its traceback
-and the sweep exits non-zero while the other tasks complete; a job that dies outside Python, a cancelled job and a
-job past the sweep's deadline are reported with their Slurm state, never waited on.
+and the sweep exits non-zero; in one array beside a job that completes, a job that raises, one that dies outside
+Python, a cancelled one and one past the sweep's deadline are reported with their Slurm state, never waited on
+(the functions those jobs run are in :mod:`tests.slurm_jobs`).
 
 Without a reachable cluster these tests are skipped, loudly; with ``PHENOMENA_REQUIRE_SLURM=1`` (CI, once
 ``make slurm-up`` succeeded) they fail instead. Every output goes under a temporary root.
@@ -24,7 +25,7 @@ import pytest
 
 from phenomena import executors, sweep, tasks
 from phenomena.__main__ import main
-from phenomena.tasks import FAILED, Options, Task
+from phenomena.tasks import FAILED, RAN, Options, Task, TaskResult
 from tests.conftest import REPO
 from tests.slurm_jobs import misbehave
 
@@ -204,3 +205,58 @@ def test_the_deadline_follows_the_time_limit_and_the_array_rounds() -> None:
 def test_the_cluster_check_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(REPO / "no-such-dir"))
     assert "no Slurm client commands" in str(slurm_unavailable())
+
+
+class FakeWatcher:
+    """sacct as a dict: job id -> state (``update`` counts the calls)."""
+
+    def __init__(self, states: dict[str, str]) -> None:
+        self.states, self.calls = states, 0
+
+    def update(self) -> None:
+        self.calls += 1
+
+    def get_state(self, job_id: str, mode: str = "standard") -> str:
+        return self.states.get(job_id, "UNKNOWN")
+
+
+class FakeJob:
+    """What :func:`executors.collect` uses of a submitit job, without a cluster."""
+
+    def __init__(self, job_id: str, folder: Path, watcher: FakeWatcher, result: Any = None) -> None:
+        self.job_id, self.watcher, self._result, self.cancelled = job_id, watcher, result, False
+        self.paths = type(
+            "Paths",
+            (),
+            {
+                "result_pickle": folder / f"{job_id}_result.pkl",
+                "stdout": folder / f"{job_id}_log.out",
+                "stderr": folder / f"{job_id}_log.err",
+            },
+        )()
+
+    def result(self) -> Any:
+        return self._result
+
+    def cancel(self, check: bool = True) -> None:
+        self.cancelled = True
+
+
+def test_collect_without_a_cluster(tmp_path: Path) -> None:
+    """A result pickle is read; a final state without one is a death outside Python; the rest is cancelled at the
+    deadline: never a wait without end, whatever sacct says (here: nothing at all about job 7_3)."""
+    watcher = FakeWatcher({"7_0": "COMPLETED", "7_1": "OUT_OF_MEMORY", "7_2": "RUNNING"})
+    ok = TaskResult(Task(FAST, "smoke", 0), RAN)
+    jobs = [FakeJob(f"7_{i}", tmp_path, watcher, ok if i == 0 else None) for i in range(4)]
+    jobs[0].paths.result_pickle.write_bytes(b"")
+    jobs[1].paths.stderr.write_text("slurmstepd: error: Detected 1 oom_kill event\n")
+    labels = [Task(FAST, "smoke", i) for i in range(4)]
+    reported: list[TaskResult] = []
+    started = time.monotonic()
+    results = executors.collect(labels, jobs, reported.append, deadline=2, poll_s=0.5)
+    assert time.monotonic() - started < 10 and watcher.calls >= 2
+    assert results[0] is ok and [r.status for r in results[1:]] == [FAILED] * 3 and len(reported) == 4
+    assert "ended OUT_OF_MEMORY" in str(results[1].error) and "oom_kill" in str(results[1].error)
+    assert "7_1_log.err" in str(results[1].error) and not jobs[1].cancelled
+    for result, job, state in ((results[2], jobs[2], "RUNNING"), (results[3], jobs[3], "UNKNOWN")):
+        assert f"last Slurm state {state}; cancelled" in str(result.error) and job.cancelled
