@@ -7,8 +7,8 @@ and the sweep exits non-zero; in one array beside a job that completes, a job th
 Python, a cancelled one and one past the sweep's deadline are reported with their Slurm state, never waited on
 (the functions those jobs run are in :mod:`tests.slurm_jobs`).
 
-Without a reachable cluster these tests are skipped, loudly; with ``PHENOMENA_REQUIRE_SLURM=1`` (CI, once
-``make slurm-up`` succeeded) they fail instead. Every output goes under a temporary root.
+Without a reachable cluster these tests are skipped, loudly; with ``PHENOMENA_REQUIRE_SLURM=1`` (set by ``.ci/run``)
+they fail instead. Every output goes under a temporary root.
 """
 
 from __future__ import annotations
