@@ -36,7 +36,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: help env figures readme sweep report browser test test-fast test-unit bench lint format clean clean-cache \
-	hooks new-study slurm-up slurm-down
+	hooks new-study
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -115,6 +115,8 @@ clean-cache: ## delete cached results (data/cache/)
 
 clean: ## delete build outputs and caches (keeps .venv and committed figures)
 	rm -rf build data/cache .pytest_cache .ruff_cache .hypothesis
+
+.PHONY: slurm-up slurm-down
 
 slurm-up: ## start a one-node Slurm cluster on this machine (root, Debian 12; installs the packages where missing)
 	scripts/slurm.sh up
