@@ -264,7 +264,8 @@ class SubmititOptions:
 SLURM_MARGIN_MIN = 5
 
 
-#: Slurm states after which a job runs no more (``CANCELLED by 0`` starts with ``CANCELLED``).
+#: Slurm states after which a job runs no more (``CANCELLED by 0`` starts with ``CANCELLED``); a PREEMPTED job
+#: may be requeued, so (as for submitit) it is still waited for, up to the deadline.
 FINAL_STATES = (
     "BOOT_FAIL",
     "CANCELLED",
@@ -273,7 +274,6 @@ FINAL_STATES = (
     "FAILED",
     "NODE_FAIL",
     "OUT_OF_MEMORY",
-    "PREEMPTED",
     "REVOKED",
     "TIMEOUT",
 )
