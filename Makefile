@@ -128,3 +128,11 @@ clean-cache: ## delete cached results (data/cache/)
 
 clean: ## delete build outputs and caches (keeps .venv and committed figures)
 	rm -rf build data/cache .pytest_cache .ruff_cache .hypothesis
+
+.PHONY: slurm-up slurm-down
+
+slurm-up: ## start a one-node Slurm cluster on this machine (root, Debian 12; installs the packages where missing)
+	scripts/slurm.sh up
+
+slurm-down: ## stop the one-node Slurm cluster started by make slurm-up
+	scripts/slurm.sh down

@@ -1,14 +1,23 @@
 """Running sweep tasks: one notebook process per task (logged, retried once when its kernel does not start, stopped
 cleanly on Ctrl-C), on a local pool of workers or through submitit (Slurm job arrays; ``cluster="local"`` runs
-real local processes)."""
+real local processes).
+
+No wait on a submitted job is open-ended: submitit learns a job's state only from ``sacct`` and would wait forever
+for the result of a job that died outside Python (cancelled, out of memory, killed at its time limit), so
+:func:`collect` polls ``sacct`` itself, reports such a job with its Slurm state and log, and gives up (cancelling
+what is left) at a deadline derived from the tasks' time limit. Every published result records where it ran
+(:func:`execution_record`: executor, cluster, job and array ids, node).
+"""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -19,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from phenomena.paths import atomic_path
+from phenomena.paths import atomic_path, write_json
 from phenomena.tasks import (
     FAILED,
     RAN,
@@ -151,13 +160,46 @@ def execute(task: Task, options: Options, runner: Callable[..., int] = run_logge
     return TaskResult(task, RAN, wall, attempts=attempt, log=str(log))
 
 
+def execution_record() -> dict[str, Any]:
+    """Where the calling process runs: ``executor`` (``local`` pool or ``submitit``), ``cluster`` (``slurm``,
+    ``local`` or None), ``job_id`` (``<array job>_<index>`` for an array task), ``array_job_id``,
+    ``array_task_id``, ``node`` (the Slurm node name, else the host name) and ``host``."""
+    host = socket.gethostname()
+    record: dict[str, Any] = {
+        "executor": "local",
+        "cluster": None,
+        "job_id": None,
+        "array_job_id": None,
+        "array_task_id": None,
+        "node": host,
+        "host": host,
+    }
+    if "SUBMITIT_FOLDER" not in os.environ:  # set by submitit in the job it runs
+        return record
+    import submitit
+
+    env = submitit.JobEnvironment()
+    record.update(executor="submitit", cluster=env.cluster, job_id=env.job_id)
+    if env.cluster == "slurm":
+        record.update(
+            array_job_id=os.environ.get("SLURM_ARRAY_JOB_ID"),
+            array_task_id=os.environ.get("SLURM_ARRAY_TASK_ID"),
+            node=os.environ.get("SLURMD_NODENAME", host),
+        )
+    return record
+
+
 def publish(task: Task, options: Options, result: TaskResult) -> TaskResult:
-    """Check the results file the run wrote and (sweep mode) copy it atomically to its committed place."""
+    """Check the results file the run wrote, add where it ran (``execution``: :func:`execution_record`) and
+    (sweep mode) copy it atomically to its committed place."""
     written = results_written(options, task)
     if not written.exists():
         result.status, result.error = FAILED, f"the run wrote no results file at {written}"
         return result
     record = json.loads(written.read_text())
+    if options.mode == "sweep":
+        record["execution"] = execution_record()
+        write_json(written, record)
     result.peak_rss_mb = record.get("peak_rss_mb")
     if record.get("config") != expected_config(task):
         result.status = FAILED
@@ -205,21 +247,153 @@ def run_local(
 @dataclass(frozen=True)
 class SubmititOptions:
     """Where submitit sends the tasks: ``cluster`` ``local`` | ``slurm`` | None (submitit picks: Slurm when
-    present), the Slurm ``partition``, ``gpus`` per task (default 1 with ``device="cuda"``, else 0) and how many
-    array tasks run at once (``array_parallelism``, default: ``jobs``)."""
+    present), the Slurm ``partition``, ``gpus`` per task (default 1 with ``device="cuda"``, else 0), how many
+    array tasks run at once (``array_parallelism``, default: ``jobs``), how long the tasks may wait in the queue
+    in all (``queue_min``: part of the deadline, :func:`deadline_s`) and how often ``sacct`` is asked
+    (``poll_s``)."""
 
     cluster: str | None = None
     partition: str | None = None
     gpus: int | None = None
     array_parallelism: int | None = None
+    queue_min: float = 30.0
+    poll_s: float = 15.0
+
+
+#: Slurm's time limit of a task is ours plus this: our own timeout ends the notebook first, with a message.
+SLURM_MARGIN_MIN = 5
+
+
+#: Slurm states after which a job runs no more (``CANCELLED by 0`` starts with ``CANCELLED``); a PREEMPTED job
+#: may be requeued, so (as for submitit) it is still waited for, up to the deadline.
+FINAL_STATES = (
+    "BOOT_FAIL",
+    "CANCELLED",
+    "COMPLETED",
+    "DEADLINE",
+    "FAILED",
+    "NODE_FAIL",
+    "OUT_OF_MEMORY",
+    "REVOKED",
+    "TIMEOUT",
+)
+
+
+def deadline_s(n_tasks: int, parallelism: int, time_limit_min: float, queue_min: float) -> float:
+    """How long a sweep waits for ``n_tasks`` jobs that each run at most ``time_limit_min`` (Slurm kills them
+    then), ``parallelism`` at a time: every round of tasks its time limit, plus ``queue_min`` for queueing."""
+    rounds = math.ceil(max(1, n_tasks) / max(1, parallelism))
+    return 60.0 * (rounds * time_limit_min + queue_min)
+
+
+def _log_paths(job: Any) -> str:
+    return f"{job.paths.stdout} and {job.paths.stderr}"
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    if not path.exists():
+        return f"({path} does not exist)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) or f"({path} is empty)"
+
+
+#: submitit's local jobs in Slurm's words (a negative return code, killed by a signal, is INTERRUPTED).
+LOCAL_STATES = {"RUNNING": "RUNNING", "FINISHED": "COMPLETED", "INTERRUPTED": "CANCELLED"}
+
+
+def _is_local(job: Any) -> bool:
+    from submitit.local.local import LocalJob
+
+    return isinstance(job, LocalJob)
+
+
+def _state(job: Any) -> str:
+    """The job's last known state in Slurm's words: from the watcher's cache (no call to the cluster), or from
+    the process itself for submitit's local jobs."""
+    if _is_local(job):
+        return LOCAL_STATES.get(job.state, job.state)
+    return str(job.watcher.get_state(job.job_id, mode="cache"))
 
 
 def _job_result(task: Task, job: Any) -> TaskResult:
-    """A submitit job's :class:`TaskResult`, or a failed one carrying the job's error (its stderr tail)."""
+    """A finished job's :class:`TaskResult` from its result pickle, or a failed one carrying the Python traceback."""
     try:
         return job.result()
     except Exception as err:
         return TaskResult(task, FAILED, error=f"submitit job {job.job_id} failed: {err}")
+
+
+def _died(task: Task, job: Any, state: str) -> TaskResult:
+    """A job that ended (``state``) without writing its result pickle: it died outside Python."""
+    return TaskResult(
+        task,
+        FAILED,
+        error=(
+            f"Slurm job {job.job_id} ended {state} without a result (it died outside Python: cancelled, out of"
+            f" memory, past its time limit, or its node failed); logs: {_log_paths(job)}\n"
+            f"{_tail(job.paths.stderr)}"
+        ),
+        log=str(job.paths.stderr),
+    )
+
+
+def _overdue(task: Task, job: Any, waited_s: float) -> TaskResult:
+    return TaskResult(
+        task,
+        FAILED,
+        error=(
+            f"submitit job {job.job_id} gave no result within the sweep's deadline ({waited_s / 60:.1f} min: the"
+            f" tasks' time limit per round of the array, plus the queueing allowance); last Slurm state"
+            f" {_state(job)}; cancelled; logs: {_log_paths(job)}"
+        ),
+        log=str(job.paths.stderr),
+    )
+
+
+def collect(
+    tasks: Sequence[Task],
+    submitted: Sequence[Any],
+    report: Callable[[TaskResult], None],
+    deadline: float,
+    poll_s: float = 15.0,
+) -> list[TaskResult]:
+    """Wait for every submitted job, in any order, until ``deadline`` seconds from now; results in task order.
+
+    A job is finished when its result pickle exists (a Python exception in it comes back with its traceback) or
+    when ``sacct``, asked every ``poll_s`` seconds for all the jobs at once, says it ended (a local job: its
+    process exited); without a pickle it died outside Python and is reported with its state and logs. Jobs still
+    unfinished at the deadline are cancelled and reported as such.
+    """
+    started = time.monotonic()
+    pending = dict(enumerate(submitted))
+    results: dict[int, TaskResult] = {}
+    ended_at: dict[int, float] = {}
+    last_poll = float("-inf")
+    while pending:
+        if time.monotonic() - last_poll >= poll_s and not _is_local(submitted[0]):
+            submitted[0].watcher.update()  # one sacct call for every job of the array
+            last_poll = time.monotonic()
+        for i, job in list(pending.items()):
+            state = _state(job)
+            if job.paths.result_pickle.exists():
+                results[i] = _job_result(tasks[i], job)
+            elif state.upper().startswith(FINAL_STATES):
+                # a COMPLETED job has written its pickle; give a slow file system a moment to show it
+                ended_at.setdefault(i, time.monotonic())
+                if not state.startswith("COMPLETED") or time.monotonic() - ended_at[i] > 15:
+                    results[i] = _died(tasks[i], job, state)
+            if i in results:
+                del pending[i]
+                report(results[i])
+        if not pending:
+            break
+        if time.monotonic() - started > deadline:
+            for i, job in pending.items():
+                job.cancel(check=False)
+                results[i] = _overdue(tasks[i], job, time.monotonic() - started)
+                report(results[i])
+            break
+        time.sleep(1.0)
+    return [results[i] for i in range(len(submitted))]
 
 
 def run_submitit(
@@ -229,7 +403,8 @@ def run_submitit(
     report: Callable[[TaskResult], None],
     sub: SubmititOptions,
 ) -> list[TaskResult]:
-    """Run ``tasks`` as a submitit job array (``executor.map_array(run_task, ...)``).
+    """Run ``tasks`` as a submitit job array (``executor.map_array(run_task, ...)``), waiting at most
+    :func:`deadline_s` for them.
 
     submitit's local cluster starts every submitted job at once, so there the tasks go in batches of ``jobs``;
     on Slurm they go as one array, at most ``array_parallelism`` running at a time.
@@ -245,13 +420,15 @@ def run_submitit(
         folder=options.root / "build" / "sweeps" / "submitit", cluster=sub.cluster
     )
     gpus = sub.gpus if sub.gpus is not None else int(options.device == "cuda")
+    parallelism = sub.array_parallelism or jobs
+    time_limit_min = options.timeout_min + SLURM_MARGIN_MIN
     executor.update_parameters(
         name="phenomena-sweep",
-        timeout_min=options.timeout_min + 5,  # our own timeout ends the notebook first, with a message
+        timeout_min=time_limit_min,
         cpus_per_task=options.threads,
         gpus_per_node=gpus,
         slurm_partition=sub.partition,
-        slurm_array_parallelism=sub.array_parallelism or jobs,
+        slurm_array_parallelism=parallelism,
     )
     local = executor.cluster == "local"
     batch = max(1, jobs) if local else max(1, len(tasks))
@@ -260,10 +437,9 @@ def run_submitit(
         chunk = list(tasks[start : start + batch])
         submitted = executor.map_array(run_task, chunk, [options] * len(chunk))
         say(f"[submit ] {len(chunk)} job(s) on {executor.cluster}: {', '.join(j.job_id for j in submitted)}")
+        wait = deadline_s(len(chunk), len(chunk) if local else parallelism, time_limit_min, sub.queue_min)
         try:
-            for task, job in zip(chunk, submitted):
-                results.append(_job_result(task, job))
-                report(results[-1])
+            results.extend(collect(chunk, submitted, report, wait, 1.0 if local else sub.poll_s))
         except KeyboardInterrupt:
             _interrupt_jobs(submitted, local)
             raise
