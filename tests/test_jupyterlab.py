@@ -10,9 +10,7 @@ for 127.0.0.1 is aborted and fails the test; screenshots of each explorer before
 ``build/jupyterlab/``. Without Chromium, playwright or JupyterLab it is skipped, loudly
 (``PHENOMENA_REQUIRE_BROWSER=1``, set by CI where Chromium is installed, makes that a failure instead).
 
-Without a browser: an explorer under papermill -- no ``PHENOMENA_HEADLESS``, as a papermill user runs it -- draws
-its defaults once and makes no widget, so nothing waits on a widget frontend (jupyter/nbclient#312); every
-notebook, run so twice, finishes.
+The same explorers without a frontend (plain papermill runs) are tested in ``tests/test_headless_runs.py``.
 """
 
 from __future__ import annotations
@@ -29,10 +27,10 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 from phenomena import figures, report, studies
@@ -84,68 +82,6 @@ def test_explore_draws_once_without_a_kernel(monkeypatch: pytest.MonkeyPatch) ->
     assert figures.static_reason() in ("not in a Jupyter kernel", "not in IPython")
     monkeypatch.setenv(figures.HEADLESS_ENV, "1")
     assert figures.static_reason() == f"{figures.HEADLESS_ENV} is set"
-
-
-def explorer_notebook(path: Path) -> Path:
-    """A notebook that only builds an explorer and says which way explore() went."""
-    nb = nbformat.v4.new_notebook()
-    nb.cells.append(
-        nbformat.v4.new_code_cell(
-            "from phenomena import figures\n"
-            "def show(k: int = 2) -> None:\n"
-            "    print('drawn', k)\n"
-            "figures.explore(show, k=(0, 9))\n"
-            "print('static:', figures.static_reason())"
-        )
-    )
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, path)
-    return path
-
-
-def papermill(
-    source: Path, executed: Path, env: dict[str, str], timeout_s: int
-) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "papermill",
-        str(source),
-        str(executed),
-        "-k",
-        "python3",
-        "--no-progress-bar",
-    ]
-    cmd += ["--cwd", str(source.parent), "--execution-timeout", str(timeout_s), "-p", "preset", "smoke"]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=4 * timeout_s)
-
-
-def test_an_explorer_under_papermill_draws_its_defaults_and_makes_no_widget(tmp_path: Path) -> None:
-    source = explorer_notebook(tmp_path / "explorer.ipynb")
-    env = kernel_env(tmp_path / "out")
-    for i in range(3):  # the hang was intermittent: repeat
-        done = papermill(source, tmp_path / f"run{i}.ipynb", env, timeout_s=60)
-        assert done.returncode == 0, done.stderr[-3000:]
-        outputs = nbformat.read(tmp_path / f"run{i}.ipynb", as_version=4).cells[-1].outputs
-        text = "".join(o.get("text", "") for o in outputs)
-        assert "drawn 2" in text and "static: run by a batch executor" in text
-        assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("study", studies.names())
-def test_every_notebook_finishes_under_plain_papermill_repeatedly(study: str, tmp_path: Path) -> None:
-    """As a papermill user runs it (no PHENOMENA_HEADLESS), twice; each cell has a deadline, so a wait on a widget
-    frontend fails the test instead of hanging it."""
-    env = kernel_env(tmp_path / "out")
-    for i in range(2):
-        executed = tmp_path / f"{study}-{i}.ipynb"
-        done = papermill(REPO / "notebooks" / f"{study}.ipynb", executed, env, timeout_s=300)
-        assert done.returncode == 0, f"{study} run {i}:\n{done.stderr[-3000:]}"
-        explorer = [c for c in nbformat.read(executed, as_version=4).cells if "explore(" in c.source]
-        assert explorer and all(any("image/png" in o.get("data", {}) for o in c.outputs) for c in explorer), (
-            f"{study}: the explorer drew no plot"
-        )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -255,63 +191,84 @@ def chromium(lab: str) -> Iterator[Any]:
         yield browser
 
 
-def open_notebook(browser: Any, lab: str, study: str) -> tuple[Any, list[str]]:
-    """``study``'s notebook in a fresh context; every URL requested (WebSockets included) is recorded, and any
-    request not for 127.0.0.1 is aborted."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+#: The notebook panel of a path, in the page's JupyterLab (``window.jupyterapp``: ``expose_app_in_browser``).
+PANEL = "path => Array.from(window.jupyterapp.shell.widgets('main')).find(w => w.context && w.context.path === path)"
+
+OPEN_AND_RUN = """async path => {
+  const app = window.jupyterapp;
+  const panel = await app.commands.execute('docmanager:open', {path, factory: 'Notebook'});
+  await panel.context.ready;
+  await panel.sessionContext.ready;
+  app.shell.activateById(panel.id);
+  await new Promise(done => setTimeout(done, 200));
+  if (app.shell.currentWidget !== panel) throw new Error('could not activate ' + path);
+  app.commands.execute('notebook:run-all-cells');
+  return panel.id;
+}"""
+
+RUN_STATE = f"""path => {{
+  const panel = ({PANEL})(path);
+  const cells = panel.content.widgets.filter(c => c.model.type === 'code');
+  if (cells.some(c => c.model.outputs.toJSON().some(o => o.output_type === 'error'))) return 'error';
+  const done = cells.every(c => c.model.executionCount !== null);
+  return done && panel.sessionContext.session.kernel.status === 'idle' ? 'done' : '';
+}}"""
+
+ERRORS = f"""path => ({PANEL})(path).content.widgets.flatMap(c => c.model.type !== 'code' ? [] :
+  c.model.outputs.toJSON().filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue))"""
+
+KERNEL_STATUS = f"path => ({PANEL})(path).sessionContext.session.kernel.status"
+
+
+@dataclass
+class Lab:
+    """One JupyterLab page with every notebook open in a tab; ``panels``: notebook path -> panel element id;
+    ``requests``: every URL the page requested (WebSockets included)."""
+
+    page: Any
+    panels: dict[str, str]
+    requests: list[str]
+
+
+@pytest.fixture(scope="module")
+def lab_page(chromium: Any, lab: str) -> Iterator[Lab]:
+    """JupyterLab in one page, every notebook opened in a tab and all its cells started, so that the kernels
+    compute side by side while the tests look at them one at a time. Any request not for 127.0.0.1 is aborted."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 1200})
     requests: list[str] = []
     context.on("request", lambda r: requests.append(r.url))
     context.route(re.compile(r"^(?!http://127\.0\.0\.1:|data:|blob:)"), lambda route: route.abort())
     page = context.new_page()
     page.on("websocket", lambda ws: requests.append(ws.url))
-    page.goto(f"{lab}/lab/tree/{study}.ipynb?reset", wait_until="load")
-    page.wait_for_function(
-        "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-        " return w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel"
-        " && w.sessionContext.session.kernel.status === 'idle'; }",
-        timeout=120_000,
-    )
-    return page, requests
+    page.goto(f"{lab}/lab?reset", wait_until="load")
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=120_000)
+    page.evaluate("() => window.jupyterapp.restored")
+    panels = {f"{s}.ipynb": page.evaluate(OPEN_AND_RUN, f"{s}.ipynb") for s in studies.names()}
+    try:
+        yield Lab(page, panels, requests)
+    finally:
+        context.close()
 
 
-RUN_STATE = """() => {
-  const panel = window.jupyterapp.shell.currentWidget;
-  const cells = panel.content.widgets.filter(c => c.model.type === 'code');
-  const errors = cells.filter(c => c.model.outputs.toJSON().some(o => o.output_type === 'error'));
-  if (errors.length) return 'error';
-  const done = cells.every(c => c.model.executionCount !== null);
-  return done && panel.sessionContext.session.kernel.status === 'idle' ? 'done' : '';
-}"""
-
-
-def run_all(page: Any, study: str) -> None:
-    """Run every cell; wait until all have run and the kernel is idle; fail on any error output."""
-    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    state = page.wait_for_function(RUN_STATE, timeout=NOTEBOOK_DEADLINE_S * 1000).json_value()
+def wait_until_run(lab: Lab, path: str) -> None:
+    """Wait until every cell of ``path`` has run and its kernel is idle; fail on any error output."""
+    state = lab.page.wait_for_function(RUN_STATE, arg=path, timeout=NOTEBOOK_DEADLINE_S * 1000).json_value()
     if state == "error":
-        errors = page.evaluate(
-            "() => window.jupyterapp.shell.currentWidget.content.widgets.flatMap(c => c.model.type !== 'code' ? []"
-            " : c.model.outputs.toJSON().filter(o => o.output_type === 'error')"
-            ".map(o => o.ename + ': ' + o.evalue))"
-        )
-        pytest.fail(f"{study}: a cell raised in JupyterLab: {errors}")
+        pytest.fail(f"{path}: a cell raised in JupyterLab: {lab.page.evaluate(ERRORS, path)}")
 
 
 def plot_src(cell: Any) -> list[str]:
     return cell.locator(".jp-OutputArea-output img").evaluate_all("els => els.map(e => e.src)")
 
 
-def wait_for_redraw(page: Any, cell: Any, before: str, what: str) -> str:
-    """Wait until the explorer's single plot differs from ``before``; return its source."""
+def wait_for_redraw(lab: Lab, path: str, cell: Any, before: str, what: str) -> str:
+    """Wait until the explorer's single plot differs from ``before`` and the kernel is idle; return its source."""
     end = time.monotonic() + REDRAW_DEADLINE_S
     while time.monotonic() < end:
         srcs = plot_src(cell)
-        busy = page.evaluate(
-            "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status"
-        )
-        if len(srcs) == 1 and srcs[0] != before and busy == "idle":
+        if len(srcs) == 1 and srcs[0] != before and lab.page.evaluate(KERNEL_STATUS, path) == "idle":
             return srcs[0]
-        page.wait_for_timeout(100)
+        lab.page.wait_for_timeout(100)
     raise AssertionError(f"{what}: no single redrawn plot within {REDRAW_DEADLINE_S} s (images: {len(srcs)})")
 
 
@@ -336,11 +293,12 @@ def pick_other_option(select: Any) -> None:
 
 @pytest.mark.browser
 @pytest.mark.parametrize("study", studies.names())
-def test_explorer_in_jupyterlab(chromium: Any, lab: str, study: str) -> None:
-    started = time.monotonic()
-    page, requests = open_notebook(chromium, lab, study)
-    run_all(page, study)
-    explorers = page.locator(".jp-CodeCell", has=page.locator(".widget-interact"))
+def test_explorer_in_jupyterlab(lab_page: Lab, study: str) -> None:
+    started, path, page = time.monotonic(), f"{study}.ipynb", lab_page.page
+    wait_until_run(lab_page, path)
+    page.evaluate("id => window.jupyterapp.shell.activateById(id)", lab_page.panels[path])
+    panel = page.locator(f'[id="{lab_page.panels[path]}"]')
+    explorers = panel.locator(".jp-CodeCell", has=page.locator(".widget-interact"))
     assert explorers.count() >= 1, f"{study}: no explorer rendered as widgets"
     SHOTS.mkdir(parents=True, exist_ok=True)
     for e in range(explorers.count()):
@@ -348,7 +306,9 @@ def test_explorer_in_jupyterlab(chromium: Any, lab: str, study: str) -> None:
         cell.scroll_into_view_if_needed()
         srcs = plot_src(cell)
         assert len(srcs) == 1, f"{study}: the explorer shows {len(srcs)} plots before any change"
-        cell.screenshot(path=str(SHOTS / f"{study}-{e}-before.png"))
+        shown = cell.locator(".jp-Cell-outputWrapper")  # the controls and the plot
+        shown.scroll_into_view_if_needed()
+        shown.screenshot(path=str(SHOTS / f"{study}-{e}-before.png"))
         controls = cell.locator(".widget-interact .widget-slider, .widget-interact .widget-dropdown")
         assert controls.count() >= 2, f"{study}: an explorer should expose more than one knob"
         for c in range(controls.count()):
@@ -365,12 +325,14 @@ def test_explorer_in_jupyterlab(chromium: Any, lab: str, study: str) -> None:
                     timeout=10_000,
                 )
             t0 = time.monotonic()
-            srcs = [wait_for_redraw(page, cell, srcs[0], f"{study}: {name}")]
+            srcs = [wait_for_redraw(lab_page, path, cell, srcs[0], f"{study}: {name}")]
             print(f"{study}: {name} redrew in {time.monotonic() - t0:.2f} s")
-        cell.screenshot(path=str(SHOTS / f"{study}-{e}-after.png"))
+        shown.scroll_into_view_if_needed()
+        shown.screenshot(path=str(SHOTS / f"{study}-{e}-after.png"))
     off = [
-        u for u in requests if not u.startswith(("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:"))
+        u
+        for u in lab_page.requests
+        if not u.startswith(("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:"))
     ]
     assert not off, f"{study}: requests outside 127.0.0.1: {off}"
-    page.context.close()
-    print(f"{study}: JupyterLab run and explorer in {time.monotonic() - started:.1f} s")
+    print(f"{study}: waited for the run and moved the explorer in {time.monotonic() - started:.1f} s")

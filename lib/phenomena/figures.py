@@ -164,7 +164,7 @@ def _bars(ax: plt.Axes, bars: BarContainer) -> Points:
     one. A position with a tick label (a category: pandas' and seaborn's bar plots) is given as that label."""
     horizontal = getattr(bars, "orientation", "vertical") == "horizontal"
     ticks = ax.get_yticklabels() if horizontal else ax.get_xticklabels()
-    names = {round(t.get_position()[1 if horizontal else 0], 6): t.get_text() for t in ticks if t.get_text()}
+    names = {round(t.get_position()[1 if horizontal else 0], 6): t.get_text() for t in ticks if _category(t)}
     for r in bars.patches:
         if horizontal:
             cy = r.get_y() + r.get_height() / 2
@@ -172,6 +172,16 @@ def _bars(ax: plt.Axes, bars: BarContainer) -> Points:
         else:
             cx = r.get_x() + r.get_width() / 2
             yield names.get(round(cx, 6), cx), r.get_y() + r.get_height(), None
+
+
+def _category(tick: Any) -> bool:
+    """Whether a tick label names a category (not a number, not mathtext)."""
+    text = tick.get_text()
+    try:
+        float(text.replace("\u2212", "-"))
+    except ValueError:
+        return bool(text) and not text.startswith("$")
+    return False
 
 
 def _mesh(mesh: QuadMesh) -> np.ndarray:
