@@ -97,3 +97,13 @@ def test_frame_says_what_it_reads(tmp_path: Path) -> None:
         results.frame("tables")
     empty = results.frame("sweeps", root=tmp_path)
     assert empty.empty and "claim" in empty.columns
+
+
+@pytest.mark.parametrize("summary", sorted((REPO / "data" / "sweeps").glob("*.json")), ids=lambda p: p.stem)
+def test_committed_sweep_csvs_match_their_summaries(summary: Path) -> None:
+    """Every committed over-seeds summary has its long CSV beside it, with the same numbers."""
+    table = summary.with_suffix(".csv")
+    assert table.exists(), f"{table.name} is missing: run `phenomena aggregate` (or `make sweep`)"
+    expected = results.sweep_frame(json.loads(summary.read_text()))
+    written = pd.read_csv(io.StringIO(expected.to_csv(index=False)))
+    pd.testing.assert_frame_equal(pd.read_csv(table), written)
