@@ -44,7 +44,9 @@ def test_citation_file_has_the_required_fields(cff: dict[str, Any]) -> None:
     assert cff["message"] and cff["title"] and cff["authors"]
     assert cff["license"] == "MIT"
     project = (REPO / "pyproject.toml").read_text()
-    assert f'version = "{cff["version"]}"' in project, "CITATION.cff and pyproject.toml disagree on the version"
+    assert f'version = "{cff["version"]}"' in project, (
+        "CITATION.cff and pyproject.toml disagree on the version"
+    )
     for ref in cff["references"]:
         assert ref["type"] in ("article", "book", "generic"), ref["title"]
         assert ref["title"] and ref["authors"] and isinstance(ref["year"], int), ref
