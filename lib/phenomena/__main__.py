@@ -1,4 +1,6 @@
-"""Command line: the studies' front door without Jupyter, and the sweep runner.
+"""Command line: the studies' front door without Jupyter, the sweep runner and the report site. The same commands
+are the ``phenomena`` console script of an installed package (``pip install -e .``): ``phenomena run ...`` is
+``python -m phenomena run ...``.
 
     python -m phenomena list
     python -m phenomena run <study> [--preset smoke|quick|paper] [--seed N] [--device auto|cpu|cuda]
@@ -10,6 +12,7 @@
     python -m phenomena aggregate [--study all|name[,name...]] [--preset quick] [--set key=value ...] [--root DIR]
     python -m phenomena figures [--study all|name[,name...]] [--preset quick] [--jobs N] [--device auto]
                                 [--root DIR] [--time-min M]
+    python -m phenomena report [--root DIR] [--out DIR] [--screenshot PNG]
 
 ``run`` builds the config exactly as the notebook does (an unknown key, preset or bad value is an error naming it
 and the allowed values), runs ``compute``, ``summarize`` and ``claims``, writes the same results file as the
@@ -21,6 +24,7 @@ are YAML (``--set steps=200 --set "ranks=[1, 4]"``), as papermill's ``-y`` reads
 (``tag`` = the preset, plus a hash of the ``--set`` overrides if any); tasks whose results are current are skipped.
 ``aggregate`` rewrites the summaries from the per-seed results alone. ``figures`` is ``make figures``: every study
 at seed 0 into ``figures/`` and ``data/results/``, claims enforced, longest notebooks first, ``--jobs`` at a time.
+``report`` builds the offline report site (:mod:`phenomena.report.cli`, ``python -m phenomena.report``).
 Exit status: 0 when everything succeeded, 1 when a task, claim or summary failed, 2 for a usage error.
 """
 
@@ -175,12 +179,23 @@ def cmd_figures(args: argparse.Namespace) -> int:
     return 0 if outcome.ok else 1
 
 
+def prog_name() -> str:
+    """``phenomena`` when run as the console script, else ``python -m phenomena``."""
+    return "phenomena" if Path(sys.argv[0]).name == "phenomena" else "python -m phenomena"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m phenomena", description=__doc__.split("\n\n")[0])
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["report"]:  # the report site has its own parser (python -m phenomena.report)
+        from phenomena.report.cli import main as report_main
+
+        return report_main(argv[1:])
+    parser = argparse.ArgumentParser(prog=prog_name(), description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the studies")
     add_run_parser(sub)
     add_sweep_parsers(sub)
+    sub.add_parser("report", help="build the offline report site (phenomena report --help)", add_help=False)
     args = parser.parse_args(argv)
     if args.command == "list":
         for name in studies.names():

@@ -1,6 +1,7 @@
 """Claims over seeds: summarise a study's per-seed results into ``data/sweeps/<study>-<tag>.json`` -- per claim the
-values, their mean, 95% Student-t interval and the verdict it gives (:mod:`phenomena.stats`) -- and draw the study's
-seed figure when it defines one."""
+values, their mean, 95% Student-t interval and the verdict it gives (:mod:`phenomena.stats`) -- with the same in long
+format beside it (``<study>-<tag>.csv``, one row per claim and seed: :func:`phenomena.results.sweep_frame`), and
+draw the study's seed figure when it defines one."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ import matplotlib.pyplot as plt
 
 from phenomena import figures, studies
 from phenomena.claims import NOT_EVALUATED
-from phenomena.paths import write_json
+from phenomena.paths import atomic_path, write_json
+from phenomena.results import sweep_frame
 from phenomena.run import study_source_hash
 from phenomena.stats import FAILS, t_interval, verdict
 from phenomena.tasks import normalize, say, summary_path, sweep_dir, tag_of
@@ -180,7 +182,8 @@ def seed_figure(root: Path, summary: dict[str, Any], records: list[dict[str, Any
 
 def aggregate(root: Path, study: str, preset: str, overrides: dict[str, Any] | None = None) -> Path:
     """Summarise every ``data/sweeps/<study>/<tag>/seed-*/results.json`` into ``data/sweeps/<study>-<tag>.json``
-    (atomically; the same inputs give the same bytes), then draw the study's seed figure if it has one.
+    and its long-format ``.csv`` (atomically; the same inputs give the same bytes), then draw the study's seed
+    figure if it has one.
 
     Raises :class:`NoResults` if there are no per-seed results, :class:`AggregateError` if they mix code versions
     or claim sets.
@@ -193,6 +196,8 @@ def aggregate(root: Path, study: str, preset: str, overrides: dict[str, Any] | N
     check_consistent(records, where)
     summary = summary_record(study, preset, overrides or {}, records)
     path = write_json(summary_path(root, study, tag), summary)
+    with atomic_path(path.with_suffix(".csv")) as tmp:
+        sweep_frame(summary).to_csv(tmp, index=False)
     current = study_source_hash(study)
     if summary["source_hash"] != current:
         say(

@@ -1,23 +1,28 @@
-"""One plotting style and one palette for every study, small plotting helpers, and ``savefig`` with a JSON
-provenance sidecar.
+"""One plotting style and one palette for every study, small plotting helpers, ``savefig`` with a JSON
+provenance sidecar and the figure's data as a tidy CSV, and ``explore`` for interactive controls.
 
 ``savefig(fig, study, name, provenance)`` writes ``figures/<study>/<name>.png`` and ``<name>.json`` (study,
 preset, config, seed, git sha, package versions, device, wall time) atomically, as pyprobml's ``savefig`` and
-minGPT's ``config.json`` do: every committed figure says exactly what produced it.
+minGPT's ``config.json`` do: every committed figure says exactly what produced it. Beside them, ``<name>.csv``
+holds what the axes draw, one row per point (:func:`figure_frame`), so a figure can be re-plotted without rerunning
+the study (``phenomena.results.frame("figures")`` reads them all).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import seaborn as sns
+from matplotlib.collections import Collection, LineCollection, PathCollection, PolyCollection, QuadMesh
+from matplotlib.container import BarContainer
 
 from phenomena.paths import atomic_path, figures_dir, write_json
 
@@ -85,14 +90,115 @@ def style() -> None:
 
 
 def savefig(fig: plt.Figure, study: str, name: str, provenance: dict[str, Any] | None = None) -> Path:
-    """Write ``fig`` to ``figures/<study>/<name>.png`` plus a ``.json`` sidecar; return the PNG path."""
+    """Write ``fig`` to ``figures/<study>/<name>.png`` plus a ``.json`` sidecar and the drawn data as ``.csv``
+    (:func:`figure_frame`, with the provenance's preset and seed on every row); return the PNG path."""
     if not _NAME.match(name):
         raise ValueError(f"figure name {name!r} must be lowercase letters, digits, '_' or '-'")
     out = figures_dir(study) / f"{name}.png"
     with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png", bbox_inches="tight")
-    write_json(out.with_suffix(".json"), {"study": study, "figure": name, **(provenance or {})})
+    meta = {"study": study, "figure": name, **(provenance or {})}
+    write_json(out.with_suffix(".json"), meta)
+    table = figure_frame(fig)
+    ids = {"study": study, "figure": name, "preset": meta.get("preset"), "seed": meta.get("seed")}
+    for i, (key, value) in enumerate(ids.items()):
+        table.insert(i, key, value if not isinstance(value, list | dict) else str(value))
+    with atomic_path(out.with_suffix(".csv")) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")
     return out
+
+
+#: The columns of a figure's CSV after its identifiers (study, figure, preset, seed): which panel (axes index,
+#: title, axis labels), which artist (kind, legend label or "", index on its axes), which point of it, and x, y
+#: (a line's or bar's or marker's position; a cell's column and row for images and heatmaps, with ``value``).
+FRAME_COLUMNS = ("panel", "title", "xlabel", "ylabel", "kind", "series", "artist", "point", "x", "y", "value")
+
+
+def figure_frame(fig: plt.Figure) -> pd.DataFrame:
+    """The data a figure draws, in long format (:data:`FRAME_COLUMNS`): every line and marker point, bar, band
+    vertex, line segment vertex and image or heatmap cell of every data axes (colour bars are left out)."""
+    rows: list[tuple[Any, ...]] = []
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    for p, ax in enumerate(panels):
+        head = (p, ax.get_title() or ax.get_title("left"), ax.get_xlabel(), ax.get_ylabel())
+        for a, (kind, label, points) in enumerate(_artists(ax)):
+            series = "" if label.startswith("_") else label
+            rows += [(*head, kind, series, a, i, x, y, v) for i, (x, y, v) in enumerate(points)]
+    return pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
+
+
+Points = Iterator[tuple[Any, Any, float | None]]
+
+
+def _artists(ax: plt.Axes) -> Iterator[tuple[str, str, Points]]:
+    """(kind, label, points) for each data artist of ``ax``, in drawing order."""
+    for line in ax.lines:
+        xs, ys = np.atleast_1d(line.get_xdata(orig=True)), np.atleast_1d(line.get_ydata(orig=True))
+        yield "line", str(line.get_label()), ((_py(x), _py(y), None) for x, y in zip(xs, ys))
+    for bars in ax.containers:
+        if isinstance(bars, BarContainer):
+            yield "bar", str(bars.get_label()), _bars(ax, bars)
+    for coll in ax.collections:
+        yield from _collection(coll)
+    for image in ax.images:
+        yield "image", str(image.get_label()), _cells(np.asarray(image.get_array()))
+
+
+def _collection(coll: Collection) -> Iterator[tuple[str, str, Points]]:
+    label = str(coll.get_label())
+    if isinstance(coll, QuadMesh):
+        yield "heatmap", label, _cells(_mesh(coll))
+    elif isinstance(coll, PathCollection):
+        values = coll.get_array()
+        pts = np.asarray(coll.get_offsets())
+        vals = [None] * len(pts) if values is None else [float(v) for v in np.ravel(values)]
+        yield "scatter", label, ((float(x), float(y), v) for (x, y), v in zip(pts, vals))
+    elif isinstance(coll, LineCollection | PolyCollection):
+        kind = "segments" if isinstance(coll, LineCollection) else "band"
+        verts = [v for path in coll.get_paths() for v in np.asarray(path.vertices)]
+        yield kind, label, ((float(x), float(y), None) for x, y in verts)
+
+
+def _bars(ax: plt.Axes, bars: BarContainer) -> Points:
+    """Each bar as (position, length): x the centre and y the top of a vertical bar, the reverse of a horizontal
+    one. A position with a tick label (a category: pandas' and seaborn's bar plots) is given as that label."""
+    horizontal = getattr(bars, "orientation", "vertical") == "horizontal"
+    ticks = ax.get_yticklabels() if horizontal else ax.get_xticklabels()
+    names = {round(t.get_position()[1 if horizontal else 0], 6): t.get_text() for t in ticks if _category(t)}
+    for r in bars.patches:
+        if horizontal:
+            cy = r.get_y() + r.get_height() / 2
+            yield r.get_x() + r.get_width(), names.get(round(cy, 6), cy), None
+        else:
+            cx = r.get_x() + r.get_width() / 2
+            yield names.get(round(cx, 6), cx), r.get_y() + r.get_height(), None
+
+
+def _category(tick: Any) -> bool:
+    """Whether a tick label names a category (not a number, not mathtext)."""
+    text = tick.get_text()
+    try:
+        float(text.replace("\u2212", "-"))
+    except ValueError:
+        return bool(text) and not text.startswith("$")
+    return False
+
+
+def _mesh(mesh: QuadMesh) -> np.ndarray:
+    """A heatmap's values as (rows, columns)."""
+    ny, nx = (n - 1 for n in mesh.get_coordinates().shape[:2])
+    return np.asarray(mesh.get_array(), dtype=float).reshape(ny, nx)
+
+
+def _cells(values: np.ndarray) -> Points:
+    """An image's cells: (column, row, value); RGB(A) images give their first channel."""
+    grid = values[..., 0] if values.ndim == 3 else values
+    return ((c, r, float(grid[r, c])) for r in range(grid.shape[0]) for c in range(grid.shape[1]))
+
+
+def _py(v: Any) -> Any:
+    """A plain Python value for a CSV cell (categorical strings stay strings)."""
+    return v.item() if isinstance(v, np.generic) else v
 
 
 def line_band(
@@ -136,17 +242,47 @@ def pool_size_axis(ax: plt.Axes, sizes: Sequence[int]) -> np.ndarray:
     return xs
 
 
-def explore(show: Callable[..., None], **controls: Any) -> None:
-    """Interactive controls for ``show`` in Jupyter (``ipywidgets.interact(show, **controls)``: a ``(min, max[, step])``
-    tuple is a slider starting at ``show``'s default, a list a drop-down). Headless runs -- ``PHENOMENA_HEADLESS=1``,
-    set by ``make figures``, ``make test`` and the sweeps -- and environments without ipywidgets draw the defaults
-    once instead: ``interact`` would wait for a widget frontend that never answers (jupyter/nbclient#312)."""
+def static_reason() -> str | None:
+    """Why no one can move an explorer's controls in this run, or ``None`` when a live frontend runs the cell.
+
+    Batch executors (papermill and ``jupyter nbconvert --execute`` through nbclient, nbval) send their execute requests
+    with ``allow_stdin`` false, because nobody is there to answer; JupyterLab, Notebook, VS Code and the console
+    send it true. That flag is the kernel's own record of who asked, so no environment variable is needed.
+    ``PHENOMENA_HEADLESS=1`` still forces the static drawing."""
     if os.environ.get(HEADLESS_ENV):
-        show()
-        return
+        return f"{HEADLESS_ENV} is set"
     try:
-        import ipywidgets  # optional: only an interactive session needs it
+        from IPython import get_ipython
     except ImportError:
+        return "not in IPython"
+    kernel = getattr(get_ipython(), "kernel", None)
+    if kernel is None:
+        return "not in a Jupyter kernel"
+    parent = kernel.get_parent() or {}
+    if not parent.get("content", {}).get("allow_stdin", False):
+        return "run by a batch executor (papermill, nbconvert, nbval), which cannot move a control"
+    try:
+        import ipywidgets  # noqa: F401  # optional: only an interactive session needs it
+    except ImportError:
+        return "ipywidgets is not installed"
+    return None
+
+
+def explore(show: Callable[..., None], **controls: Any) -> None:
+    """Interactive controls for ``show`` when a person can move them: a ``(min, max[, step])`` tuple is a slider
+    starting at ``show``'s default, a list a drop-down (``ipywidgets.interactive``); sliders redraw when released,
+    and each redraw replaces the plot. Without a live frontend (:func:`static_reason`: papermill, nbconvert, nbval,
+    ``PHENOMENA_HEADLESS``, no ipywidgets) ``show`` draws its defaults once and no widget is made, so nothing can
+    wait on a widget frontend that never answers (jupyter/nbclient#312)."""
+    reason = static_reason()
+    if reason is not None:
         show()
         return
-    ipywidgets.interact(show, **controls)
+    import ipywidgets
+    from IPython.display import display
+
+    panel = ipywidgets.interactive(show, **controls)
+    for control in panel.kwargs_widgets:
+        if hasattr(control, "continuous_update"):
+            control.continuous_update = False  # one redraw per move, not one per pixel dragged
+    display(panel)

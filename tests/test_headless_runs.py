@@ -1,0 +1,87 @@
+"""An explorer never hangs a run without a frontend: under papermill -- without ``PHENOMENA_HEADLESS``, as a
+papermill user runs it -- it draws its defaults once and makes no widget, so nothing waits on a widget frontend
+(jupyter/nbclient#312). A bare explorer notebook, run three times, and every notebook, run twice side by side,
+finish; each cell has a deadline, so a wait would fail the test rather than hang it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from phenomena import studies
+from tests.conftest import REPO
+from tests.test_jupyterlab import kernel_env
+
+
+def explorer_notebook(path: Path) -> Path:
+    """A notebook that only builds an explorer and says which way explore() went."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            "from phenomena import figures\n"
+            "def show(k: int = 2) -> None:\n"
+            "    print('drawn', k)\n"
+            "figures.explore(show, k=(0, 9))\n"
+            "print('static:', figures.static_reason())"
+        )
+    )
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def papermill(
+    source: Path, executed: Path, env: dict[str, str], timeout_s: int
+) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        "-m",
+        "papermill",
+        str(source),
+        str(executed),
+        "-k",
+        "python3",
+        "--no-progress-bar",
+    ]
+    cmd += ["--cwd", str(source.parent), "--execution-timeout", str(timeout_s), "-p", "preset", "smoke"]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=4 * timeout_s)
+
+
+def test_an_explorer_under_papermill_draws_its_defaults_and_makes_no_widget(tmp_path: Path) -> None:
+    source = explorer_notebook(tmp_path / "explorer.ipynb")
+    env = kernel_env(tmp_path / "out")
+    for i in range(3):  # the hang was intermittent: repeat
+        done = papermill(source, tmp_path / f"run{i}.ipynb", env, timeout_s=60)
+        assert done.returncode == 0, done.stderr[-3000:]
+        outputs = nbformat.read(tmp_path / f"run{i}.ipynb", as_version=4).cells[-1].outputs
+        text = "".join(o.get("text", "") for o in outputs)
+        assert "drawn 2" in text and "static: run by a batch executor" in text
+        assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("study", studies.names())
+def test_every_notebook_finishes_under_plain_papermill_repeatedly(study: str, tmp_path: Path) -> None:
+    """As a papermill user runs it (no PHENOMENA_HEADLESS), twice -- the two runs side by side, one per core, each
+    with its own output root (its own cache) -- and each cell has a deadline, so a wait on a widget frontend fails
+    the test instead of hanging it."""
+
+    def run(i: int) -> Path:
+        executed = tmp_path / f"{study}-{i}.ipynb"
+        env = kernel_env(tmp_path / f"out-{i}")
+        done = papermill(REPO / "notebooks" / f"{study}.ipynb", executed, env, timeout_s=300)
+        assert done.returncode == 0, f"{study} run {i}:\n{done.stderr[-3000:]}"
+        return executed
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        executed = list(pool.map(run, range(2)))
+    for path in executed:
+        explorer = [c for c in nbformat.read(path, as_version=4).cells if "explore(" in c.source]
+        assert explorer and all(any("image/png" in o.get("data", {}) for o in c.outputs) for c in explorer), (
+            f"{path.name}: the explorer drew no plot"
+        )
