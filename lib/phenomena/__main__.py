@@ -3,7 +3,7 @@ are the ``phenomena`` console script of an installed package (``pip install -e .
 ``python -m phenomena run ...``.
 
     python -m phenomena list
-    python -m phenomena run <study> [--preset smoke|quick|paper] [--seed N] [--device auto|cpu|cuda]
+    python -m phenomena run <study> [--preset smoke|quick|gpu|paper] [--seed N] [--device auto|cpu|cuda]
                                     [--threads N] [--set key=value ...]
     python -m phenomena sweep [--study all|name[,name...]] [--seeds 0-4|0,2,5] [--preset quick] [--jobs N]
                               [--executor local|submitit] [--device auto|cpu|cuda] [--set key=value ...]
@@ -87,7 +87,7 @@ def add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
     figures_p = sub.add_parser("figures", help="run every notebook at seed 0 into figures/ and data/results/")
     for p in (sweep_p, aggregate_p, figures_p):
         p.add_argument("--study", default="all", help="all, or names separated by commas (default: all)")
-        p.add_argument("--preset", default="quick", help="smoke | quick | paper (default: quick)")
+        p.add_argument("--preset", default="quick", help="smoke | quick | gpu | paper (default: quick)")
         p.add_argument(
             "--root",
             type=Path,
