@@ -10,6 +10,7 @@
 # The variables below exist so that tests/test_gpu_check.py runs this very path on a CPU at tiny sizes:
 #   GPU_CHECK_PRESET (gpu)   GPU_CHECK_DEVICE (cuda)   GPU_CHECK_ROOT (the repository: where results go)
 #   GPU_CHECK_STUDIES_S (420)   GPU_CHECK_BENCH_S (150)   GPU_CHECK_BENCH_ARGS ()   GPU_CHECK_JOBS (4)
+#   GPU_CHECK_STUDIES (all, or study names separated by commas)
 #   PYTHON (.venv/bin/python if present, else python)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -27,14 +28,19 @@ fi
 export PYTHONHASHSEED=0 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PHENOMENA_HEADLESS=1
 unset PHENOMENA_PRESET PHENOMENA_OUT
 
+STUDY_LIST=${GPU_CHECK_STUDIES:-all}
 studies=()
-for nb in notebooks/*.ipynb; do studies+=("$(basename "$nb" .ipynb)"); done
+if [[ $STUDY_LIST == all ]]; then
+  for nb in notebooks/*.ipynb; do studies+=("$(basename "$nb" .ipynb)"); done
+else
+  IFS=, read -ra studies <<< "$STUDY_LIST"
+fi
 mkdir -p "$ROOT/data/sweeps"
 status=0
 start=$SECONDS
 
 echo "gpu_check: ${#studies[@]} studies at preset=$PRESET on $DEVICE, $JOBS at a time (deadline ${STUDIES_S}s)"
-timeout --kill-after=15 "$STUDIES_S" "$PYTHON" -m phenomena sweep --study all --seeds 0 --preset "$PRESET" \
+timeout --kill-after=15 "$STUDIES_S" "$PYTHON" -m phenomena sweep --study "$STUDY_LIST" --seeds 0 --preset "$PRESET" \
   --device "$DEVICE" --jobs "$JOBS" --root "$ROOT" --time-min $(((STUDIES_S + 59) / 60))
 sweep_rc=$?
 [[ $sweep_rc -eq 124 ]] && echo "gpu_check: the studies ran past their ${STUDIES_S}s deadline"

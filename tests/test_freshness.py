@@ -102,10 +102,16 @@ def test_figure_sidecars_are_fresh(study: str) -> None:
     assert not found, "\n".join(found)
 
 
-def test_the_freshness_check_catches_a_changed_claim(tmp_path: Path) -> None:
-    """A stored row whose value or expectation the claims code would not give is reported."""
+def test_the_freshness_check_catches_a_changed_claim() -> None:
+    """A stored row whose value or expectation the claims code would not give is reported (the record is first made
+    what the current claims code writes for its metrics, so the test does not depend on the committed state)."""
     study = "powerlaw_rehearsal"
+    module = studies.load(study)
     rec = json.loads((REPO / "data" / "results" / f"{study}.json").read_text())
+    cfg = module.Config.from_preset("quick", seed=0)
+    rec["config"] = json.loads(json.dumps(cfg.to_dict()))
+    rec["source_hash"] = study_source_hash(study)
+    rec["claims"] = [c.record() for c in module.claims(cfg, rec["metrics"])]
     rec["claims"][0]["ours"] = 123.0
     rec["claims"][1]["expect"] = "fails" if rec["claims"][1]["expect"] != "fails" else "holds"
     path = REPO / "build" / "freshness-probe.json"
@@ -115,17 +121,5 @@ def test_the_freshness_check_catches_a_changed_claim(tmp_path: Path) -> None:
         found = record_problems(study, path, 0)
     finally:
         path.unlink()
-    assert any(".ours is 123.0" in f for f in found) and any(".expect is" in f for f in found)
-
-
-@pytest.mark.parametrize("study", studies.names())
-def test_committed_sweep_verdicts_are_as_expected(study: str) -> None:
-    """Over the committed seeds every row comes out as its quick expectation says; a row that varies with the seed
-    (verdict ``unclear``) must be expected ``unclear``, so no single-seed run of it raises."""
-    summary = json.loads((REPO / "data" / "sweeps" / f"{study}-quick.json").read_text())
-    bad = [
-        f"{c['id']}: {c['verdict']} over seeds, expected {c['expect']}"
-        for c in summary["claims"]
-        if c["verdict"] != "not evaluated" and c["expect"] != "unclear" and c["verdict"] != c["expect"]
-    ]
-    assert not bad, "\n".join(bad)
+    assert any(".ours is 123.0" in f for f in found) and any(".expect is" in f for f in found), found
+    assert not any("source_hash" in f or "config differs" in f for f in found), found

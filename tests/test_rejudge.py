@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from phenomena import cache, rejudge
+from phenomena import cache, rejudge, studies
 from phenomena.run import study_metrics_hash, study_source_hash
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,6 +36,8 @@ def test_the_metrics_hash_ignores_the_claims_but_not_summarize() -> None:
 
 def _record(tmp_path: Path, metrics_hash: str | None) -> Path:
     rec = json.loads((REPO / "data" / "results" / f"{STUDY}.json").read_text())
+    cfg = studies.load(STUDY).Config.from_preset("quick", seed=0)
+    rec["config"] = json.loads(json.dumps(cfg.to_dict()))  # as the current config writes it
     rec["source_hash"] = "old"
     rec["metrics_hash"] = metrics_hash
     rec["claims"] = [dict(c, ours=-1.0, outcome="fails") for c in rec["claims"]]  # what old claims code wrote
