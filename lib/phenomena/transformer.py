@@ -113,8 +113,9 @@ class Attention(nn.Module):
         B, T, D = h.shape
         qkv = self.qkv(h)
         if qk_pos is not None:  # shortformer: W_qk (h + p) = W_qk h + W_qk p
-            qk_extra = qk_pos[:T] @ self.qkv.weight[: 2 * D].T
-            qkv = torch.cat([qkv[..., : 2 * D] + qk_extra, qkv[..., 2 * D :]], dim=-1)
+            # the same sum as cat([qkv[..., :2D] + extra, qkv[..., 2D:]]) but without slicing the (B, T, 3D)
+            # activations, whose backward zero-fills and copies a full-size gradient per slice
+            qkv = qkv + F.pad(qk_pos[:T] @ self.qkv.weight[: 2 * D].T, (0, D))
         q, k, v = qkv.view(B, T, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4)  # each (B, H, T, dh)
         pattern = None
         if return_attention:
