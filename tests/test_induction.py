@@ -94,6 +94,28 @@ def test_copy_offsets_are_not_a_function_of_position() -> None:
         assert len(d.unique()) >= 15
 
 
+def test_bigram_chain_follows_its_table() -> None:
+    """Fresh tokens from the bigram table: empirical transition frequencies match the table (an independent count),
+    the table is fixed by the seed, and 0 concentration means uniform tokens (no table)."""
+    cfg = study.Config.from_preset("quick", vocab_size=8, bigram_conc=0.5)
+    table = copy_task.bigram_table(cfg)
+    assert table.shape == (8, 8) and torch.allclose(table.sum(1), torch.ones(8))
+    assert torch.equal(table, copy_task.bigram_table(cfg))
+    assert copy_task.bigram_table(cfg.replace(bigram_conc=0.0)) is None
+    x = copy_task.fresh_tokens(4000, 40, 8, torch.Generator().manual_seed(0), table)
+    counts = torch.zeros(8, 8)
+    counts.index_put_(
+        (x[:, :-1].reshape(-1), x[:, 1:].reshape(-1)), torch.ones(x[:, 1:].numel()), accumulate=True
+    )
+    freq = counts / counts.sum(1, keepdim=True)
+    assert (freq - table).abs().max() < 0.03
+    assert copy_task.bigram_entropy(table) < math.log(8)
+    uniform = torch.full((8, 8), 1 / 8)
+    assert copy_task.bigram_entropy(uniform) == pytest.approx(math.log(8))
+    batch = copy_task.copy_blocks(64, 64, 8, 8, 24, 16, torch.Generator().manual_seed(0), table)
+    torch.testing.assert_close(batch.tokens, batch.tokens.gather(1, batch.source))
+
+
 def test_repeated_probe() -> None:
     x = copy_task.repeated_probe(5, 7, 11, torch.Generator().manual_seed(0))
     assert x.shape == (5, 14)

@@ -8,6 +8,7 @@ from typing import Any
 
 from phenomena.claims import Claim, Threshold, expectation
 from phenomena.studies.induction_heads.config import Config
+from phenomena.studies.induction_heads.copy_task import bigram_entropy, bigram_table
 from phenomena.studies.induction_heads.experiment import Results
 from phenomena.studies.induction_heads.thresholds import THRESHOLDS
 
@@ -30,10 +31,16 @@ def summarize(cfg: Config, results: Results) -> dict[str, Any]:
         "far_loss_rep",
         "far_induction_max",
         "data_loss",
+        "data_loss_fresh",
+        "data_loss_copied",
         "icl_score",
     )
+    table = bigram_table(cfg)
+    h_bigram = bigram_entropy(table) if table is not None else math.log(cfg.vocab_size)
+    t_fresh, t_icl = results.transitions["fresh_loss"], results.transitions["icl_score"]
     out: dict[str, Any] = {
         "ln_vocab": math.log(cfg.vocab_size),
+        "bigram_entropy": h_bigram,
         "init_probe_loss_rep": float(first["probe_loss_rep"]),
         "init_induction_max_any_head": float(first[ind_cols].max()),
         "final": {k: float(last[k]) for k in final_keys},
@@ -56,7 +63,19 @@ def summarize(cfg: Config, results: Results) -> dict[str, Any]:
         "abruptness_induction": (t_ind[0.9] - t_ind[0.1]) / t_ind[0.5],
         "t50_gap_induction": abs(t_loss[0.5] - t_ind[0.5]) / t_loss[0.5],
         "t50_gap_prev_token": abs(t_loss[0.5] - t_prev[0.5]) / t_loss[0.5],
-        "t50_gap_icl_score": abs(t_loss[0.5] - results.transitions["icl_score"][0.5]) / t_loss[0.5],
+        "t50_gap_icl_score": abs(t_loss[0.5] - t_icl[0.5]) / t_loss[0.5],
+        # the loss's first stage: the fresh (non-copied) tokens' loss falls by at least half of ln V - H(bigram),
+        # which the direct path can do without any head; the ICL score's jump must be timed apart from it
+        "first_fall_exists": bool(
+            h_bigram < math.log(cfg.vocab_size)
+            and first["data_loss_fresh"] - ev2["data_loss_fresh"].min()
+            >= 0.5 * (math.log(cfg.vocab_size) - h_bigram)
+        ),
+        "icl_jump_exists": bool(
+            first["icl_score"] - last["icl_score"] >= -THRESHOLDS[cfg.preset]["icl_score"].value
+        ),
+        "t50_first_fall_over_icl": t_fresh[0.5] / t_icl[0.5],
+        "t50_gap_icl_induction": abs(t_icl[0.5] - t_ind[0.5]) / t_ind[0.5],
         "trained_offsets": [cfg.segment_min, cfg.segment_max + cfg.gap_max],
         "far_offset": cfg.far_len + cfg.far_gap,
         "icl_score_init": float(first["icl_score"]),
@@ -65,7 +84,15 @@ def summarize(cfg: Config, results: Results) -> dict[str, Any]:
             "step": ev2["step"].tolist(),
             **{
                 k: ev2[k].round(4).tolist()
-                for k in ("probe_loss_rep", "probe_induction_max", "probe_prev_token_max", "icl_score")
+                for k in (
+                    "probe_loss_rep",
+                    "probe_induction_max",
+                    "probe_prev_token_max",
+                    "icl_score",
+                    "data_loss",
+                    "data_loss_fresh",
+                    "data_loss_copied",
+                )
             },
             "one_layer_probe_loss_rep": ev1["probe_loss_rep"].round(4).tolist(),
         },
@@ -219,6 +246,25 @@ def claims(cfg: Config, m: dict[str, Any]) -> list[Claim]:
             ours=m["t50_gap_icl_score"] if both else float("nan"),
             note="" if both else missing,
         ),
+        Claim.below(
+            id="loss_falls_before_icl_jump",
+            statement="t50(fresh-token loss) / t50(ICL score): the loss first falls (bigram statistics, no copying) "
+            "well before the in-context score changes",
+            paper="the loss bends before the phase change, a bump (Olsson Fig. 1, 2)",
+            bound=th["two_stage"],
+            ours=m["t50_first_fall_over_icl"]
+            if m["first_fall_exists"] and m["icl_jump_exists"]
+            else float("nan"),
+            note="" if m["first_fall_exists"] and m["icl_jump_exists"] else _no_two_stages(m),
+        ),
+        Claim.below(
+            id="icl_score_jumps_with_heads",
+            statement="|t50(ICL score) - t50(induction score)| / t50(induction score)",
+            paper="the ICL score jumps when the induction heads form (Olsson argument 1)",
+            bound=th["cooccur"],
+            ours=m["t50_gap_icl_induction"] if m["icl_jump_exists"] and m["heads_formed"] else float("nan"),
+            note="" if m["icl_jump_exists"] and m["heads_formed"] else _no_two_stages(m),
+        ),
         Claim.above(
             id="one_layer_no_copying",
             kind="control",
@@ -292,6 +338,57 @@ def claims(cfg: Config, m: dict[str, Any]) -> list[Claim]:
                     reason="rd_burstiness needs at least two values",
                 )
             )
+    rows += _reddy_trend_claims(rd, th)
+    return rows
+
+
+def _no_two_stages(m: dict[str, Any]) -> str:
+    why = [
+        w
+        for w, ok in (
+            ("the fresh-token loss did not fall by half of ln V - H(bigram)", m["first_fall_exists"]),
+            ("the ICL score did not drop by the icl_score threshold", m["icl_jump_exists"]),
+            ("no induction head", m["heads_formed"]),
+        )
+        if not ok
+    ]
+    return "undefined: " + ", ".join(why)
+
+
+def _reddy_trend_claims(rd: dict[str, Any], th: dict[str, Threshold]) -> list[Claim]:
+    """Reddy Fig. 2: ICL rises and IWL falls with the number of classes K and with the within-class noise eps
+    (the smallest vs the largest value of each sweep)."""
+    rows = []
+    for group, var, name in (("classes", "K", "classes K"), ("eps", "eps", "within-class noise eps")):
+        runs = sorted(rd.get(group, []), key=lambda r: r[var])
+        if len(runs) < 2:
+            for cid in (f"reddy_{group}_favours_icl", f"reddy_{group}_disfavours_iwl"):
+                rows.append(
+                    Claim.not_evaluated(
+                        id=cid,
+                        statement=f"{name} sweep",
+                        paper="Reddy Fig. 2",
+                        reason=f"rd_sweep_{group} needs at least two values",
+                    )
+                )
+            continue
+        lo, hi = runs[0], runs[-1]
+        rows += [
+            Claim.above(
+                id=f"reddy_{group}_favours_icl",
+                statement=f"ICL accuracy, {var} = {hi[var]:g} minus {var} = {lo[var]:g} (B = {lo['B']})",
+                paper=f"ICL rises with {name} (Reddy Fig. 2)",
+                ours=hi["icl_acc"] - lo["icl_acc"],
+                bound=th["rd_trend"],
+            ),
+            Claim.above(
+                id=f"reddy_{group}_disfavours_iwl",
+                statement=f"IWL accuracy, {var} = {lo[var]:g} minus {var} = {hi[var]:g} (B = {lo['B']})",
+                paper=f"IWL falls with {name} (Reddy Fig. 2)",
+                ours=lo["iwl_acc"] - hi["iwl_acc"],
+                bound=th["rd_trend"],
+            ),
+        ]
     return rows
 
 
@@ -465,18 +562,47 @@ def _ablation_claims(
 def departures(cfg: Config, m: dict[str, Any]) -> list[str]:
     """Declared departures from the papers' setups, with our numbers."""
     bursts = ", ".join(str(b) for b in cfg.rd_burstiness)
+    fresh = (
+        f"the fresh tokens follow a fixed random bigram table (rows ~ Dirichlet({cfg.bigram_conc:g}), entropy "
+        f"{m['bigram_entropy']:.2f} nats vs ln V = {m['ln_vocab']:.2f}), so the loss can first fall without any "
+        "head and the probes are drawn from the same chain"
+        if cfg.bigram_conc
+        else "the fresh tokens are uniform"
+    )
+    pos = (
+        f"positions added to the queries and keys of the first {cfg.pos_layers} layer(s) only (layer 1 matches "
+        "tokens, so a look-back window cannot be learned there: the far-offset copy tests what remains)"
+        if cfg.pos_layers < 2
+        else "positions added to queries and keys only"
+    )
+    sweeps = []
+    if cfg.rd_sweep_classes:
+        sweeps.append(f"K in {{{', '.join(str(k) for k in cfg.rd_sweep_classes)}}} at eps = {cfg.rd_eps:g}")
+    if cfg.rd_sweep_eps:
+        sweeps.append(
+            f"eps in {{{', '.join(f'{e:g}' for e in cfg.rd_sweep_eps)}}} at K = {cfg.rd_eps_classes or cfg.rd_classes}"
+        )
+    sweep = (
+        f"; the K and eps sweeps ({'; '.join(sweeps)}; B = {cfg.rd_sweep_bursty}) use only the two ends of each "
+        f"range, {cfg.rd_sweep_steps:,} steps each"
+        if sweeps
+        else ""
+    )
     return [
         f"Data: a synthetic copy task (V = {cfg.vocab_size}, contexts of {cfg.seq_len} tokens, a random segment of "
         f"{cfg.segment_min}-{cfg.segment_max} tokens copied after 0-{cfg.gap_max} filler tokens, fresh sequences "
-        "every step); Olsson et al. train on natural-language text, where copying is one of many things learned.",
-        f"Model: 2-layer attention-only, {cfg.d_model} wide, {cfg.n_heads} heads per layer, no LayerNorm, positions "
-        f"added to queries and keys only, init std {cfg.init_std:g}, {cfg.steps:,} steps of {cfg.batch_size} "
-        "sequences (Olsson et al.'s small attention-only models see billions of tokens).",
+        f"every step); {fresh}. Olsson et al. train on natural-language text, where copying is one of many things "
+        "learned.",
+        f"Model: 2-layer attention-only, {cfg.d_model} wide, {cfg.n_heads} heads per layer (more than the circuit "
+        f"needs, so some layer-1 heads can be something else), no LayerNorm, {pos}, init std {cfg.init_std:g}, "
+        f"{cfg.steps:,} steps of {cfg.batch_size} sequences (Olsson et al.'s small attention-only models see "
+        "billions of tokens).",
         f"ICL score: mean loss over the last eighth of the context minus the first eighth ({cfg.seq_len}-token "
-        "contexts); Olsson et al. take the loss at token 500 minus the loss at token 50.",
+        "contexts; the first eighth never holds a copy, and its tokens are predictable from the bigram table alone); "
+        "Olsson et al. take the loss at token 500 minus the loss at token 50.",
         f"Reddy's task at his D = {cfg.rd_dim}, L = {cfg.rd_labels}, N = {cfg.rd_pairs}, eps = {cfg.rd_eps:g}, with "
         f"short runs: {cfg.rd_steps:,} steps for the abrupt-jump run (fresh classes every sequence), "
-        f"{cfg.rd_sweep_steps:,} per burstiness run (K = {cfg.rd_classes}, B in {{{bursts}}}).",
+        f"{cfg.rd_sweep_steps:,} per burstiness run (K = {cfg.rd_classes}, B in {{{bursts}}}){sweep}.",
     ]
 
 
@@ -496,8 +622,14 @@ def comparison(cfg: Config, m: dict[str, Any]) -> str:
         f"* **Timing.** The repeated-copy loss is half-way down at step {t_loss[0.5]:.0f} (~{tokens / 1e6:.1f}M "
         f"training tokens) and the induction score half-way up at {t_ind[0.5]:.0f}; the loss's 10-90% window spans "
         f"steps {t_loss[0.1]:.0f}-{t_loss[0.9]:.0f}. Olsson et al.'s small attention-only models go through the phase "
-        "change after billions of tokens of natural text; ours sees synthetic copy data, where copying is the only "
-        "thing worth learning.",
+        "change after billions of tokens of natural text; ours sees synthetic copy data whose fresh tokens follow a "
+        "bigram table"
+        + (
+            f": the fresh-token loss is half-way down at step {at('fresh_loss', 0.5):.0f} and the ICL score half-way "
+            f"to its jump at {at('icl_score', 0.5):.0f}."
+            if "fresh_loss" in m["transition"]
+            else "."
+        ),
         f"* **What was learned.** Layer-1 induction score {f['probe_induction_max']:.2f} on an unseen segment "
         f"length (P = {cfg.probe_len}), {f['seen_induction_max']:.2f} on a seen one; the repeated-copy loss is "
         f"{f['probe_loss_rep'] / lnv:.2f} of ln V there. At a copy offset beyond every trained one "

@@ -39,6 +39,8 @@ class Config(StudyConfig):
             rd_pairs=4,
             rd_bursty=2,
             rd_classes=32,
+            rd_sweep_classes=(16, 64),
+            rd_eps_classes=32,
             rd_burstiness=(1, 2),
             rd_eval_burstiness=2,
             rd_d_model=16,
@@ -92,6 +94,7 @@ class Config(StudyConfig):
             rd_burstiness=(1, 2, 4),
             rd_sweep_classes=(128, 512, 2048, 8192),
             rd_sweep_eps=(0.0, 0.1, 0.2, 0.4),
+            rd_eps_classes=0,
             rd_eval_every=200,
             rd_eval_size=4096,
         ),
@@ -113,9 +116,22 @@ class Config(StudyConfig):
         ge=0,
         doc="filler of the far probe: its copy offset far_len + far_gap > segment_max + gap_max is unseen",
     )
+    bigram_conc: float = field(
+        0.2,
+        ge=0.0,
+        doc="Dirichlet concentration of the fixed random bigram table the fresh tokens follow (learnable without "
+        "induction: the loss's first stage); 0 = uniform tokens",
+    )
     # model: attention-only, no LayerNorm, shortformer positions (added to queries and keys only)
     d_model: int = field(64, positive=True, doc="residual width")
-    n_heads: int = field(4, positive=True, doc="heads per layer")
+    n_heads: int = field(
+        8, positive=True, doc="heads per layer (more than the circuit needs: heads to spare)"
+    )
+    pos_layers: int = field(
+        1,
+        ge=1,
+        doc="layers whose queries and keys see positions (1: layer 0 only, layer 1 matches tokens only)",
+    )
     init_std: float = field(
         0.1, positive=True, doc="weight init std; GPT-2's 0.02 stayed on the plateau 10k steps"
     )
@@ -144,8 +160,13 @@ class Config(StudyConfig):
     rd_jump_classes: int = field(0, ge=0, doc="classes K of the abrupt-jump run; 0 = fresh classes (K = inf)")
     rd_classes: int = field(512, ge=0, doc="classes K of the burstiness runs (a multiple of rd_labels)")
     rd_burstiness: tuple[int, ...] = field((1, 4), positive=True, doc="burstiness values B compared at K")
-    rd_sweep_classes: tuple[int, ...] = field((), ge=0, doc="K values of the K sweep (paper)")
-    rd_sweep_eps: tuple[float, ...] = field((), ge=0.0, doc="eps values of the eps sweep (paper)")
+    rd_sweep_classes: tuple[int, ...] = field(
+        (64, 2048), ge=0, doc="K values of the K sweep (ends only at quick)"
+    )
+    rd_sweep_eps: tuple[float, ...] = field(
+        (0.0, 1.0), ge=0.0, doc="eps values of the eps sweep (ends only at quick)"
+    )
+    rd_eps_classes: int = field(128, ge=0, doc="classes K of the eps sweep; 0 = rd_classes")
     rd_sweep_bursty: int = field(2, positive=True, doc="B of the K and eps sweeps")
     rd_eval_burstiness: int = field(2, positive=True, doc="B of the novel-class ICL evaluation sequences")
     rd_d_model: int = field(64, positive=True, doc="residual width of the classification transformer")
@@ -181,7 +202,7 @@ class Config(StudyConfig):
                 )
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
-        for name in ("rd_jump_classes", "rd_classes", "rd_sweep_classes"):
+        for name in ("rd_jump_classes", "rd_classes", "rd_sweep_classes", "rd_eps_classes"):
             for k in np.atleast_1d(getattr(self, name)):
                 if k and k % self.rd_labels:
                     raise ValueError(f"{name}={k} must be a multiple of rd_labels={self.rd_labels} (0 = inf)")
@@ -206,6 +227,7 @@ class Config(StudyConfig):
             pos="shortformer",
             max_len=self.seq_len,
             init_std=self.init_std,
+            qk_pos_layers=self.pos_layers,
         )
 
     def copy_fields(self) -> dict[str, Any]:

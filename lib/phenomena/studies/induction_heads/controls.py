@@ -33,9 +33,15 @@ from torch import Tensor
 
 from phenomena.studies.induction_heads.claims import summarize
 from phenomena.studies.induction_heads.config import Config
-from phenomena.studies.induction_heads.copy_task import EvalSet
+from phenomena.studies.induction_heads.copy_task import EvalSet, bigram_table
 from phenomena.studies.induction_heads.experiment import compute
-from phenomena.studies.induction_heads.reddy import Classes, ReddyBatch, ReddySetting, reddy_sequences
+from phenomena.studies.induction_heads.reddy import (
+    Classes,
+    ReddyBatch,
+    ReddySetting,
+    reddy_sequences,
+    reddy_settings,
+)
 from phenomena.studies.induction_heads.scores import evaluate_copy
 from phenomena.studies.induction_heads.training import shortcut_config
 from phenomena.train import History
@@ -54,6 +60,8 @@ ORACLE_CANNOT: dict[str, str] = {}
 #: the oracle's trajectories: length, where the step is and how wide (logistic scale); checkpoints every EVERY
 #: steps, and every FINE steps within +-10 WIDTH of the step (where the curves move)
 STEPS, EVERY, FINE, CENTRE, WIDTH = 3000, 250, 25, 1500, 15.0
+#: the centre of the earlier logistic step in which the circuit's direct path learns the bigram table
+BIGRAM_CENTRE = 500
 RD_STEPS, RD_EVERY, RD_CENTRE = 3500, 100, 2300
 #: the circuit's output logit scale: confident on a real copy (on the probes chance repeats of a token within the
 #: segment, not the scale, limit the loss: ~0.2 ln V from 7 up), not ruinous on a chance match (V = 64)
@@ -61,12 +69,13 @@ OUT_SCALE = 9.0
 
 
 def config() -> Config:
-    """The quick task (V = 64, T = 64, 4 heads) at the hand-built circuit's width (3V + T = 256 residual dimensions,
-    at least max(T, V + 1) per head: d_model = 288), two training steps for the null, smaller evaluation sets
-    (16 sequences per probe, 256 per Reddy set)."""
+    """The quick task (V = 64, T = 64) at the hand-built circuit's width (3V + T = 256 residual dimensions, at least
+    max(T, V + 1) per head: d_model = 288 with 4 heads, not quick's 8, whose 36-wide heads cannot hold the circuit),
+    two training steps for the null, smaller evaluation sets (16 sequences per probe, 256 per Reddy set)."""
     return Config.from_preset(
         "quick",
         d_model=288,
+        n_heads=4,
         steps=2,
         eval_every=1,
         checkpoint_every=1,
@@ -113,13 +122,17 @@ def _blank(cfg: Config, n_layers: int) -> Transformer:
     return model.eval()
 
 
-def induction_circuit(cfg: Config, alpha: float = 1.0, sharp: float = 30.0) -> Transformer:
+def induction_circuit(
+    cfg: Config, alpha: float = 1.0, sharp: float = 30.0, gamma: float = 0.0
+) -> Transformer:
     """Elhage et al.'s K-composition by hand in head 0 of each layer (the other heads zero), at strength ``alpha``
     (0: uniform attention and zero output, loss ln V; 1: the circuit). Residual layout: [token one-hot A |
     previous-token one-hot B | positions C (queries and keys only) | output U]. Layer 0 head 0 attends i -> i - 1 and
     copies the token into B; layer 1 head 0's query (the token, A) matches keys reading B, so it attends to the
     position after the previous occurrence of the current token and writes that token into U, which the unembedding
-    reads; a key flag keeps it off position 0."""
+    reads; a key flag keeps it off position 0 (when layer 1 sees positions, ``pos_layers`` >= 2). With ``gamma`` > 0
+    and a bigram table (``bigram_conc`` > 0), the direct path (unembedding of A) adds gamma log P(next | token): at
+    gamma = 1 a perfect bigram predictor without any head."""
     V, T, D, dh = cfg.vocab_size, cfg.seq_len, cfg.d_model, cfg.d_model // cfg.n_heads
     A, Bs, C, U = 0, V, 2 * V, 2 * V + T
     if 3 * V + T > D or dh < max(T, V + 1):
@@ -142,6 +155,9 @@ def induction_circuit(cfg: Config, alpha: float = 1.0, sharp: float = 30.0) -> T
         w1[2 * D + v, A + v] = 1.0
         model.blocks[1].attn.out.weight[U + v, v] = alpha * OUT_SCALE
         model.unembed.weight[v, U + v] = 1.0
+        table = bigram_table(cfg)
+        if gamma and table is not None:
+            model.unembed.weight[:, A : A + V] = gamma * table.clamp_min(1e-4).log().T
     return model
 
 
@@ -242,12 +258,30 @@ def oracle(cfg: Config) -> dict[str, Any]:
     """Metrics of the models known to have each property (see the module docstring), through ``compute``."""
     torch.set_num_threads(1)
     short = shortcut_config(cfg)
-    near = range(CENTRE - int(10 * WIDTH), CENTRE + int(10 * WIDTH) + 1, FINE)
-    steps = sorted({*range(0, STEPS + 1, EVERY), *near})
-    two = _copy_store(cfg, lambda s: induction_circuit(cfg, _step(s, CENTRE)), steps)
+    steps = sorted(
+        {
+            *range(0, STEPS + 1, EVERY),
+            *(
+                t
+                for c in (BIGRAM_CENTRE, CENTRE)
+                for t in range(c - int(10 * WIDTH), c + int(10 * WIDTH) + 1, FINE)
+            ),
+        }
+    )
+    two = _copy_store(
+        cfg, lambda s: induction_circuit(cfg, _step(s, CENTRE), gamma=_step(s, BIGRAM_CENTRE)), steps
+    )
     one = _copy_store(cfg, lambda s: _blank(cfg, 1), [0, STEPS])
     shortcut = _copy_store(short, lambda s: positional_shortcut(short), [0, STEPS])
-    lo_b, hi_b = min(cfg.rd_burstiness), max(cfg.rd_burstiness)
+    # the planted Reddy findings: the least bursty run, the fewest classes and the least noise learn in weights,
+    # every other run in context (a setting in two sweeps takes the first kind given)
+    kinds: dict[str, str] = {}
+    for group, var in (("burstiness", "B"), ("classes", "K"), ("eps", "eps")):
+        settings = reddy_settings(cfg)[group]
+        low = min((getattr(x, var) for x in settings), default=None)
+        for x in settings:
+            few = len({getattr(y, var) for y in settings}) > 1 and getattr(x, var) == low
+            kinds.setdefault(x.tag, "iwl" if few else "icl")
 
     def answer(name: str, key: Any, fn: Callable[[], Any]) -> Any:
         if name == "induction-copy-1l":
@@ -255,11 +289,10 @@ def oracle(cfg: Config) -> dict[str, Any]:
         if name == "induction-copy-2l":
             return shortcut if key == short.copy_fields() else two
         s = ReddySetting(**key["setting"])
-        classes, bursty = s.K, s.B
-        if (classes, s.steps, s.lr) == (cfg.rd_jump_classes, cfg.rd_steps, cfg.rd_lr):
+        if (s.K, s.steps, s.lr) == (cfg.rd_jump_classes, cfg.rd_steps, cfg.rd_lr):
             kind = "jump"
-        else:  # the least bursty run learns in weights, every other one in context
-            kind = "iwl" if bursty == lo_b and lo_b != hi_b else "icl"
+        else:
+            kind = kinds[s.tag]
         return reddy_oracle_history(cfg, s, kind).to_dict()
 
     return summarize(cfg, compute(cfg, _Run(answer)))

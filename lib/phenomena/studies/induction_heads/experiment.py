@@ -87,6 +87,7 @@ def compute(cfg: Config, run: Run) -> Results:
             ("induction", "probe_induction_max"),
             ("prev_token", "probe_prev_token_max"),
             ("icl_score", "icl_score"),
+            ("fresh_loss", "data_loss_fresh"),
         )
     }
     heads = head_table(two, eval_set.probe, cfg.probe_len)

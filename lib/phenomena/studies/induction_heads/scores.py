@@ -103,6 +103,9 @@ def evaluate_copy(model: Transformer, ev: EvalSet, cfg: Config) -> dict[str, flo
     with torch.no_grad():
         losses = token_losses(model(ev.data.to(device)), ev.data.to(device))
     row["data_loss"] = float(losses.mean())
+    copied = ev.data_copied[:, 1:].to(device)  # target t + 1 is a copy
+    row["data_loss_fresh"] = float(losses[~copied].mean())
+    row["data_loss_copied"] = float(losses[copied].mean())
     row["icl_score"] = icl_score(losses)
     return row
 

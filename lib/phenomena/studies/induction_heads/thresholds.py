@@ -14,6 +14,7 @@ _Q = "quick; set in an earlier session with seeds 0-2 in view"
 _S0 = "set from the papers and seed 0 only, before other seeds"
 _TL = "TransformerLens / ARENA induction-head detector threshold"
 _NOTES = "the study notes' quantitative checks for the quick preset"
+_I21 = "issue 21, stated before the 5-seed sweep"
 _P = "paper scale (not run: no GPU)"
 _SMOKE = "smoke: wiring only, never enforced"
 _QUICK: dict[str, Threshold] = {
@@ -36,11 +37,15 @@ _QUICK: dict[str, Threshold] = {
     "ablate_top": Threshold(0.3, _Q),
     "rd_width": Threshold(0.3, _Q),
     "rd_gap": Threshold(0.5, _Q),
+    "two_stage": Threshold(
+        0.5, _I21 + ": the first loss fall is half done before half the time to the ICL score's jump"
+    ),
+    "rd_trend": Threshold(0.5, _I21 + ": the burstiness gap's bound, reused (seed 0's K runs in view)"),
 }
 #: quick thresholds that were set at quick scale with seeds in view (no paper number): at the paper preset they are
 #: reused, unverified, and said to be
 _FROM_QUICK_SEEDS = {"rep_loss_frac", "prev", "abrupt_ind", "shortcut_loss", "ablate_all", "specific", "ablate_top",
-                     "rd_width", "rd_gap"}  # fmt: skip
+                     "rd_width", "rd_gap", "rd_trend"}  # fmt: skip
 
 
 def _paper(key: str, t: Threshold) -> Threshold:

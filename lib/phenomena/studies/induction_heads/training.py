@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from phenomena.studies.induction_heads.config import Config
-from phenomena.studies.induction_heads.copy_task import EvalSet, copy_blocks
+from phenomena.studies.induction_heads.copy_task import EvalSet, bigram_table, copy_blocks
 from phenomena.studies.induction_heads.scores import evaluate_copy, probe_metrics, token_losses
 from phenomena.train import History, train
 from phenomena.transformer import Transformer
@@ -28,11 +28,19 @@ def train_copy(
     model = Transformer(cfg.model_config(n_layers)).to(device)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     ev = EvalSet.make(cfg)
+    table = bigram_table(cfg)
     checkpoints: list[tuple[int, dict[str, Tensor]]] = []
 
     def loss_fn(m: nn.Module, step: int) -> Tensor:
         x = copy_blocks(
-            cfg.batch_size, cfg.seq_len, cfg.vocab_size, cfg.segment_min, cfg.segment_max, cfg.gap_max, gen
+            cfg.batch_size,
+            cfg.seq_len,
+            cfg.vocab_size,
+            cfg.segment_min,
+            cfg.segment_max,
+            cfg.gap_max,
+            gen,
+            table,
         ).tokens.to(device)
         return token_losses(m(x), x).mean()
 
