@@ -117,7 +117,7 @@ class Config(StudyConfig):
         doc="filler of the far probe: its copy offset far_len + far_gap > segment_max + gap_max is unseen",
     )
     bigram_conc: float = field(
-        0.2,
+        1.0,
         ge=0.0,
         doc="Dirichlet concentration of the fixed random bigram table the fresh tokens follow (learnable without "
         "induction: the loss's first stage); 0 = uniform tokens",
@@ -125,12 +125,13 @@ class Config(StudyConfig):
     # model: attention-only, no LayerNorm, shortformer positions (added to queries and keys only)
     d_model: int = field(64, positive=True, doc="residual width")
     n_heads: int = field(
-        8, positive=True, doc="heads per layer (more than the circuit needs: heads to spare)"
+        4, positive=True, doc="heads per layer (8 heads of 8 dims formed none in 3000 steps)"
     )
     pos_layers: int = field(
-        1,
+        2,
         ge=1,
-        doc="layers whose queries and keys see positions (1: layer 0 only, layer 1 matches tokens only)",
+        doc="layers whose queries and keys see positions (1: layer 0 only, so layer 1 can only match tokens; at "
+        "quick no head formed in 3000-4000 steps that way, see docs/calibration/induction_heads.md)",
     )
     init_std: float = field(
         0.1, positive=True, doc="weight init std; GPT-2's 0.02 stayed on the plateau 10k steps"
@@ -166,7 +167,7 @@ class Config(StudyConfig):
     rd_sweep_eps: tuple[float, ...] = field(
         (0.0, 1.0), ge=0.0, doc="eps values of the eps sweep (ends only at quick)"
     )
-    rd_eps_classes: int = field(128, ge=0, doc="classes K of the eps sweep; 0 = rd_classes")
+    rd_eps_classes: int = field(256, ge=0, doc="classes K of the eps sweep; 0 = rd_classes")
     rd_sweep_bursty: int = field(2, positive=True, doc="B of the K and eps sweeps")
     rd_eval_burstiness: int = field(2, positive=True, doc="B of the novel-class ICL evaluation sequences")
     rd_d_model: int = field(64, positive=True, doc="residual width of the classification transformer")

@@ -80,10 +80,13 @@ def compute(cfg: Config, run: Run) -> Results:
     eval_set = EvalSet.make(cfg)
     ev = two.evals()
     steps = ev["step"].to_numpy()
+    # the phase change is timed on the copy gain (first-copy minus repeated-copy loss on the probe): with bigram
+    # data the repeated copy's own loss also falls in the bigram stage, which is not the phase change (issue 21)
+    ev = ev.assign(probe_copy_gain=ev["probe_loss_first"] - ev["probe_loss_rep"])
     transitions = {
         name: transition_steps(steps, ev[col], LEVELS)
         for name, col in (
-            ("loss", "probe_loss_rep"),
+            ("loss", "probe_copy_gain"),
             ("induction", "probe_induction_max"),
             ("prev_token", "probe_prev_token_max"),
             ("icl_score", "icl_score"),
