@@ -12,12 +12,14 @@ its ``run.cached`` calls return differs:
     trajectory of checkpoints whose attention sharpness and output scale follow a sharp logistic step (1% of the
     steps wide) from zero (uniform attention, uniform logits: the loss is ln V) to the full circuit, each evaluated
     by :func:`scores.evaluate_copy` -- so the heads, the loss drop and the ICL score change together, abruptly;
+    its direct path learns the bigram table (log P(next | token)) in an earlier logistic step (``BIGRAM_CENTRE``),
+    so the fresh-token loss falls first, without any head;
   * the 1-layer control is a 1-layer model with zero weights (it cannot copy); the fixed-offset control is a
     hand-built positional rule (attend ``segment_max - 1`` back at the positions where the fixed layout puts a copy);
   * Reddy's runs are ideal learners evaluated on the study's own evaluation sequences (:func:`reddy.reddy_sequences`
     with ``train_reddy``'s seeds): the in-context learner reads the label of the context item nearest the query, the
-    in-weights learner the label of the nearest training-class mean. The B = max run is the in-context learner, the
-    B = min run the in-weights learner (Reddy's finding, planted), and the abrupt-jump run switches from guessing
+    in-weights learner the label of the nearest training-class mean. The B = min run, the K = min run and the
+    eps = min run are the in-weights learner, every other run the in-context learner (Reddy's findings, planted), and the abrupt-jump run switches from guessing
     among the in-context labels to the in-context learner in a sharp logistic step.
 """
 
@@ -51,9 +53,10 @@ NULL = (
     "the real training code stopped after 2 optimiser steps (inside the warmup) for every model and Reddy run"
 )
 ORACLE = (
-    "a hand-built K-composition circuit whose checkpoints sharpen in a logistic step (evaluated by the study's "
-    "evaluate_copy); a zero-weight 1-layer model; a hand-built positional shortcut; Reddy's ideal in-context "
-    "(nearest context item) and in-weights (nearest training class) learners on the study's evaluation sequences"
+    "a hand-built K-composition circuit whose checkpoints sharpen in a logistic step, after its direct path learns "
+    "the bigram table in an earlier one (evaluated by the study's evaluate_copy); a zero-weight 1-layer model; a "
+    "hand-built positional shortcut; Reddy's ideal in-context (nearest context item) and in-weights (nearest "
+    "training class) learners on the study's evaluation sequences"
 )
 ORACLE_CANNOT: dict[str, str] = {}
 

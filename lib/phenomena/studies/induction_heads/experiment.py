@@ -90,9 +90,12 @@ def compute(cfg: Config, run: Run) -> Results:
             ("induction", "probe_induction_max"),
             ("prev_token", "probe_prev_token_max"),
             ("icl_score", "icl_score"),
-            ("fresh_loss", "data_loss_fresh"),
         )
     }
+    # the first fall (bigram stage) is timed to the fresh-token loss's minimum: it rises again when the induction
+    # heads mispredict chance repeats of a fresh token (the bump), so its final value is not where the fall ended
+    fresh = ev["data_loss_fresh"]
+    transitions["fresh_loss"] = transition_steps(steps, fresh, LEVELS, end=float(fresh.min()))
     heads = head_table(two, eval_set.probe, cfg.probe_len)
     ablation = ablations(two, eval_set.probe, cfg.probe_len, seed=cfg.seed)
     reddy = {

@@ -5,7 +5,9 @@
   previous occurrence of token i). TransformerLens / ARENA call a head an induction head above 0.3-0.4.
 - **Previous-token score**: the mean attention from position i to i - 1 (i >= 1).
 - **ICL score** (Olsson et al.): loss at a late token minus loss at an early token; here the mean loss over the last
-  ``seq_len // 8`` target positions minus that over the first ``seq_len // 8`` of the training distribution.
+  ``seq_len // 8`` target positions minus that over the first ``seq_len // 8`` of the training distribution (the
+  first eighth never holds a copy; with the bigram table its tokens are predictable without copying). The loss of
+  the fresh (non-copied) and the copied targets are recorded apart: the fresh tokens' fall is the bigram stage.
 - **Ablations**: zeroing heads' outputs (the transformer's ``head_mask``) and measuring the repeated-copy loss.
 - **Transition steps**: when a curve completes 10 / 50 / 90% of its change (the phase change's window).
 """
