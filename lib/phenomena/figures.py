@@ -241,7 +241,7 @@ def count_axis(ax: plt.Axes, axis: str = "y") -> None:
     target = ax.yaxis if axis == "y" else ax.xaxis
     (ax.set_yscale if axis == "y" else ax.set_xscale)("linear")
     target.set_major_locator(MaxNLocator(integer=True))
-    lo, hi = ax.get_ylim() if axis == "y" else ax.get_xlim()
+    hi = (ax.get_ylim() if axis == "y" else ax.get_xlim())[1]
     (ax.set_ylim if axis == "y" else ax.set_xlim)(0, max(hi, 1))
 
 
