@@ -56,10 +56,26 @@ def test_shortformer_positions_never_enter_the_residual_stream() -> None:
     torch.testing.assert_close(model(ids), base)
 
 
+def test_qk_pos_layers_limits_positions_to_the_first_layers() -> None:
+    """With qk_pos_layers = 1, layer 1's attention is blind to positions: permuting the pos_embed rows changes
+    layer 0's patterns but, with layer 0's heads zeroed, not layer 1's; with every layer (None) it does."""
+    ids = torch.randint(0, 11, (2, 6))
+    mask = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
+    for layers, changes in ((1, False), (None, True)):
+        model = tiny(pos="shortformer", attn_only=True, qk_pos_layers=layers)
+        _, before = model(ids, return_attention=True, head_mask=mask)
+        with torch.no_grad():
+            model.pos_embed.normal_(std=5.0)
+        _, after = model(ids, return_attention=True, head_mask=mask)
+        assert not torch.allclose(before[0], after[0])
+        assert torch.allclose(before[1], after[1]) != changes
+
+
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
         ({"d_model": 10, "n_heads": 3}, "divisible"),
+        ({"qk_pos_layers": -1}, "qk_pos_layers must be >= 0"),
         ({"vocab_size": None}, "exactly one"),
         ({"d_in": 3}, "exactly one"),
         ({"vocab_size": 1}, "vocab_size must be >= 2"),

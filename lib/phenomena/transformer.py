@@ -10,7 +10,7 @@ Pre-LayerNorm decoder blocks as in GPT-2 (Radford et al. 2019), written to be re
 
 Options: number of layers, heads and width; attention-only mode; LayerNorm on/off; the positional-embedding kind
 (``learned``, ``sinusoidal``, ``none``, or ``shortformer`` -- learned positions added only to the query/key inputs,
-never to the residual stream, Press et al. 2021); token input (``vocab_size``) or continuous input (``d_in``, a
+never to the residual stream, Press et al. 2021; ``qk_pos_layers`` limits them to the first layers); token input (``vocab_size``) or continuous input (``d_in``, a
 linear read-in). ``forward(..., return_attention=True)`` also returns every layer's attention pattern
 ``(batch, heads, T, T)``; ``head_mask`` (``(n_layers, n_heads)``) scales each head's output, for ablations.
 """
@@ -44,6 +44,7 @@ class TransformerConfig:
     d_in: int | None = None
     d_out: int | None = None  # default vocab_size
     init_std: float = 0.02
+    qk_pos_layers: int | None = None  # shortformer: the first this many layers get positions (None: all)
 
     def __post_init__(self) -> None:
         for name in ("n_layers", "n_heads", "d_model", "max_len"):
@@ -59,6 +60,8 @@ class TransformerConfig:
             raise ValueError("d_out is required with continuous input (d_in)")
         if self.pos not in ("learned", "sinusoidal", "shortformer", "none"):
             raise ValueError(f"pos={self.pos!r}: expected learned, sinusoidal, shortformer or none")
+        if self.qk_pos_layers is not None and self.qk_pos_layers < 0:
+            raise ValueError(f"qk_pos_layers must be >= 0 or None, got {self.qk_pos_layers}")
 
     @property
     def d_head(self) -> int:
@@ -113,8 +116,9 @@ class Attention(nn.Module):
         B, T, D = h.shape
         qkv = self.qkv(h)
         if qk_pos is not None:  # shortformer: W_qk (h + p) = W_qk h + W_qk p
-            qk_extra = qk_pos[:T] @ self.qkv.weight[: 2 * D].T
-            qkv = torch.cat([qkv[..., : 2 * D] + qk_extra, qkv[..., 2 * D :]], dim=-1)
+            # the same sum as cat([qkv[..., :2D] + extra, qkv[..., 2D:]]) but without slicing the (B, T, 3D)
+            # activations, whose backward zero-fills and copies a full-size gradient per slice
+            qkv = qkv + F.pad(qk_pos[:T] @ self.qkv.weight[: 2 * D].T, (0, D))
         q, k, v = qkv.view(B, T, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4)  # each (B, H, T, dh)
         pattern = None
         if return_attention:
@@ -206,9 +210,10 @@ class Transformer(nn.Module):
         elif self.pos_embed is not None:
             x = x + self.pos_embed[:T]
         patterns: list[Tensor] = []
+        n_pos = self.cfg.n_layers if self.cfg.qk_pos_layers is None else self.cfg.qk_pos_layers
         for layer, block in enumerate(self.blocks):
             scale = head_mask[layer] if head_mask is not None else None
-            x, pattern = block(x, qk_pos, scale, return_attention)
+            x, pattern = block(x, qk_pos if layer < n_pos else None, scale, return_attention)
             if pattern is not None:
                 patterns.append(pattern)
         out = self.unembed(self.ln_f(x))
