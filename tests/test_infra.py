@@ -157,6 +157,21 @@ def test_savefig_writes_png_and_sidecar(_scratch_outputs: Path) -> None:
         figures.savefig(fig, "toy", "Bad Name")
 
 
+def test_count_axis_reads_all_zero_counts_as_integers_from_zero() -> None:
+    fig, ax = plt.subplots()
+    ax.plot([1, 4, 16], [0, 0, 0])  # flat zeros: matplotlib's default axis runs around 0 with float ticks
+    ax.set_yscale("symlog")
+    figures.count_axis(ax)
+    fig.canvas.draw()
+    lo, hi = ax.get_ylim()
+    ticks = [t for t in ax.get_yticks() if lo <= t <= hi]
+    plt.close(fig)
+    assert ax.get_yscale() == "linear" and (lo, hi) == (0, 1)
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    with pytest.raises(ValueError, match="axis='z'"):
+        figures.count_axis(ax, "z")
+
+
 def test_seed_everything_reproduces() -> None:
     repro.seed_everything(5)
     a = torch.randn(3)

@@ -23,6 +23,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.collections import Collection, LineCollection, PathCollection, PolyCollection, QuadMesh
 from matplotlib.container import BarContainer
+from matplotlib.ticker import MaxNLocator
 
 from phenomena.paths import atomic_path, figures_dir, write_json
 
@@ -230,6 +231,18 @@ def mark_x(ax: plt.Axes, x: float, text: str, **kw: Any) -> None:
         fontsize=8,
         color="0.3",
     )
+
+
+def count_axis(ax: plt.Axes, axis: str = "y") -> None:
+    """Make ``axis`` ('x' or 'y') of ``ax`` an axis of counts: linear, integer ticks, starting at 0 and reaching at
+    least 1 (so all-zero counts read as zeros, not as a float axis around 0)."""
+    if axis not in ("x", "y"):
+        raise ValueError(f"axis={axis!r}: expected 'x' or 'y'")
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    (ax.set_yscale if axis == "y" else ax.set_xscale)("linear")
+    target.set_major_locator(MaxNLocator(integer=True))
+    hi = (ax.get_ylim() if axis == "y" else ax.get_xlim())[1]
+    (ax.set_ylim if axis == "y" else ax.set_xlim)(0, max(hi, 1))
 
 
 def pool_size_axis(ax: plt.Axes, sizes: Sequence[int]) -> np.ndarray:

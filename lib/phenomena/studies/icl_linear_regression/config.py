@@ -27,8 +27,11 @@ class Config(StudyConfig):
             td_pool_sizes=(4, 0),
             td_d=3,
             td_n_points=6,
+            td_n_layers=2,
             td_steps=100,
             td_eval_prompts=128,
+            depth_layers=(1, 2),
+            depth_steps=100,
         ),
         "quick": dict(),
         # one modern GPU, <= 2 min (not yet timed on one): Garg's "small" model (6 layers x 128, 4 heads) on d = 10,
@@ -45,6 +48,8 @@ class Config(StudyConfig):
             td_d=8,
             td_n_points=16,
             td_steps=1500,
+            depth_layers=(1, 2, 4, 6),
+            depth_steps=4000,
         ),
         "paper": dict(
             d=20,
@@ -70,6 +75,8 @@ class Config(StudyConfig):
             td_lr=1e-4,
             td_warmup_steps=0,
             td_eval_prompts=1280,
+            depth_layers=(1, 2, 4, 8, 12),
+            depth_steps=100_000,
         ),
     }
 
@@ -77,9 +84,13 @@ class Config(StudyConfig):
     d: int = field(5, positive=True, doc="input dimension")
     n_points: int = field(11, ge=2, doc="(x, y) pairs per training prompt; evaluation uses k = 0..n_points-1")
     # model (Garg: standard 12/8/256, small 6/4/128, tiny 3/2/64)
-    n_layers: int = field(3, positive=True, doc="transformer layers")
+    n_layers: int = field(
+        6,
+        positive=True,
+        doc="transformer layers (issue 20 calibration: 6 x 32 beat 3 x 64 on every measure at equal cost)",
+    )
     n_heads: int = field(2, positive=True, doc="attention heads per layer")
-    d_model: int = field(64, positive=True, doc="residual width")
+    d_model: int = field(32, positive=True, doc="residual width (Akyürek: 16-32 is enough at d = 8)")
     init_std: float = field(
         0.1, positive=True, doc="std of the weight init; GPT-2's 0.02 sat in the 'lull' here"
     )
@@ -102,13 +113,26 @@ class Config(StudyConfig):
     td_d: int = field(5, positive=True, doc="input dimension of the task-diversity runs (Raventós: 8)")
     td_n_points: int = field(10, ge=2, doc="pairs per prompt of the task-diversity runs (Raventós: 16)")
     td_noise_var: float = field(0.25, ge=0.0, doc="label-noise variance sigma^2 (Raventós: 0.25)")
-    td_n_layers: int = field(3, positive=True, doc="layers of the task-diversity models")
+    td_n_layers: int = field(6, positive=True, doc="layers of the task-diversity models (Raventós: 8)")
     td_n_heads: int = field(2, positive=True, doc="heads of the task-diversity models")
-    td_d_model: int = field(64, positive=True, doc="width of the task-diversity models")
-    td_steps: int = field(2000, positive=True, doc="optimiser steps per pool size")
+    td_d_model: int = field(32, positive=True, doc="width of the task-diversity models")
+    td_steps: int = field(
+        4000,
+        positive=True,
+        doc="optimiser steps per pool size (issue 20: M = inf within ~10% of ridge at seed 0)",
+    )
     td_lr: float = field(1e-3, positive=True, doc="learning rate of the task-diversity runs")
     td_warmup_steps: int = field(300, ge=0, doc="warmup of the task-diversity runs")
     td_eval_prompts: int = field(1024, positive=True, doc="evaluation prompts per pool size")
+    # Akyürek et al.'s depth phases: models of the main model's width, heads and optimiser at each depth
+    depth_layers: tuple[int, ...] = field(
+        (1, 2, 4, 6), positive=True, doc="depths of the depth-phase panel (Akyürek Fig. 3; >= 2 depths)"
+    )
+    depth_steps: int = field(
+        0,
+        ge=0,
+        doc="steps per depth-panel model; 0 = the main model's (its depth is then the main model itself)",
+    )
 
     def check(self) -> None:
         for d_model, heads, prefix in (
@@ -117,10 +141,24 @@ class Config(StudyConfig):
         ):
             if d_model % heads:
                 raise ValueError(f"{prefix}d_model={d_model} must be divisible by {prefix}n_heads={heads}")
+        if len(set(self.depth_layers)) < 2 or list(self.depth_layers) != sorted(set(self.depth_layers)):
+            raise ValueError(
+                f"depth_layers={list(self.depth_layers)} must list >= 2 distinct depths in increasing order"
+            )
         if self.curriculum and (self.d < 5 or self.n_points < 11):
             raise ValueError(
                 "curriculum=True starts at 5 dims and 11 points: needs d >= 5 and n_points >= 11"
             )
+
+    def depth_config(self, n_layers: int) -> Config:
+        """The config of the depth-panel model with ``n_layers`` layers: the main model's at that depth, trained for
+        ``depth_steps`` (or the main model's steps)."""
+        steps = self.depth_steps or self.steps
+        return self.replace(n_layers=n_layers, steps=steps, warmup_steps=min(self.warmup_steps, steps // 4))
+
+    def reuses_main(self, n_layers: int) -> bool:
+        """Whether the depth panel's ``n_layers`` model is the main model itself (same depth, same steps)."""
+        return n_layers == self.n_layers and self.depth_config(n_layers) == self
 
     def model_config(self, task_diversity: bool = False) -> TransformerConfig:
         """The transformer of the main runs, or of the task-diversity runs."""

@@ -4,11 +4,13 @@ Both replace the trained transformers by a *learner net*: a module that reads th
 the transformer and predicts each y_k from the context before it, so :func:`experiment.evaluate` (every baseline,
 the out-of-distribution probes, the SPDs, the task-diversity comparison) and ``summarize`` run unchanged.
 
-- null: the zero predictor, for the main model and for every task-pool model (learning switched off);
+- null: the zero predictor, for the main model, every task-pool model and every depth-panel model (learning
+  switched off);
 - oracle: least squares whose output saturates at three standard deviations of an in-distribution label (exact in
   distribution, degrading when the inputs are scaled: the out-of-distribution behaviour Garg et al. report), and
   for the task pools Raventós et al.'s two Bayes predictors -- dMMSE on the smallest pool, ridge (lambda = sigma^2)
-  on the larger ones and the infinite pool.
+  on the larger ones and the infinite pool; for the depth panel, one step of GD (blended 10% towards least squares,
+  so that no SPD is exactly zero) at the shallowest depth and least squares (saturating as above) at the others.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ from phenomena.studies.icl_linear_regression.learners import (
 )
 from phenomena.train import History
 
-NULL = "the zero predictor in place of every transformer (main model and task-pool models)"
+NULL = "the zero predictor in place of every transformer (main, task-pool and depth-panel models)"
 ORACLE = (
-    "least squares saturating at 3 standard deviations of an in-distribution label (main model); dMMSE on the "
-    "smallest task pool and ridge on the larger and infinite pools (Raventós' Bayes predictors)"
+    "least squares saturating at 3 standard deviations of an in-distribution label (main model and the deeper "
+    "depth-panel models); one GD step (10% towards least squares) at the shallowest depth; dMMSE on the smallest "
+    "task pool and ridge on the larger and infinite pools (Raventós' Bayes predictors)"
 )
 ORACLE_CANNOT: dict[str, str] = {}
 
@@ -83,6 +86,15 @@ def dmmse(pool: Tensor, noise_var: float) -> Predictor:
     return predictor
 
 
+def blend(a: Predictor, b: Predictor, weight: float) -> Predictor:
+    """(1 - weight) * a + weight * b."""
+
+    def predictor(xs: Tensor, ys: Tensor) -> Tensor:
+        return (1.0 - weight) * a(xs, ys) + weight * b(xs, ys)
+
+    return predictor
+
+
 def config() -> Config:
     """The quick preset's task, with fewer evaluation prompts (the controls take seconds)."""
     return Config.from_preset("quick", eval_prompts=512, td_eval_prompts=256)
@@ -91,13 +103,20 @@ def config() -> Config:
 def null(cfg: Config) -> dict[str, Any]:
     """Metrics of the zero predictor, evaluated exactly as a trained model is."""
     td = {M: learner_model(cfg, zero, task_diversity=True) for M in cfg.td_pool_sizes}
-    return summarize(cfg, evaluate(cfg, learner_model(cfg, zero), History(), td))
+    depth = {L: learner_model(cfg, zero) for L in cfg.depth_layers}
+    return summarize(cfg, evaluate(cfg, learner_model(cfg, zero), History(), td, depth))
 
 
 def oracle(cfg: Config) -> dict[str, Any]:
     """Metrics of learners known to have each property (see the module docstring)."""
     clip = 3.0 * math.sqrt(cfg.d)  # y = w.x with w, x ~ N(0, I): std sqrt(d)
-    main = learner_model(cfg, method("ols", clip=clip))
+    ols = method("ols", clip=clip)
+    main = learner_model(cfg, ols)
+    shallow = min(cfg.depth_layers)
+    depth = {
+        n: learner_model(cfg, blend(method("gd"), ols, 0.1) if n == shallow else ols)
+        for n in cfg.depth_layers
+    }
     finite = sorted(M for M in cfg.td_pool_sizes if M > 0)
     var = max(cfg.td_noise_var, 1e-6)
     td = {}
@@ -107,4 +126,4 @@ def oracle(cfg: Config) -> dict[str, Any]:
             td[M] = learner_model(cfg, dmmse(pool, cfg.td_noise_var), task_diversity=True)
         else:
             td[M] = learner_model(cfg, method("ridge", ridge_lambda=var), task_diversity=True)
-    return summarize(cfg, evaluate(cfg, main, History(), td))
+    return summarize(cfg, evaluate(cfg, main, History(), td, depth))

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from phenomena.studies.icl_linear_regression.config import Config
 from phenomena.studies.icl_linear_regression.data import (
+    Prompts,
     orthogonal_queries,
     repeated_queries,
     sample_prompts,
@@ -41,7 +42,8 @@ if TYPE_CHECKING:
 @dataclass
 class Results:
     """What the notebook plots. ``errors``/``ood`` hold per-prompt errors (B, n) per learner; ``bands`` (mean, lo,
-    hi) per learner over k; ``spds`` (n,) per learner; ``td`` one row per task-pool size M (means over k >= 1)."""
+    hi) per learner over k; ``spds`` (n,) per learner; ``td`` one row per task-pool size M (means over k >= 1);
+    ``depth`` one row per depth of Akyürek's depth-phase panel (mean SPDs over k >= 1, errors by k)."""
 
     model: ICLModel
     history: History
@@ -50,6 +52,7 @@ class Results:
     ood: dict[str, dict[str, Tensor]]
     spds: dict[str, np.ndarray]
     td: pd.DataFrame
+    depth: pd.DataFrame
 
     @property
     def n_params(self) -> int:
@@ -149,8 +152,51 @@ def task_diversity_model(cfg: Config, M: int, run: Run) -> ICLModel:
     return model.eval()
 
 
-def evaluate(cfg: Config, model: ICLModel, history: History, td_models: dict[int, ICLModel]) -> Results:
-    """Every evaluation of the notebook for a trained main model and one model per task-pool size (seconds)."""
+def depth_model(cfg: Config, n_layers: int, run: Run) -> ICLModel:
+    """The depth panel's model with ``n_layers`` layers (:meth:`Config.depth_config`), cached like
+    :func:`trained_model`; the main model itself where :meth:`Config.reuses_main` says so."""
+    if cfg.reuses_main(n_layers):
+        return trained_model(cfg, run)[0]
+    sub = cfg.depth_config(n_layers)
+    state = run.cached(
+        f"icl-depth-L{n_layers}",
+        lambda: _state(train_icl(sub, run.device)[0]),
+        key={"cfg": sub.to_dict()},
+    )
+    model = ICLModel(sub.model_config()).to(run.device)
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def depth_eval(cfg: Config, models: dict[int, ICLModel], eval_set: Prompts) -> pd.DataFrame:
+    """Akyürek's depth phases: per depth, the SPD (mean over k >= 1) of the model to least squares, ridge and
+    one-step GD on the main evaluation prompts, its error by k and its error ratio at k = d."""
+    base = {
+        name: baseline_predictions(eval_set, name, ridge_lambda=cfg.ridge_lambda)
+        for name in ("ols", "ridge", "gd")
+    }
+    rows = []
+    for L, model in models.items():
+        pred = predict(model, eval_set)
+        err = squared_errors(pred, eval_set.ys, cfg.d).mean(0)
+        row: dict[str, Any] = {"n_layers": L}
+        for name, ref in base.items():
+            row[f"spd/{name}"] = float(spd(pred, ref, cfg.d)[1:].mean())
+        row["spd/zero_to_gd"] = float(spd(torch.zeros_like(base["gd"]), base["gd"], cfg.d)[1:].mean())
+        row["err_by_k"] = [float(v) for v in err]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def evaluate(
+    cfg: Config,
+    model: ICLModel,
+    history: History,
+    td_models: dict[int, ICLModel],
+    depth_models: dict[int, ICLModel] | None = None,
+) -> Results:
+    """Every evaluation of the notebook for a trained main model, one model per task-pool size and one per depth
+    of the depth-phase panel (seconds)."""
     eval_set = sample_prompts(
         cfg.eval_prompts, cfg.n_points, cfg.d, torch.Generator().manual_seed(cfg.seed + 100)
     )
@@ -167,10 +213,18 @@ def evaluate(cfg: Config, model: ICLModel, history: History, td_models: dict[int
     for M, td_model in td_models.items():
         r = task_diversity_eval(td_model, cfg, M, cfg.td_eval_prompts, seed=cfg.seed + 300)
         td_rows.append({key: (float(v[1:].mean()) if torch.is_tensor(v) else v) for key, v in r.items()})
-    return Results(model, history, errors, bands, ood, spds, pd.DataFrame(td_rows))
+    depth = depth_eval(cfg, depth_models or {}, eval_set)
+    return Results(model, history, errors, bands, ood, spds, pd.DataFrame(td_rows), depth)
 
 
 def compute(cfg: Config, run: Run) -> Results:
-    """Train (cached) the main model and one model per task-pool size, and evaluate everything the notebook shows."""
+    """Train (cached) the main model, one model per task-pool size and one per depth of the depth-phase panel, and
+    evaluate everything the notebook shows."""
     model, history = trained_model(cfg, run)
-    return evaluate(cfg, model, history, {M: task_diversity_model(cfg, M, run) for M in cfg.td_pool_sizes})
+    return evaluate(
+        cfg,
+        model,
+        history,
+        {M: task_diversity_model(cfg, M, run) for M in cfg.td_pool_sizes},
+        {L: depth_model(cfg, L, run) for L in cfg.depth_layers},
+    )
