@@ -454,8 +454,11 @@ def site(smoke_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build(smoke_root, tmp_path_factory.mktemp("report") / "site").parent
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(site: Path) -> Iterator[Any]:
+    # module scope, not session: Playwright's sync API holds an event loop open in this thread while a browser is
+    # up, so a session-long one here made the JupyterLab test's own browser fail ("Sync API inside the asyncio
+    # loop") whenever pytest-xdist put both files on one worker
     with report.chromium() as b:
         yield b
 
