@@ -59,6 +59,9 @@ def config() -> Config:
         horizon_oldest=2,
         n_tasks=4,
         epochs=1,
+        robust_tasks=(3,),  # one more value per robustness axis, so that its row is evaluated
+        robust_widths=(32,),
+        robust_budgets=(0.5,),
     )
 
 
