@@ -374,3 +374,102 @@ def test_controls_plant_one_intruder_and_the_null_none() -> None:
     cfg = controls.config()
     res = controls.results(cfg, learned=False)
     assert all(r["intruders"] == 0 and r["forgetting"] == 0 for r in res.rows) and res.intervened is None
+
+
+def test_intervention_directions_and_their_norms() -> None:
+    """The intervention scales the top intruder i by lambda; the neighbour control scales direction j by lambda; the
+    matched-norm control changes W along j by the intervention's own Frobenius norm |lambda - 1| s_i."""
+    W = _matrix(24, 24, seed=3)[0].float()
+    U, S, Vh = intruders.left_svd(W)
+    targets = {"m": (2, 5)}
+    lam = 0.75
+    edits = {d: intruders.intervene({"m": W}, targets, lam, direction=d)["m"] for d in intruders.DIRECTIONS}
+    size = {d: float((e - W).norm()) for d, e in edits.items()}
+    assert size["intruder"] == pytest.approx(0.25 * float(S[2]), rel=1e-4)
+    assert size["neighbour"] == pytest.approx(0.25 * float(S[5]), rel=1e-4)
+    assert size["matched"] == pytest.approx(size["intruder"], rel=1e-4)
+    # the matched-norm edit lies along u_j v_j^T, not along the intruder's direction
+    assert float(U[:, 2] @ (edits["matched"] - W) @ Vh[2]) == pytest.approx(0.0, abs=1e-4)
+    with pytest.raises(ValueError, match=r"direction='sideways' is not allowed: expected one of"):
+        intruders.intervene({"m": W}, targets, lam, direction="sideways")  # type: ignore[arg-type]
+    rows = intruders.intervention_rows(
+        {"m": W}, targets, (0.5, 1.0), lambda w: {"size": float((w["m"] - W).norm())}
+    )
+    assert [(r["lambda"], r["direction"]) for r in rows] == [
+        (0.5, "top intruder"), (0.5, "neighbour (control)"), (0.5, "matched norm (control)"), (1.0, "top intruder")
+    ]  # fmt: skip
+    assert rows[-1]["size"] == 0.0
+
+
+def test_beyond_size_separates_intruders_from_update_size() -> None:
+    """Forgetting that is a line in the update's size leaves nothing for intruders to explain; forgetting that
+    follows the intruders beyond size gives a positive rho; too few runs are undefined."""
+    from phenomena.studies.lora_intruder_dimensions.claims import beyond_size
+
+    size = [0.1, 0.2, 0.3, 0.4, 0.5]
+    intr = [0, 3, 1, 4, 2]
+    assert beyond_size(intr, size, [2 * s + 0.01 for s in size]) == 0.0
+    assert beyond_size(intr, size, [s + 0.05 * i for s, i in zip(size, intr)]) > 0.8
+    assert math.isnan(beyond_size(intr[:3], size[:3], size[:3]))
+
+
+def test_learned_means_clearly_above_the_frozen_encoder() -> None:
+    from phenomena.studies.lora_intruder_dimensions.experiment import LEARNED_MARGIN, has_learned
+
+    res = {"base_metrics": {"acc_head_only": 0.70}, "task": {"chance_uniform": 1 / 3}}
+    assert has_learned(0.70 + LEARNED_MARGIN + 1e-9, res) and not has_learned(0.72, res)
+    res["base_metrics"]["acc_head_only"] = 0.2  # below chance: chance + margin is the floor
+    assert not has_learned(0.36, res) and has_learned(0.39, res)
+
+
+def test_data_module_does_not_import_the_config() -> None:
+    """No config <-> data import cycle: data.py reads what it needs through a Protocol."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(data.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not any(m and m.endswith("lora_intruder_dimensions.config") for m in imported)
+
+
+@pytest.mark.parametrize("raw", ["0", "two", "-1", "1.5"])
+def test_workers_must_be_a_positive_int(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from phenomena.studies.lora_intruder_dimensions.experiment import WORKERS_ENV, workers_from_env
+
+    monkeypatch.setenv(WORKERS_ENV, raw)
+    with pytest.raises(ValueError, match=r"PHENOMENA_WORKERS\) = .* is not allowed: expected an int >= 1"):
+        workers_from_env()
+    monkeypatch.setenv(WORKERS_ENV, "3")
+    assert workers_from_env() == 3 and workers_from_env(1) == 1
+
+
+@pytest.mark.slow
+def test_two_workers_give_the_results_of_one(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs trained in worker processes (then read from the cache) equal the runs trained in this process."""
+    from phenomena.run import Run
+
+    cfg = study.Config.from_preset("smoke", steps=6, seq_steps=4)
+    out = {}
+    for workers in (1, 2):
+        monkeypatch.setenv("PHENOMENA_OUT", str(tmp_path / f"w{workers}"))
+        monkeypatch.setenv("PHENOMENA_CACHE", str(tmp_path / f"w{workers}" / "cache"))
+        run = Run.start("lora_intruder_dimensions", cfg, threads=1)
+        res = study.compute(cfg, run, workers=workers)
+        out[workers] = (res.rows, res.sequence)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "train_s"} for r in rows]  # noqa: E731
+    assert strip(out[1][0]) == strip(out[2][0]) and out[1][1] == out[2][1]
+
+
+def test_every_preset_runs_offline_by_default() -> None:
+    """No preset needs a download: the paper's RoBERTa-base is no pip package, so every preset defaults to the
+    offline MiniLM (or the weight-free tiny BERT) and the paper preset trains the paper's 5 epochs at batch 16."""
+    for preset in study.Config.PRESETS:
+        cfg = study.Config.from_preset(preset)
+        assert cfg.model in ("", config.TINY_MODEL), preset
+    cfg = study.Config.from_preset("paper")
+    assert cfg.batch_size == 16 and cfg.full_lr == 1e-5
+    task = data.build_task(cfg, cfg.task)
+    assert cfg.steps * cfg.batch_size / len(task.train_idx) == pytest.approx(5.0, abs=0.1)
+    quick = study.Config.from_preset("quick")
+    task = data.build_task(quick, quick.task)
+    assert quick.steps * quick.batch_size / len(task.train_idx) == pytest.approx(5.0, abs=0.01)

@@ -75,7 +75,7 @@ def test_notebook_shape(nb: Path) -> None:
     code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
     for needed in (
         "Config.from_preset(",
-        "study.compute(cfg, run)",
+        "study.compute(cfg, run",  # (cfg, run) or (cfg, run, workers=...)
         "run.conclude(study, results)",
         "savefig(",
     ):

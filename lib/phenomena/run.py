@@ -123,10 +123,12 @@ class Run:
         """Save ``fig`` as ``figures/<study>/<name>.png`` with a provenance sidecar."""
         return figures.savefig(fig, self.study, name, self.provenance())
 
-    def cached(self, name: str, compute: Callable[[], T], *, key: Any = None) -> T:
-        """``compute()``, cached on disk by ``key`` (default: this run's whole config) and the study's code."""
+    def cached(self, name: str, compute: Callable[[], T], *, key: Any = None, module: str | None = None) -> T:
+        """``compute()``, cached on disk by ``key`` (default: this run's whole config) and the source of ``module``
+        with everything it imports (default: the study's ``experiment`` module, see :func:`compute_module`; a
+        narrower module, e.g. the one that trains, keeps its cache across changes of the analysis code)."""
         return cache.cached(
-            name, self.cfg if key is None else key, compute, module=compute_module(self.study)
+            name, self.cfg if key is None else key, compute, module=module or compute_module(self.study)
         )
 
     def check(

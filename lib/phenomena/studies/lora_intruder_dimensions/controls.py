@@ -3,26 +3,28 @@ study's own intruder code and ``summarize`` -> ``claims``, on small synthetic ma
 
 Both build the :class:`experiment.Results` that ``summarize`` reads, run for run (:func:`config.iter_runs`), with
 the study's own :func:`intruders.analyse`, :func:`experiment.run_row` (intruder counts), the intervention's
-:func:`intruders.intervention_targets` / :func:`intruders.intervene` and the choice of the intervened run as
-:func:`experiment.run_study` makes it. The "model" is ``N_MATRICES`` matrices W0 = U0 diag(S0) V0^T (distinct
+:func:`intruders.intervention_targets` / :func:`intruders.intervention_rows` and the choice of the intervened run
+(:func:`experiment.choose_intervened`). The "model" is ``N_MATRICES`` matrices W0 = U0 diag(S0) V0^T (distinct
 singular values 10 ... 1); its accuracy and forgetting are a *response* we construct from the weights:
 
-- forgetting on the news probe = ``FORGET`` x the mean relative update energy ||W - W0||^2 / ||W0||^2 (the
-  in-domain probe half of it);
+- forgetting on the news probe = ``FORGET`` x the mean relative energy of the update *outside* W0's top-k output
+  directions (new directions: what intruders are) plus ``DAMAGE`` x the energy of the change *inside* them (damage
+  to pre-trained directions); the in-domain probe half of it;
 - accuracy of a run = the accuracy we assign it, minus the mean relative change ||U0_k^T (W' - W)|| / ||W0|| of the
   pre-trained top-k output directions when the intervention edits W to W' (so scaling an intruder costs nothing,
   scaling a pre-trained direction does);
-- the earlier task's accuracy in the sequential panel falls by the relative energy of the later task's update.
+- the earlier task's accuracy in the sequential panel falls by the forgetting of the later task's update.
 
 - null: W = W0 for every run (nothing learned); with nothing learned the head is untrained too, so every run,
   the head-only reference included, scores chance (1 / 3 on the stratified 3-class test set); no forgetting.
 - oracle: planted intruders. A LoRA run adds, in some of the matrices, a rank-1 update 2 sigma_1 x y^T along a unit
   x spread over the bottom half of W0's left singular vectors (orthogonal to the top ones: max |cos| = 0.2 < eps),
   y W0's last right singular vector; r = 1 / 4 / 16 plant it in 3 / 2 / 1 matrices, r = 64 in none; along the lr
-  sweep the number of planted matrices grows with the lr. Full FT (and r = 64) adds a small dense random update
-  (relative norm 0.02) that rotates nothing. Every run learned: head only 0.80, full FT 0.90, every LoRA run 0.895.
-  In the sequential panel LoRA's second task plants one more intruder per matrix, full FT's is a small dense
-  update again.
+  sweep the number of planted matrices grows with the lr. The r = 16 run also scales W0's own top singular values
+  by ``GROW`` (a large update that rotates nothing: update size and intruders part ways, as the forgetting-beyond-size
+  row needs). Full FT (and r = 64) adds a small dense update that rotates nothing. Every run learned: head only
+  0.80, full FT 0.90, every LoRA run 0.895. In the sequential panel LoRA's second task plants one more intruder
+  per matrix, full FT's is a small dense update again.
 """
 
 from __future__ import annotations
@@ -37,13 +39,13 @@ from phenomena.studies.lora_intruder_dimensions.claims import summarize
 from phenomena.studies.lora_intruder_dimensions.config import Config, RunSpec, iter_runs
 from phenomena.studies.lora_intruder_dimensions.experiment import (
     Results,
+    choose_intervened,
     forgetting_of,
-    has_learned,
     run_row,
 )
 from phenomena.studies.lora_intruder_dimensions.intruders import (
     analyse,
-    intervene,
+    intervention_rows,
     intervention_targets,
     left_svd,
 )
@@ -51,13 +53,14 @@ from phenomena.studies.lora_intruder_dimensions.intruders import (
 NULL = "W = W0 for every run (nothing learned: chance accuracy, no forgetting), on synthetic matrices"
 ORACLE = (
     "planted intruders: rank-1 updates 2 sigma_1 x y^T with x orthogonal to W0's top left singular vectors (more "
-    "matrices at lower rank and higher lr; none at r = 64), full FT a small dense update; accuracy and forgetting "
-    "from a constructed response (forgetting = relative update energy; the intervention's accuracy cost = change of "
-    "W0's top-k directions)"
+    "matrices at lower rank and higher lr; none at r = 64; r = 16 also grows W0's top singular values, a large "
+    "update without intruders), full FT a small dense update; accuracy and forgetting from a constructed response "
+    "(forgetting = relative update energy outside W0's top-k directions + a tenth of the damage inside them; the "
+    "intervention's accuracy cost = change of W0's top-k directions)"
 )
 ORACLE_CANNOT: dict[str, str] = {}
 
-N_MATRICES, SIZE, FORGET = 8, 48, 1.0
+N_MATRICES, SIZE, FORGET, DAMAGE, GROW, TOP_K = 8, 48, 1.0, 0.1, 0.5, 10
 CHANCE, HEAD, FULL, LORA = 1 / 3, 0.80, 0.90, 0.895
 #: matrices with a planted intruder per LoRA rank at the paper's rule (Fig. 4: present for r <= 16, falling)
 PLANTED_BY_RANK = {1: 3, 4: 2, 16: 1}
@@ -72,7 +75,7 @@ BASE_F = {
 
 
 def config() -> Config:
-    """The quick preset's runs (ranks 1 / 4 / 16 / 64, the lr sweep at r = 1, lambdas, epsilon 0.5, top 10)."""
+    """The quick preset's runs (ranks 1 / 4 / 16, the lr sweep at r = 1, lambdas, epsilon 0.5, top 10)."""
     return Config.from_preset("quick")
 
 
@@ -105,8 +108,22 @@ def dense(W0: Tensor, seed: int, rel: float = 0.02) -> Tensor:
 
 
 def forgetting(W: dict[str, Tensor], W0: dict[str, Tensor]) -> float:
-    """The constructed forgetting response: FORGET x mean relative update energy."""
-    return FORGET * sum(float(((W[n] - W0[n]).norm() / W0[n].norm()) ** 2) for n in W0) / len(W0)
+    """The constructed forgetting response of weights ``W`` against reference weights ``W0``: ``FORGET`` x the mean
+    relative energy of W - W0 outside W0's top-``TOP_K`` output directions + ``DAMAGE`` x that inside them."""
+    total = 0.0
+    for n in W0:
+        U0k = left_svd(W0[n])[0][:, :TOP_K]
+        dW = W[n] - W0[n]
+        inside = U0k @ (U0k.T @ dW)
+        scale = float(W0[n].norm()) ** 2
+        total += (FORGET * float((dW - inside).norm()) ** 2 + DAMAGE * float(inside.norm()) ** 2) / scale
+    return total / len(W0)
+
+
+def grow(W0: Tensor) -> Tensor:
+    """W0 with its top-``TOP_K`` singular values scaled by 1 + ``GROW``: a large update that rotates no direction."""
+    U0, S0, Vh0 = left_svd(W0)
+    return W0 + GROW * (U0[:, :TOP_K] * S0[:TOP_K]) @ Vh0[:TOP_K]
 
 
 def accuracy_cost(W_new: dict[str, Tensor], W: dict[str, Tensor], W0: dict[str, Tensor], k: int) -> float:
@@ -145,7 +162,10 @@ def _weights(
         n = min(len(W0), PLANTED_BY_RANK.get(spec.rank, 0) + math.ceil(factor))
     else:
         n = PLANTED_BY_RANK.get(spec.rank, 0)
-    return {name: plant(W) if i < n else dense(W, seed + i) for i, (name, W) in enumerate(W0.items())}
+    out = {name: plant(W) if i < n else dense(W, seed + i) for i, (name, W) in enumerate(W0.items())}
+    if spec.method == "lora" and spec.rank == 16:  # a large update without intruders
+        out = {name: W + grow(W0[name]) - W0[name] for name, W in out.items()}
+    return out
 
 
 def results(cfg: Config, learned: bool) -> Results:
@@ -162,34 +182,21 @@ def results(cfg: Config, learned: bool) -> Results:
         an = analyse(svd, W, W0, cfg.top_k)
         rows.append(run_row(spec, metrics_of(W, W0, acc, learned), an, cfg, base_f, 0.0))
         analyses[spec.name], weights[spec.name] = an, W
-    # the intervention, on the run run_study picks: the lr-sweep run with the most intruders among those that
-    # learned (the lowest lr among ties)
-    sweep = {s.name: s for s in cfg.families()["lr sweep"]}
-    counts = {r["run"]: r["intruders"] for r in rows if r["run"] in sweep and has_learned(r["acc"], known)}
-    most = max(counts.values(), default=0)
-    intervened = min((n for n, c in counts.items() if c == most), key=lambda n: sweep[n].lr) if most else None
+    # the intervention, on the run run_study picks (the headline run at the paper's rule), as run_study does it
+    intervened = choose_intervened(cfg, rows, known)
     targets: dict[str, Any] = {}
-    inter = []
+    inter: list[dict[str, Any]] = []
     if intervened:
         W = weights[intervened]
         acc = next(r["acc"] for r in rows if r["run"] == intervened)
         found = intervention_targets(W, analyses[intervened], cfg.epsilon)
-        svds = {n: left_svd(W[n]) for n in found}
-        for lam in cfg.lambdas:
-            for control in (False, True):
-                if control and lam == 1.0:
-                    continue
-                Wl = intervene(W, found, lam, control=control, svds=svds)
-                m = metrics_of(Wl, W0, acc - accuracy_cost(Wl, W, W0, cfg.top_k), learned)
-                rows_m = {k: v for k, v in m.items() if not k.endswith("_pydocs")}  # NEWS only, as run_study
-                inter.append(
-                    {
-                        "lambda": lam,
-                        "direction": "neighbour (control)" if control else "top intruder",
-                        "acc": m["acc_a"],
-                        **forgetting_of(rows_m, base_f),
-                    }
-                )
+
+        def measure(edited: dict[str, Tensor]) -> dict[str, Any]:
+            m = metrics_of(edited, W0, acc - accuracy_cost(edited, W, W0, cfg.top_k), learned)
+            news = {k: v for k, v in m.items() if not k.endswith("_pydocs")}  # NEWS only, as run_study
+            return {"acc": m["acc_a"], **forgetting_of(news, base_f)}
+
+        inter = intervention_rows(W, found, cfg.lambdas, measure)
         targets = {n: list(v) for n, v in found.items()}
     return Results(
         base=None,  # type: ignore[arg-type]  # summarize does not read the encoder
@@ -227,7 +234,12 @@ def _sequence(
                 }
                 acc -= forgetting(W_next, W) / FORGET
                 W = W_next
-            out.append({"method": method, "stage": stage, "acc_a": acc, "forgetting": forgetting(W, W0)})
+            row = {"method": method, "stage": stage, "trained_on": [cfg.task, *cfg.seq_tasks][stage - 1]}
+            later = {
+                f"acc_seq{j}": (FULL if spec.method == "full" else LORA) if learned else CHANCE
+                for j in range(1, stage)
+            }  # each later task's accuracy with its own head
+            out.append({**row, "acc_a": acc, **later, "forgetting": forgetting(W, W0)})
     return out
 
 

@@ -13,19 +13,26 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from pydoc_data.topics import topics
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:
-    from phenomena.studies.lora_intruder_dimensions.config import Config
+
+class TaskSettings(Protocol):
+    """What :func:`build_task` reads of a config (the study's ``Config`` has these fields; ``data`` does not import
+    it, so ``config`` can import ``TASKS`` from here without a cycle)."""
+
+    task: str
+    task_dataset: str
+    n_test_per_class: int
+    seed: int
+
 
 # Topic-classification tasks from the standard library's docstrings: label = the group of the documenting module.
-# Task "a" is the target task; "b" and "c" are the later tasks of the sequential (continual) panel.
-# Topic-classification tasks from the standard library's docstrings: label = the group of the documenting module.
-# Task "a" is the target task; "b" and "c" are the later tasks of the sequential (continual) panel.
+# The target task is "kinds" (below); topic tasks "a", "b" and "c" are the later tasks of the sequential (continual)
+# panel, or other targets.
 TASK_MODULES: dict[str, dict[str, tuple[str, ...]]] = {
     "a": {
         "files": (
@@ -264,7 +271,7 @@ def hf_task(dataset: str, n_test_per_class: int, seed: int) -> TextTask:  # prag
     )
 
 
-def build_task(cfg: Config, name: str) -> TextTask:
+def build_task(cfg: TaskSettings, name: str) -> TextTask:
     """Task ``name`` (one of ``TASKS``; the target task is ``cfg.task``, or ``cfg.task_dataset`` when set)."""
     if name == cfg.task and cfg.task_dataset:
         return hf_task(cfg.task_dataset, cfg.n_test_per_class, cfg.seed)

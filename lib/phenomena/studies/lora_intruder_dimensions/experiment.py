@@ -1,18 +1,25 @@
 """Everything the LoRA notebook plots, computed in one call: ``compute(cfg, run) -> Results``.
 
 Each fine-tuning run is cached on its own (``run.cached``: keyed by the fields it depends on, the data's fingerprint
-and the source of this module and everything it imports), and so is the whole evaluation, so a change of e.g.
-``lambdas`` retrains nothing.
+and the source of the training code, :data:`TRAINING_MODULE` and everything it imports), and so is the whole
+evaluation (keyed on this module's source too), so a change of e.g. ``lambdas`` or of the analysis retrains
+nothing.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
+import torch
 
+from phenomena import cache, repro
 from phenomena.studies.lora_intruder_dimensions.config import Config, RunSpec, head_run, iter_runs
 from phenomena.studies.lora_intruder_dimensions.data import Encoded, TextTask, build_task, encode
 from phenomena.studies.lora_intruder_dimensions.evaluate import Evaluator
@@ -21,16 +28,35 @@ from phenomena.studies.lora_intruder_dimensions.intruders import (
     analyse,
     base_svds,
     count_intruders,
-    intervene,
+    intervention_rows,
     intervention_targets,
     intruder_scores,
-    left_svd,
     peft_reduce_intruders,
 )
 from phenomena.studies.lora_intruder_dimensions.model import Base, load_base
 
-if TYPE_CHECKING:
-    from phenomena.run import Run
+T = TypeVar("T")
+
+
+class Run(Protocol):
+    """What this module uses of :class:`phenomena.run.Run`: its device and its cache (a worker process of
+    :func:`train_in_parallel` has the cache only, :class:`CacheOnly`)."""
+
+    device: torch.device
+
+    def cached(
+        self, name: str, compute: Callable[[], T], *, key: Any = None, module: str | None = None
+    ) -> T: ...
+
+
+@dataclass
+class CacheOnly:
+    """The :class:`Run` of a worker process: the CPU and the on-disk cache (the same files as the notebook's)."""
+
+    device: torch.device
+
+    def cached(self, name: str, compute: Callable[[], T], *, key: Any = None, module: str | None = None) -> T:
+        return cache.cached(name, key, compute, module=module)
 
 
 @dataclass
@@ -38,9 +64,9 @@ class Results:
     """What the notebook plots (all on the CPU): the base model bundle, the full-FT, headline LoRA and intervened
     runs (``finetunes``), the base model's metrics (``base_metrics``: forgetting probes and the head-only
     accuracy), the task descriptions, one row per run (``rows``), per-run, per-matrix spectra (``analyses``),
-    intruders during training of the lr-sweep runs (``steps``), the intervention on the lr-sweep run with the most
-    intruders (``intervened``, its ``targets`` and ``intervention`` rows; empty when no run has intruders), peft's
-    variant (``peft``) and the sequential panel (``sequence``)."""
+    intruders during training of the lr-sweep runs (``steps``), the intervention on the headline run at the paper's
+    rule (``intervened``, its ``targets`` and ``intervention`` rows; empty when that run did not learn or has no
+    intruder), peft's variant (``peft``) and the sequential panel (``sequence``)."""
 
     base: Base
     finetunes: dict[str, FineTune]
@@ -58,10 +84,14 @@ class Results:
     compute_s: float
 
 
-#: A run "learned" the task if its accuracy is within this margin of the frozen encoder + trained head (or above)
-#: and at least twice the margin above chance: set from the paper's matched-accuracy idea and seed 0, before other
-#: seeds. It keeps collapsed runs out of matched-accuracy claims and out of the intervention.
+#: A run "learned" the task if its accuracy is at least this much above the frozen encoder + trained head (the
+#: issue-19 definition, set before the 5-epoch sweep from seed 0's calibration: head 0.707, LoRA r = 1 0.796, full FT
+#: 0.818; ~2 standard errors of a difference on 225 test examples). It was "within 0.05 of the head or above", which
+#: admitted runs at frozen-encoder accuracy. It keeps runs that did not learn out of the matched-accuracy claim, the
+#: forgetting correlations and the intervention (they are listed instead).
 LEARNED_MARGIN = 0.05
+#: the module whose source (with its imports) keys the cache of every fine-tuning run
+TRAINING_MODULE = "phenomena.studies.lora_intruder_dimensions.finetune"
 #: the probes of the intervention, peft and sequence evaluations (the in-domain contrast only in the runs table)
 NEWS = ("news",)
 
@@ -70,7 +100,7 @@ def has_learned(acc: float, res: Any) -> bool:
     """Whether a run with accuracy ``acc`` learned the task (see ``LEARNED_MARGIN``); ``res`` holds the head-only
     accuracy (``base_metrics``) and the task's chance level (``task``)."""
     base, task = (res["base_metrics"], res["task"]) if isinstance(res, dict) else (res.base_metrics, res.task)
-    floor = max(base["acc_head_only"] - LEARNED_MARGIN, task["chance_uniform"] + 2 * LEARNED_MARGIN)
+    floor = max(base["acc_head_only"], task["chance_uniform"]) + LEARNED_MARGIN
     return bool(acc >= floor)
 
 
@@ -102,6 +132,7 @@ def get_finetune(
         f"lora-ft-{tag}",
         lambda: finetune(base, task, enc, spec, cfg, run.device, snapshot_every=snapshot_every),
         key=key,
+        module=TRAINING_MODULE,
     )
 
 
@@ -130,7 +161,7 @@ def get_sequence(
                 base, task, enc, spec, cfg, run.device, steps=cfg.seq_steps, start=start, start_bias=sb
             )
 
-        runs.append(run.cached(f"lora-seq{i}", fit, key=key))
+        runs.append(run.cached(f"lora-seq{i}", fit, key=key, module=TRAINING_MODULE))
     return runs
 
 
@@ -204,29 +235,18 @@ def intruders_over_steps(
 def intervene_on(
     ft: FineTune, an: dict[str, dict[str, Any]], base: Base, task: TextTask, ev: Evaluator, cfg: Config
 ) -> tuple[dict[str, list[int]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """The intervention on one run (Sec. 6): its top intruders (or, as the control, the neighbouring pre-trained
-    direction) scaled by each lambda, and peft's ``reduce_intruder_dimension`` at lambda 0 and ~0.75; the rows
-    carry accuracy, forgetting and drift."""
+    """The intervention on one run (Sec. 6): its top intruders scaled by each lambda, with the paper's neighbour
+    control and a matched-norm control (:func:`intruders.intervention_rows`), and peft's
+    ``reduce_intruder_dimension`` at lambda 0 and ~0.75; the rows carry accuracy, forgetting and drift."""
     W, b = ft.weights(base), ft.biases(base)
     targets = intervention_targets(W, an, cfg.epsilon)
-    svds = {n: left_svd(W[n]) for n in targets}  # computed once for every lambda
     base_f = ev.base_metrics
-    rows = []
-    for lam in cfg.lambdas:
-        for control in (False, True):
-            if control and lam == 1.0:
-                continue
-            m = ev.evaluate(
-                intervene(W, targets, lam, control=control, svds=svds), b, {"a": (task, ft.head)}, NEWS
-            )
-            rows.append(
-                {
-                    "lambda": lam,
-                    "direction": "neighbour (control)" if control else "top intruder",
-                    "acc": m["acc_a"],
-                    **forgetting_of(m, base_f),
-                }
-            )
+
+    def measure(edited: dict[str, Any]) -> dict[str, Any]:
+        m = ev.evaluate(edited, b, {"a": (task, ft.head)}, NEWS)
+        return {"acc": m["acc_a"], **forgetting_of(m, base_f)}
+
+    rows = intervention_rows(W, targets, cfg.lambdas, measure)
     peft_rows = []
     for lam in sorted({min(cfg.lambdas, key=lambda x: abs(x - 0.75)), 0.0}):
         m = ev.evaluate(peft_reduce_intruders(base, ft, cfg, lam), b, {"a": (task, ft.head)}, NEWS)
@@ -234,10 +254,85 @@ def intervene_on(
     return {n: list(v) for n, v in targets.items()}, rows, peft_rows
 
 
+def choose_intervened(cfg: Config, rows: list[dict[str, Any]], known: Any) -> str | None:
+    """The run the intervention edits: the headline run at the paper's rule, if it learned the task and has an
+    intruder (the issue-19 choice; it was the lr-sweep run with the most intruders); None otherwise."""
+    name = cfg.headline_run().name
+    row = next(r for r in rows if r["run"] == name)
+    return name if row["intruders"] > 0 and has_learned(row["acc"], known) else None
+
+
+#: fine-tuning runs trained at once, each in its own process of ``PHENOMENA_THREADS`` threads (default 1: in this
+#: process). On a 2-core machine 2 halves the notebook's training time (the runs are independent); results are the
+#: same (every run is seeded on its own and cached; the notebook then reads the cache).
+WORKERS_ENV = "PHENOMENA_WORKERS"
+#: how long the notebook waits for its worker processes before it gives up (a deadline, never an open wait)
+WORKERS_DEADLINE_S = 6 * 3600
+
+
+def workers_from_env(workers: int | None = None) -> int:
+    """``workers`` if given, else ``$PHENOMENA_WORKERS``, else 1; a clear error for anything but an int >= 1."""
+    raw = workers if workers is not None else os.environ.get(WORKERS_ENV, "1")
+    try:
+        n = int(raw)
+    except (TypeError, ValueError):
+        n = 0
+    if n < 1 or (isinstance(raw, float) and raw != n) or isinstance(raw, bool):
+        raise ValueError(f"workers (or ${WORKERS_ENV}) = {raw!r} is not allowed: expected an int >= 1")
+    return n
+
+
+def _train_job(cfg: Config, spec: RunSpec, snapshot_every: int, threads: int) -> str:
+    """A worker process: fine-tune one run on the target task into the cache (see :func:`get_finetune`)."""
+    repro.set_threads(threads)
+    base = load_base(cfg)
+    get_finetune(base, build_task(cfg, cfg.task), spec, cfg, CacheOnly(torch.device("cpu")), snapshot_every)
+    return spec.name
+
+
+def _sequence_job(cfg: Config, spec: RunSpec, snapshot_every: int, threads: int) -> str:
+    """A worker process: the sequential panel of one method, after its (cached) run on the target task."""
+    repro.set_threads(threads)
+    base, worker = load_base(cfg), CacheOnly(torch.device("cpu"))
+    tasks = [build_task(cfg, t) for t in (cfg.task, *cfg.seq_tasks)]
+    first = get_finetune(base, tasks[0], spec, cfg, worker, snapshot_every)
+    get_sequence(base, tasks, spec, cfg, worker, first)
+    return spec.name
+
+
+def train_in_parallel(cfg: Config, run: Run, workers: int, threads: int) -> None:
+    """Fill the cache with every fine-tuning run of :func:`run_study` -- the runs on the target task, then the two
+    sequential panels -- ``workers`` at a time in spawned processes, so that :func:`run_study` then reads them. A
+    no-op for one worker, off the CPU, or with the cache disabled (the processes could not hand their runs back)."""
+    if workers < 2 or run.device.type != "cpu" or os.environ.get("PHENOMENA_NO_CACHE"):
+        return
+    sweep = {s.name for s in cfg.families()["lr sweep"]}
+    snap = {s.name: cfg.snapshot_every if s.name in sweep else 0 for s in iter_runs(cfg)}
+    specs = list(iter_runs(cfg))
+    ctx = multiprocessing.get_context("spawn")
+    deadline = time.monotonic() + WORKERS_DEADLINE_S
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        for job, jobs in (
+            (_train_job, specs),
+            (_sequence_job, [cfg.full_run(), cfg.headline_run()]),
+        ):
+            futures = [pool.submit(job, cfg, s, snap[s.name], threads) for s in jobs]
+            done, pending = wait(futures, timeout=max(1.0, deadline - time.monotonic()))
+            if pending:
+                for f in pending:
+                    f.cancel()
+                raise TimeoutError(
+                    f"{len(pending)} fine-tuning runs did not finish within {WORKERS_DEADLINE_S} s in "
+                    f"{workers} worker processes; run with {WORKERS_ENV}=1 to train in this process"
+                )
+            for f in done:
+                f.result()  # re-raises a worker's error here
+
+
 def run_study(cfg: Config, base: Base, run: Run) -> dict[str, Any]:
     """Every number of the notebook: fine-tune (cached) and evaluate every run, analyse its spectra, count
-    intruders during the lr-sweep runs, run the intervention (and peft's variant) on the lr-sweep run with the most
-    intruders, and the sequential panel. Returns the fields of :class:`Results` but ``base``."""
+    intruders during the lr-sweep runs, run the intervention (and peft's variant) on the headline run at the paper's
+    rule (:func:`choose_intervened`), and the sequential panel. Returns the fields of :class:`Results` but ``base``."""
     t0 = time.perf_counter()
     task = build_task(cfg, cfg.task)
     later = [build_task(cfg, t) for t in cfg.seq_tasks]
@@ -258,14 +353,7 @@ def run_study(cfg: Config, base: Base, run: Run) -> dict[str, Any]:
         fts[spec.name] = ft
     final = {r["run"]: r["intruders"] for r in rows}
     steps = intruders_over_steps({n: fts[n] for n in sweep}, final, base, svd, cfg)
-    # the intervention: on the lr-sweep run with the most intruders among those that learned the task (the lowest
-    # lr among ties), if any has one
-    known = {"base_metrics": base_f, "task": task.describe()}
-    counts = {r["run"]: r["intruders"] for r in rows if r["run"] in sweep and has_learned(r["acc"], known)}
-    most = max(counts.values(), default=0)
-    intervened = (
-        min((n for n, c in counts.items() if c == most), key=lambda n: fts[n].spec.lr) if most else None
-    )
+    intervened = choose_intervened(cfg, rows, {"base_metrics": base_f, "task": task.describe()})
     targets, inter, peft_rows = {}, [], []
     if intervened:
         targets, inter, peft_rows = intervene_on(fts[intervened], analyses[intervened], base, task, ev, cfg)
@@ -310,8 +398,16 @@ def run_study(cfg: Config, base: Base, run: Run) -> dict[str, Any]:
     }
 
 
-def compute(cfg: Config, run: Run) -> Results:
+def compute(cfg: Config, run: Run, workers: int | None = None) -> Results:
     """Load the base model and return :func:`run_study`'s results, cached as a whole on the config and source
-    (re-runs are instant; the fine-tuning runs are also cached one by one)."""
+    (re-runs are instant; the fine-tuning runs are also cached one by one). ``workers`` (default
+    ``$PHENOMENA_WORKERS``, else 1) fine-tuning runs train at once in separate processes
+    (:func:`train_in_parallel`), each with the run's thread count."""
+    n = workers_from_env(workers)
     base = load_base(cfg)
-    return Results(base=base, **run.cached("lora-results", lambda: run_study(cfg, base, run)))
+
+    def study() -> dict[str, Any]:
+        train_in_parallel(cfg, run, n, torch.get_num_threads())
+        return run_study(cfg, base, run)
+
+    return Results(base=base, **run.cached("lora-results", study))

@@ -14,6 +14,7 @@ shrinks it; 0 removes it); the control scales a neighbouring non-intruder (pre-t
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import torch
@@ -150,21 +151,60 @@ def intervention_targets(
     return out
 
 
+#: the edits of the intervention (Sec. 6) and the label of each in its rows: the top intruder scaled by lambda, the
+#: paper's control (the neighbouring pre-trained direction scaled by lambda) and a matched-norm control (the same
+#: Frobenius change as the intervention, |lambda - 1| s_i, along that pre-trained direction)
+DIRECTIONS: dict[str, str] = {
+    "intruder": "top intruder",
+    "neighbour": "neighbour (control)",
+    "matched": "matched norm (control)",
+}
+
+
 def intervene(
     weights: dict[str, Tensor],
     targets: dict[str, tuple[int, int]],
     lam: float,
     *,
-    control: bool = False,
+    direction: Literal["intruder", "neighbour", "matched"] = "intruder",
     svds: dict[str, tuple[Tensor, Tensor, Tensor]] | None = None,
 ) -> dict[str, Tensor]:
-    """The weights with each target matrix's top intruder (or, with ``control``, its neighbour) scaled by lam.
+    """The weights with each target matrix (top intruder i, control j) edited by lam (see :data:`DIRECTIONS`):
+
+    - ``intruder``: W + (lam - 1) s_i u_i v_i^T (the paper's intervention);
+    - ``neighbour``: W + (lam - 1) s_j u_j v_j^T (the paper's control);
+    - ``matched``: W + (lam - 1) s_i u_j v_j^T, the intervention's own Frobenius change along the control direction,
+      so a difference from the intervention is about the direction, not the size of the edit.
+
     ``svds``: the targets' ``left_svd`` if already computed (the same for every lambda)."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction={direction!r} is not allowed: expected one of {list(DIRECTIONS)}")
     out = dict(weights)
     for n, (i, j) in targets.items():
-        svd = svds[n] if svds is not None else left_svd(weights[n])
-        out[n] = scale_direction(weights[n], svd, j if control else i, lam)
+        U, S, Vh = svds[n] if svds is not None else left_svd(weights[n])
+        k = i if direction == "intruder" else j
+        size = S[j] if direction == "neighbour" else S[i]
+        out[n] = weights[n] + (lam - 1.0) * size * torch.outer(U[:, k], Vh[k])
     return out
+
+
+def intervention_rows(
+    weights: dict[str, Tensor],
+    targets: dict[str, tuple[int, int]],
+    lambdas: Sequence[float],
+    evaluate: Callable[[dict[str, Tensor]], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """One row per (lambda, direction of :data:`DIRECTIONS`) -- the controls at lambda != 1 only, where they differ
+    from the unedited model -- with what ``evaluate(edited weights)`` returns (accuracy, forgetting, ...)."""
+    svds = {n: left_svd(weights[n]) for n in targets}  # computed once for every lambda
+    rows = []
+    for lam in lambdas:
+        for direction, label in DIRECTIONS.items():
+            if direction != "intruder" and lam == 1.0:
+                continue
+            edited = intervene(weights, targets, lam, direction=direction, svds=svds)  # type: ignore[arg-type]
+            rows.append({"lambda": lam, "direction": label, **evaluate(edited)})
+    return rows
 
 
 def peft_reduce_intruders(
