@@ -448,7 +448,9 @@ def test_two_workers_give_the_results_of_one(tmp_path, monkeypatch: pytest.Monke
     """Runs trained in worker processes (then read from the cache) equal the runs trained in this process."""
     from phenomena.run import Run
 
-    cfg = study.Config.from_preset("smoke", steps=6, seq_steps=4)
+    cfg = study.Config.from_preset(
+        "smoke", steps=4, seq_steps=2, ranks=(1,), fixed_alpha_ranks=(), rslora_ranks=(), lambdas=(0.0, 1.0)
+    )
     out = {}
     for workers in (1, 2):
         monkeypatch.setenv("PHENOMENA_OUT", str(tmp_path / f"w{workers}"))
