@@ -29,7 +29,7 @@ def cfg() -> study.Config:
     return study.Config.from_preset("quick")
 
 
-@pytest.mark.parametrize("form", ["none", "joint", "powerlaw", "uniform", "exponential"])
+@pytest.mark.parametrize("form", ["none", "joint", "powerlaw", "recency", "uniform", "exponential"])
 def test_schedule_invariants(cfg: study.Config, form: str) -> None:
     n = schedules.make_schedule(form, cfg)
     assert n.shape == (cfg.n_tasks, cfg.n_tasks)
@@ -42,11 +42,32 @@ def test_rehearsal_forms_share_the_budget_exactly(cfg: study.Config) -> None:
     budgets = {f: schedules.make_schedule(f, cfg).sum(0) for f in config.REHEARSAL_FORMS}
     np.testing.assert_array_equal(budgets["powerlaw"], budgets["uniform"])
     np.testing.assert_array_equal(budgets["powerlaw"], budgets["exponential"])
+    for seed in range(5):  # the paper's environment, whichever tasks its draws pick
+        np.testing.assert_array_equal(
+            schedules.make_schedule("recency", cfg, seed=seed).sum(0), budgets["powerlaw"]
+        )
     for d in (0.5, 1.0, 3.0):
         np.testing.assert_array_equal(
             schedules.make_schedule("powerlaw", cfg, exponent=d).sum(0), budgets["powerlaw"]
         )
     assert np.all(schedules.make_schedule("none", cfg).sum(0) == cfg.n_new)
+
+
+def test_recency_is_seeded_and_follows_the_time_since_last_presented(cfg: study.Config) -> None:
+    a, b = (schedules.make_schedule("recency", cfg, seed=s) for s in (0, 1))
+    np.testing.assert_array_equal(a, schedules.make_schedule("recency", cfg, seed=0))
+    assert not np.array_equal(a, b), "different seeds draw different recurrences"
+    # a steep power law of the time since last presented: only tasks presented in the previous phase return
+    steep = schedules.make_schedule("recency", cfg.replace(recency_exponent=60.0), seed=0)
+    for t in range(2, cfg.n_tasks):
+        rehearsed = np.nonzero(steep[:t, t])[0]
+        assert len(rehearsed) and np.all(steep[rehearsed, t - 1] > 0), (t, rehearsed)
+    # a flat one (d -> 0) spreads the draws over the past tasks; a task's draws get equal shares of the budget
+    flat = schedules.make_schedule("recency", cfg.replace(recency_exponent=1e-9, recency_draws=400), seed=0)
+    assert np.all(flat[:-1, -1] > 0)
+    B = schedules.phase_budget(cfg, cfg.n_tasks)
+    shares = a[:-1, -1][a[:-1, -1] > 0] / B[-1] * cfg.recency_draws
+    np.testing.assert_allclose(shares, np.round(shares), atol=0.01)
 
 
 def test_reference_powerlaw_is_the_precursor_form(cfg: study.Config) -> None:

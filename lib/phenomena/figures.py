@@ -64,6 +64,7 @@ PALETTE: dict[str, str] = {
     "exponential": "#17becf",
     "uniform": "#1f77b4",
     "powerlaw": "#d62728",
+    "recency": "#9467bd",
     "powerlaw_ewc": "#ff7f0e",
     "joint": "#2ca02c",
     # references drawn on many axes

@@ -9,7 +9,16 @@ from typing import Any, ClassVar, Literal
 from phenomena.config import StudyConfig, field
 
 Environment = Literal[
-    "none", "powerlaw", "uniform", "exponential", "joint", "ewc", "online_ewc", "si", "powerlaw_ewc"
+    "none",
+    "powerlaw",
+    "recency",
+    "uniform",
+    "exponential",
+    "joint",
+    "ewc",
+    "online_ewc",
+    "si",
+    "powerlaw_ewc",
 ]
 
 
@@ -21,12 +30,13 @@ ENVIRONMENTS: tuple[str, ...] = (
     "exponential",
     "uniform",
     "powerlaw",
+    "recency",
     "powerlaw_ewc",
     "joint",
 )
 
 
-REHEARSAL_FORMS = ("powerlaw", "uniform", "exponential")
+REHEARSAL_FORMS = ("powerlaw", "recency", "uniform", "exponential")
 
 
 @dataclass(frozen=True)
@@ -105,8 +115,25 @@ class Config(StudyConfig):
     offset: float = field(10.0, ge=0.0, doc="shift of (1 + L/offset)^-d; 0 selects the pure form L^-d")
     budget: float = field(1.0, ge=0.0, doc="rehearsal budget: multiplier of B(t), with n0 = n_new")
     tau: float = field(2.0, positive=True, doc="decay constant of the exponential schedule, in phases")
+    recency_exponent: float = field(
+        1.0,
+        positive=True,
+        doc="the paper's environment ('recency'): a task's chance to be rehearsed ~ (phases since it was last "
+        "presented)^-d (Anderson & Schooler's need odds: slope ~ -1 in log-log)",
+    )
+    recency_draws: int = field(
+        4,
+        positive=True,
+        doc="presentations per phase in 'recency', each an equal share of the phase's budget",
+    )
     # regularisation baselines (values from the calibration sweep in the notebook's notes)
-    ewc_lambda: float = field(10.0, ge=0.0, doc="EWC penalty strength (also for power-law + EWC)")
+    ewc_lambda: float = field(10.0, ge=0.0, doc="EWC penalty strength on the no-rehearsal stream")
+    powerlaw_ewc_lambda: float = field(
+        1.0,
+        ge=0.0,
+        doc="EWC penalty strength of power law + EWC, calibrated on the power-law stream "
+        "(docs/calibration/powerlaw_rehearsal.md: 0.1-1 within +-0.004 of power law alone, 3 and up below it)",
+    )
     online_ewc_lambda: float = field(100.0, ge=0.0, doc="online EWC penalty strength")
     online_gamma: float = field(1.0, gt=0.0, le=1.0, doc="online EWC Fisher decay")
     si_c: float = field(10.0, ge=0.0, doc="SI penalty strength c")

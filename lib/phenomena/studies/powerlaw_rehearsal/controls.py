@@ -4,7 +4,8 @@
 - null: every environment's network really trained through the real stream, with learning switched off (Adam's
   learning rate 1e-12): no task is learned, so nothing is forgotten and nothing is rehearsed usefully;
 - oracle: learners whose accuracy matrices are known. A task j is learned to 0.95 when it arrives and keeps
-  chance + (0.95 - chance) x retention(L) L = i - j phases later: the power law keeps 0.99 and power law + EWC
+  chance + (0.95 - chance) x retention(L) L = i - j phases later: the power law and the recency environment keep 0.99
+  and power law + EWC
   has perfect memory (retention 1: the combination helps), uniform rehearsal is constructed worse (0.97), the exponential forgets its
   old tasks (0.97 - 0.2 (1 - e^-L/2)), the regularisers keep 0.8, no rehearsal 0.3, joint training learns every
   task to 0.97 and keeps it. The power-law learner also learns each new task faster than the one before (new-task
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 NULL = "every environment trained through the real stream with learning switched off (Adam lr 1e-12)"
 ORACLE = (
-    "constructed accuracy matrices: near-perfect memory for the power law (0.99; perfect with EWC), uniform rehearsal a "
+    "constructed accuracy matrices: near-perfect memory for the power law and recency (0.99; perfect with EWC), uniform rehearsal a "
     "little worse, the exponential forgetting its oldest tasks, regularisers keeping 80%, no rehearsal 30%; the "
     "power law also learns later tasks faster"
 )
@@ -38,6 +39,7 @@ ORACLE_CANNOT: dict[str, str] = {}
 CHANCE, LEARNED = 0.1, 0.95
 RETENTION = {
     "powerlaw": lambda L: 0.99,
+    "recency": lambda L: 0.99,
     "powerlaw_ewc": lambda L: 1.0,
     "uniform": lambda L: 0.97,
     "exponential": lambda L: 0.97 - 0.2 * (1 - math.exp(-L / 2)),
@@ -88,7 +90,7 @@ def oracle_runner(cfg: Config, job: Job, run: Run | None) -> EnvResult:
     faster = env in ("powerlaw", "powerlaw_ewc")
     speed = np.array([0.5 + (0.05 * t if faster else 0.0) for t in range(T)])
     kw = {k: var[k] for k in ("exponent", "budget", "offset") if k in var}
-    schedule = make_schedule(schedule_form(env), cfg, n_tasks=T, **kw)
+    schedule = make_schedule(schedule_form(env), cfg, n_tasks=T, seed=seed, **kw)
     return EnvResult(env, seed, R, np.full(T, CHANCE), speed, schedule, extra={"ff_step_acc": speed.tolist()})
 
 

@@ -128,6 +128,7 @@ def horizon_jobs(cfg: Config) -> list[tuple[str, Job]]:
         ("none", ("none", seed, T)),
         (f"power law (1 + L/{cfg.offset:g})^-{cfg.exponent:g}", ("powerlaw", seed, T)),
         (f"pure power law L^-{cfg.horizon_exponent:g}", ("powerlaw", seed, pure)),
+        (f"recency s^-{cfg.recency_exponent:g} (the paper's)", ("recency", seed, T)),
         (f"exponential e^(-L/{cfg.tau:g})", ("exponential", seed, T)),
         ("uniform", ("uniform", seed, T)),
     ]
@@ -154,7 +155,7 @@ def compute(cfg: Config, run: Run | None, runner: Runner | None = None) -> Resul
     """Run (cached) every environment over the seeds, the exponent sweep and the robustness panels. ``runner``
     replaces the training of each job (the null and oracle controls); ``run`` may then be None."""
     seeds = seeds_of(cfg)
-    schedules = {f: make_schedule(f, cfg) for f in (*REHEARSAL_FORMS, "none", "joint")}
+    schedules = {f: make_schedule(f, cfg, seed=seeds[0]) for f in (*REHEARSAL_FORMS, "none", "joint")}
     schedules["powerlaw (pure)"] = make_schedule("powerlaw", cfg, offset=0.0)
     done: dict[str, EnvResult] = {}
     runs = run_many(

@@ -49,9 +49,11 @@ class Regulariser(Hook):
         if kind not in ("ewc", "online_ewc", "si", "powerlaw_ewc"):
             raise ValueError(f"regulariser {kind!r}: expected ewc, online_ewc, si or powerlaw_ewc")
         self.kind, self.cfg = kind, cfg
-        self.strength = {"si": cfg.si_c, "online_ewc": cfg.online_ewc_lambda / 2}.get(
-            kind, cfg.ewc_lambda / 2
-        )
+        self.strength = {
+            "si": cfg.si_c,
+            "online_ewc": cfg.online_ewc_lambda / 2,
+            "powerlaw_ewc": cfg.powerlaw_ewc_lambda / 2,
+        }.get(kind, cfg.ewc_lambda / 2)
         self.importance: dict[str, Tensor] = {}
         self.anchor: dict[str, Tensor] = {}
         self.si_start: dict[str, Tensor] = {}

@@ -10,10 +10,17 @@ B(t) (that of the reference power law) and differs only in how B(t) is spread ov
     exponential:          w(L) = exp(-L / tau)
     n[t - L, t] = B(t) w(L) / sum_{L'=1..t} w(L'),   B(t) = budget * sum_{L=1..t} n0 (1 + L/offset)^(-d_ref)
 
-**The lag L is the time since a task was *introduced*, not since it was last seen.** In the paper's environments a
-memory's need-probability falls with the time since it was last needed (Anderson & Schooler 1991); here every task is
-rehearsed in every phase, so the time since it was last seen is always one phase and carries no information. The
-time since introduction is the age of the memory, which is what the schedule can vary.
+**In these four the lag L is the time since a task was *introduced*, not since it was last seen** (every task is
+rehearsed in every phase, so the time since it was last seen is always one phase): the precursor project's design,
+kept as the named variant ``powerlaw``.
+
+**The paper's environment** (``recency``, Anderson & Schooler 1991: a memory's need-probability falls as a power law
+of the time since it was last *needed*) is a seeded stochastic recurrence process. In phase t the same budget B(t)
+is dealt out as ``recency_draws`` equal presentations; each goes to a past task j drawn (with replacement) with
+probability proportional to s_j^(-d), s_j = t - (the last phase in which j was presented, its introduction or a
+rehearsal), d = ``recency_exponent``. A task drawn becomes recent again (s_j = 1 next phase); a task passed over
+grows older and ever less likely to return, with the heavy tail of a power law. The budget matches every other
+schedule's exactly, phase by phase; only which tasks get it differs.
 """
 
 from __future__ import annotations
@@ -33,6 +40,23 @@ def lag_weights(form: str, lags: np.ndarray, *, exponent: float, offset: float, 
     if form == "exponential":
         return np.exp(-lags / tau)
     raise ValueError(f"schedule form {form!r}: expected one of {REHEARSAL_FORMS}")
+
+
+def recency_counts(
+    B: np.ndarray, n_tasks: int, *, exponent: float, draws: int, rng: np.random.Generator
+) -> np.ndarray:
+    """The rehearsal part of the ``recency`` environment (see module docstring): (T, T) counts, zero diagonal.
+
+    ``B`` (T,) is the per-phase budget; phase t's ``draws`` presentations go to past tasks drawn with probability
+    proportional to (phases since each was last presented)^-``exponent``."""
+    n = np.zeros((n_tasks, n_tasks), dtype=int)
+    last = np.arange(n_tasks)  # the phase in which each task was last presented (its introduction, at first)
+    for t in range(1, n_tasks):
+        w = (t - last[:t]).astype(float) ** (-exponent)
+        chosen = np.bincount(rng.choice(t, size=draws, p=w / w.sum()), minlength=t)
+        n[:t, t] = _round_preserving_sum(B[t] * chosen / draws, int(B[t]))
+        last[:t][n[:t, t] > 0] = t
+    return n
 
 
 def _round_preserving_sum(values: np.ndarray, total: int) -> np.ndarray:
@@ -61,12 +85,14 @@ def make_schedule(
     exponent: float | None = None,
     budget: float | None = None,
     offset: float | None = None,
+    seed: int = 0,
 ) -> np.ndarray:
     """The sample-count matrix n[task, phase] (T, T) of an environment.
 
-    ``form`` is ``none``, ``joint`` (every past task at n_new each phase: the upper bound, not budget-matched) or a
+    ``form`` is ``none``, ``joint`` (every past task at n_new each phase: the upper bound, not budget-matched), a
     rehearsal form (``powerlaw``, ``uniform``, ``exponential``) that spreads the shared per-phase budget B(t)
-    over lags. ``exponent`` and ``offset`` override the power law's lag exponent and offset (``offset=0``: the pure
+    over lags, or ``recency`` (the paper's environment: :func:`recency_counts`, drawn from a generator seeded by
+    ``seed``). ``exponent`` and ``offset`` override the power law's lag exponent and offset (``offset=0``: the pure
     form L^-d); the budget B(t) stays the reference one, so every variant rehearses the same number of samples.
     Raises ``ValueError`` when a phase would rehearse more samples of one task than its training set holds (the
     budget could not be matched).
@@ -79,6 +105,11 @@ def make_schedule(
     if form == "joint":
         return np.triu(np.full((T, T), cfg.n_new, dtype=int))
     B = phase_budget(cfg, T, budget)
+    if form == "recency":
+        rng = np.random.default_rng([seed, 2024])
+        rec = recency_counts(B, T, exponent=cfg.recency_exponent, draws=cfg.recency_draws, rng=rng)
+        _check_fits(rec, form, cfg, budget)
+        return n + rec
     for t in range(1, T):
         lags = np.arange(1, t + 1)
         w = lag_weights(
@@ -88,15 +119,20 @@ def make_schedule(
             offset=cfg.offset if offset is None else offset,
             tau=cfg.tau,
         )
-        counts = _round_preserving_sum(B[t] * w / w.sum(), int(B[t]))
-        if counts.max() > cfg.n_train:
-            raise ValueError(
-                f"{form} schedule, phase {t}: {counts.max()} rehearsal samples of one task exceed n_train="
-                f"{cfg.n_train}, so the budget (budget={cfg.budget if budget is None else budget}) cannot be matched;"
-                " lower budget or n_new, or raise n_train"
-            )
-        n[t - lags, t] = counts
+        n[t - lags, t] = _round_preserving_sum(B[t] * w / w.sum(), int(B[t]))
+    _check_fits(n - np.diag(np.diag(n)), form, cfg, budget)
     return n
+
+
+def _check_fits(rehearsal: np.ndarray, form: str, cfg: Config, budget: float | None) -> None:
+    """Raise when a phase would rehearse more samples of one task than its training set holds."""
+    if rehearsal.max(initial=0) > cfg.n_train:
+        task, phase = np.unravel_index(int(rehearsal.argmax()), rehearsal.shape)
+        raise ValueError(
+            f"{form} schedule, phase {phase}: {rehearsal.max()} rehearsal samples of task {task} exceed n_train="
+            f"{cfg.n_train}, so the budget (budget={cfg.budget if budget is None else budget}) cannot be matched; "
+            "lower budget or n_new, or raise n_train"
+        )
 
 
 def schedule_form(env: str) -> str:

@@ -166,7 +166,7 @@ def run_environment(
     data = make_tasks(cfg, seed, n_tasks)
     T = data.n_tasks
     schedule = make_schedule(
-        schedule_form(env), cfg, n_tasks=T, exponent=exponent, budget=budget, offset=offset
+        schedule_form(env), cfg, n_tasks=T, exponent=exponent, budget=budget, offset=offset, seed=seed
     )
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1)
