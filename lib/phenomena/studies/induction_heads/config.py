@@ -29,6 +29,9 @@ class Config(StudyConfig):
             d_model=16,
             n_heads=2,
             steps=60,
+            spare_heads=4,
+            spare_d_model=16,
+            spare_steps=60,
             batch_size=8,
             warmup_steps=10,
             eval_every=20,
@@ -65,6 +68,7 @@ class Config(StudyConfig):
             far_gap=160,
             d_model=128,
             n_heads=8,
+            spare_heads=0,
             steps=6000,
             batch_size=64,
             eval_every=100,
@@ -83,6 +87,7 @@ class Config(StudyConfig):
             far_gap=160,
             d_model=128,
             n_heads=8,
+            spare_heads=0,
             steps=20_000,
             batch_size=64,
             lr=1e-3,
@@ -128,16 +133,36 @@ class Config(StudyConfig):
         4, positive=True, doc="heads per layer (8 heads of 8 dims formed none in 3000 steps)"
     )
     pos_layers: int = field(
-        2,
+        1,
         ge=1,
-        doc="layers whose queries and keys see positions (1: layer 0 only, so layer 1 can only match tokens; at "
-        "quick no head formed in 3000-4000 steps that way, see docs/calibration/induction_heads.md)",
+        doc="layers whose queries and keys see positions (1: layer 0 only, so a layer-1 head can find a copy only by "
+        "matching tokens, at any distance; 2: both, and layer 1 learns a look-back window of the trained offsets)",
+    )
+    pos_init: float = field(
+        2.0,
+        ge=0.0,
+        doc="the learned positions start as a sinusoidal table times this (a relative offset is then a linear map of "
+        "the queries and keys, and the previous-token head forms within the quick budget); 0 = random, init_std. "
+        "With random positions in layer 0 only, no head formed in 3000-4000 steps (docs/calibration/induction_heads.md)",
     )
     init_std: float = field(
         0.1, positive=True, doc="weight init std; GPT-2's 0.02 stayed on the plateau 10k steps"
     )
+    # the ablation model: Olsson's ablation argument needs layer-1 heads that are not induction heads
+    spare_heads: int = field(
+        6,
+        ge=0,
+        doc="heads per layer of a second 2-layer model, trained only for the ablations, with heads to spare (at "
+        "quick every one of 4 layer-1 heads becomes an induction head); 0 = ablate the main model",
+    )
+    spare_d_model: int = field(96, positive=True, doc="residual width of the ablation model")
+    spare_steps: int = field(
+        5000,
+        positive=True,
+        doc="optimiser steps of the ablation model (evaluated every checkpoint_every steps: only its end is used)",
+    )
     # optimisation (fresh tokens every step)
-    steps: int = field(3000, positive=True, doc="optimiser steps (2-layer model and 1-layer control alike)")
+    steps: int = field(4000, positive=True, doc="optimiser steps (2-layer model and 1-layer control alike)")
     batch_size: int = field(32, positive=True, doc="sequences per step")
     lr: float = field(2e-3, positive=True, doc="AdamW learning rate")
     warmup_steps: int = field(200, ge=0, doc="linear lr warmup")
@@ -203,6 +228,10 @@ class Config(StudyConfig):
                 )
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
+        if self.spare_heads and self.spare_d_model % self.spare_heads:
+            raise ValueError(
+                f"spare_d_model={self.spare_d_model} must be divisible by spare_heads={self.spare_heads}"
+            )
         for name in ("rd_jump_classes", "rd_classes", "rd_sweep_classes", "rd_eps_classes"):
             for k in np.atleast_1d(getattr(self, name)):
                 if k and k % self.rd_labels:
@@ -231,9 +260,23 @@ class Config(StudyConfig):
             qk_pos_layers=self.pos_layers,
         )
 
+    def spare_config(self) -> Config:
+        """The ablation model's config: the copy task and training of this one with ``spare_heads`` heads, width
+        ``spare_d_model`` and ``spare_steps`` steps (this config itself when ``spare_heads`` = 0)."""
+        if not self.spare_heads:
+            return self
+        return self.replace(
+            n_heads=self.spare_heads,
+            d_model=self.spare_d_model,
+            steps=self.spare_steps,
+            eval_every=self.checkpoint_every,
+        )
+
     def copy_fields(self) -> dict[str, Any]:
         """The fields the copy-task runs depend on (their cache key)."""
-        return {k: v for k, v in self.to_dict().items() if not k.startswith("rd_") and k != "preset"}
+        return {
+            k: v for k, v in self.to_dict().items() if not k.startswith(("rd_", "spare_")) and k != "preset"
+        }
 
     def reddy_fields(self) -> dict[str, Any]:
         """The fields the Reddy runs depend on (their cache key)."""

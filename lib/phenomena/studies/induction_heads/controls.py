@@ -80,6 +80,9 @@ def config() -> Config:
         d_model=288,
         n_heads=4,
         steps=2,
+        spare_heads=4,  # the ablation model: the oracle answers with the same circuit, the null trains 3 steps
+        spare_d_model=288,
+        spare_steps=3,
         eval_every=1,
         checkpoint_every=1,
         eval_batch=16,

@@ -33,17 +33,22 @@ LEVELS = (0.1, 0.5, 0.9)
 
 @dataclass
 class Results:
-    """What the notebook plots: the 2-layer model, the 1-layer and fixed-offset controls, the fixed evaluation
-    batches, the transition steps of the repeated-copy loss / max induction score / max previous-token score, the
-    final head table and ablations, and the Reddy runs (``reddy[group] = [(setting, history)]``) with the jump."""
+    """What the notebook plots: the 2-layer model, the 1-layer and fixed-offset controls, the ablation model (``spare``:
+    the 2-layer model with ``spare_heads`` heads, or ``two`` itself), the fixed evaluation batches, the transition
+    steps of the repeated-copy loss / max induction score / max previous-token score, the final head tables (of
+    ``two`` and of ``spare``) and the ablations of each, and the Reddy runs (``reddy[group] = [(setting,
+    history)]``) with the jump."""
 
     two: CopyRun
     one: CopyRun
     shortcut: CopyRun
+    spare: CopyRun
     eval_set: EvalSet
     transitions: dict[str, dict[float, float]]
     heads: pd.DataFrame
+    spare_heads: pd.DataFrame
     ablation: pd.DataFrame
+    spare_ablation: pd.DataFrame
     reddy: dict[str, list[tuple[ReddySetting, History]]]
     jump: dict[str, Any]
 
@@ -77,6 +82,7 @@ def compute(cfg: Config, run: Run) -> Results:
     """Train (cached) and analyse everything the notebook shows."""
     two, one = copy_run(cfg, 2, run), copy_run(cfg, 1, run)
     shortcut = copy_run(shortcut_config(cfg), 2, run)
+    spare = copy_run(cfg.spare_config(), 2, run) if cfg.spare_heads else two
     eval_set = EvalSet.make(cfg)
     ev = two.evals()
     steps = ev["step"].to_numpy()
@@ -97,10 +103,25 @@ def compute(cfg: Config, run: Run) -> Results:
     fresh = ev["data_loss_fresh"]
     transitions["fresh_loss"] = transition_steps(steps, fresh, LEVELS, end=float(fresh.min()))
     heads = head_table(two, eval_set.probe, cfg.probe_len)
+    spare_heads = head_table(spare, eval_set.probe, cfg.probe_len)
     ablation = ablations(two, eval_set.probe, cfg.probe_len, seed=cfg.seed)
+    spare_ablation = ablations(spare, eval_set.probe, cfg.probe_len, seed=cfg.seed)
     reddy = {
         group: [(s, reddy_run(cfg, s, run)) for s in settings]
         for group, settings in reddy_settings(cfg).items()
     }
     jump = reddy_jump(reddy["jump"][0][1], cfg.rd_eval_burstiness / cfg.rd_pairs)
-    return Results(two, one, shortcut, eval_set, transitions, heads, ablation, reddy, jump)
+    return Results(
+        two,
+        one,
+        shortcut,
+        spare,
+        eval_set,
+        transitions,
+        heads,
+        spare_heads,
+        ablation,
+        spare_ablation,
+        reddy,
+        jump,
+    )

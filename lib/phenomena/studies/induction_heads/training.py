@@ -16,7 +16,17 @@ from phenomena.studies.induction_heads.config import Config
 from phenomena.studies.induction_heads.copy_task import EvalSet, bigram_table, copy_blocks
 from phenomena.studies.induction_heads.scores import evaluate_copy, probe_metrics, token_losses
 from phenomena.train import History, train
-from phenomena.transformer import Transformer
+from phenomena.transformer import Transformer, sinusoidal_positions
+
+
+def initial_model(cfg: Config, n_layers: int, device: torch.device) -> Transformer:
+    """The untrained ``n_layers`` copy-task model: the shared transformer's init, with the learned positions set to
+    ``pos_init`` x a sinusoidal table when ``pos_init`` > 0 (see the config field)."""
+    model = Transformer(cfg.model_config(n_layers))
+    if cfg.pos_init:
+        with torch.no_grad():
+            model.pos_embed.copy_(cfg.pos_init * sinusoidal_positions(cfg.seq_len, cfg.d_model))
+    return model.to(device)
 
 
 def train_copy(
@@ -25,7 +35,7 @@ def train_copy(
     """Train a ``n_layers`` attention-only model on fresh :func:`copy_blocks` data. Returns the model, its history
     (``eval_every`` rows of :func:`evaluate_copy`) and checkpoints [(step, state_dict)] every ``checkpoint_every``."""
     torch.manual_seed(cfg.seed)
-    model = Transformer(cfg.model_config(n_layers)).to(device)
+    model = initial_model(cfg, n_layers, device)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     ev = EvalSet.make(cfg)
     table = bigram_table(cfg)
