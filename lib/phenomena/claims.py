@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -178,6 +178,28 @@ def expectation(preset: str, reason: str = "", **declared: Expect) -> Expect:
     if preset == "gpu":
         return declared.get("gpu", "unclear")
     return declared.get(preset, "holds")
+
+
+def declare_after_sweep(
+    preset: str, rows: list[Claim], declared: dict[str, tuple[Expect, str]]
+) -> list[Claim]:
+    """``rows`` with the quick expectations in ``declared`` (row id -> (outcome, why)): expectations that were set
+    *after* a 5-seed sweep had judged the row, each with its reason (the sweep's numbers) appended to the row's
+    note, so the table says so. Only at quick (and smoke, which takes quick's); other presets keep theirs."""
+    if preset not in ("quick", "smoke"):
+        return rows
+    out = []
+    for c in rows:
+        if c.id in declared:
+            outcome, why = declared[c.id]
+            why = f"expected {outcome} at quick, set after the 5-seed sweep: {why}"
+            c = replace(
+                c,
+                expect=expectation(preset, why, quick=outcome),
+                note="; ".join(x for x in (c.note, why) if x),
+            )
+        out.append(c)
+    return out
 
 
 def gpu_thresholds(paper: dict[str, Threshold]) -> dict[str, Threshold]:

@@ -8,7 +8,6 @@ forgetting claim; the Python-docs probe (the task's own domain) is an in-domain 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from phenomena.claims import Claim, Expect, Threshold, expectation, gpu_thresholds
+from phenomena.claims import Claim, Expect, Threshold, declare_after_sweep, expectation, gpu_thresholds
 from phenomena.studies.lora_intruder_dimensions.config import Config
 from phenomena.studies.lora_intruder_dimensions.experiment import LEARNED_MARGIN, Results, has_learned
 from phenomena.studies.lora_intruder_dimensions.intruders import DIRECTIONS
@@ -133,24 +132,6 @@ _AFTER_SWEEP: dict[str, tuple[Expect, str]] = {
         "-0.018, +0.049, +0.022, +0.004, +0.098 (4 of 5 pass; mean 0.031 [-0.024, 0.086])",
     ),
 }
-
-
-def _declare_after_sweep(cfg: Config, rows: list[Claim]) -> list[Claim]:
-    """The rows of ``_AFTER_SWEEP`` with their declared quick expectation and its reason in the note."""
-    if cfg.preset not in ("quick", "smoke"):
-        return rows
-    out = []
-    for c in rows:
-        if c.id in _AFTER_SWEEP:
-            outcome, why = _AFTER_SWEEP[c.id]
-            why = f"expected {outcome} at quick, set after the 5-seed sweep: {why}"
-            c = dataclasses.replace(
-                c,
-                expect=expectation(cfg.preset, why, quick=outcome),
-                note="; ".join(x for x in (c.note, why) if x),
-            )
-        out.append(c)
-    return out
 
 
 def _expect(cfg: Config, cid: str, quick: Expect) -> Expect:
@@ -468,7 +449,7 @@ def claims(cfg: Config, m: dict[str, Any]) -> list[Claim]:
             bound=th["seq_drop"],
         )
     )
-    return _declare_after_sweep(cfg, rows)
+    return declare_after_sweep(cfg.preset, rows, _AFTER_SWEEP)
 
 
 def _later_task_gaps(sequence: list[dict[str, Any]]) -> dict[str, float]:
