@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -177,26 +178,18 @@ def claims(cfg: Config, m: dict[str, Any]) -> list[Claim]:
         _bwt_share(bwt, th),
     ]
     regs = [e for e in ("ewc", "online_ewc", "si") if e in acc]
-    if regs:
-        best = max(regs, key=lambda e: acc[e])
-        rows.append(
-            Claim.above(
-                id="powerlaw_vs_regularisers",
-                statement=f"ACC(power-law) - ACC(best regulariser = {best})",
-                paper="comparable or superior to EWC / SI",
-                ours=acc["powerlaw"] - acc[best],
-                bound=th["vs_reg"],
-            )
+    rows.append(
+        _vs_best(
+            "powerlaw_vs_regularisers",
+            "power-law",
+            "powerlaw",
+            regs,
+            "regulariser",
+            acc,
+            th["vs_reg"],
+            "comparable or superior to EWC / SI",
         )
-    else:
-        rows.append(
-            Claim.not_evaluated(
-                id="powerlaw_vs_regularisers",
-                statement="power law vs EWC / SI",
-                paper="comparable or superior to EWC / SI",
-                reason="no regulariser among the environments",
-            )
-        )
+    )
     rows.append(
         _comparable(
             "powerlaw_comparable_to_best_schedule",
@@ -356,53 +349,68 @@ def _recency_claims(
             bound=th["vs_none"],
         )
     ]
-    if regs:
-        best = max(regs, key=lambda e: acc[e])
-        rows.append(
-            Claim.above(
-                id=ids[1],
-                statement=f"ACC(recency) - ACC(best regulariser = {best}); {rec}, {best} ACC {acc[best]:.3f}, BWT "
-                f"{bwt[best]:+.3f}",
-                paper="comparable or superior to EWC / SI",
-                ours=acc["recency"] - acc[best],
-                bound=th["vs_reg"],
-            )
+    rows.append(
+        _vs_best(
+            ids[1],
+            "recency",
+            "recency",
+            regs,
+            "regulariser",
+            acc,
+            th["vs_reg"],
+            "comparable or superior to EWC / SI",
+            detail=lambda e: f"; {rec}, {e} ACC {acc[e]:.3f}, BWT {bwt[e]:+.3f}",
         )
-    else:
-        rows.append(
-            Claim.not_evaluated(
-                id=ids[1],
-                statement="recency vs EWC / SI",
-                paper="comparable or superior to EWC / SI",
-                reason="no regulariser among the environments",
-            )
-        )
+    )
     others = {e: acc[e] for e in ("uniform", "exponential") if e in acc}
     rows.append(_comparable(ids[2], f"T = {cfg.n_tasks}, matched budget", acc, others, th, subject="recency"))
-    if others:
-        best = max(others, key=others.get)
-        rows.append(
-            Claim.above(
-                id=ids[3],
-                statement=f"ACC(recency) - ACC(best other schedule = {best}), T = {cfg.n_tasks}, matched budget; {rec}, "
-                f"{best} ACC {acc[best]:.3f}, BWT {bwt[best]:+.3f}",
-                paper="superior to rehearsal in non-power-law environments",
-                ours=acc["recency"] - acc[best],
-                bound=th["superior"],
-                expect=expectation(cfg.preset, _SUPERIOR_WHY, quick="fails"),
-                note=_SUPERIOR_WHY,
-            )
+    rows.append(
+        _vs_best(
+            ids[3],
+            "recency",
+            "recency",
+            list(others),
+            "other schedule",
+            acc,
+            th["superior"],
+            "superior to rehearsal in non-power-law environments",
+            detail=lambda e: (
+                f", T = {cfg.n_tasks}, matched budget; {rec}, {e} ACC {acc[e]:.3f}, BWT {bwt[e]:+.3f}"
+            ),
+            expect=expectation(cfg.preset, _SUPERIOR_WHY, quick="fails"),
+            note=_SUPERIOR_WHY,
         )
-    else:
-        rows.append(
-            Claim.not_evaluated(
-                id=ids[3],
-                statement="recency vs other schedules",
-                paper="superior",
-                reason="no other schedule",
-            )
-        )
+    )
     return rows
+
+
+def _vs_best(
+    cid: str,
+    label: str,
+    subject: str,
+    pool: list[str],
+    what: str,
+    acc: dict[str, float],
+    bound: Threshold,
+    paper: str,
+    detail: Callable[[str], str] | None = None,
+    **kw: Any,
+) -> Claim:
+    """ACC(``subject``) minus the best ACC among the environments in ``pool`` (the regularisers, or other schedules),
+    above ``bound``; not evaluated when the pool is empty. ``detail(best)`` is appended to the statement."""
+    if not pool:
+        return Claim.not_evaluated(
+            id=cid, statement=f"{label} vs {what}s", paper=paper, reason=f"no {what} among the environments"
+        )
+    best = max(pool, key=lambda e: acc[e])
+    return Claim.above(
+        id=cid,
+        statement=f"ACC({label}) - ACC(best {what} = {best})" + (detail(best) if detail else ""),
+        paper=paper,
+        ours=acc[subject] - acc[best],
+        bound=bound,
+        **kw,
+    )
 
 
 def _comparable(
