@@ -148,7 +148,7 @@ _AFTER_SWEEP: dict[str, tuple[Expect, str]] = {
     "induction_ablation_is_specific": (
         "unclear",
         "evaluated at seed 0 only (-0.03: zeroing 3 non-induction layer-1 heads of the 6-head model changes nothing, "
-        "zeroing its 3 induction heads removes the copying); at seeds 2-4 the 6-head model made 6, 5 and 4 of its 6 "
+        "zeroing its 3 induction heads removes the copying); at seeds 2-4 the 6-head model made 6, 4 and 4 of its 6 "
         "layer-1 heads induction heads (too few left to match), at seed 1 it formed none in 5,000 steps",
     ),
     "previous_token_ablation_is_specific": (
