@@ -86,14 +86,25 @@ def test_bf16_training_keeps_weights_optimiser_state_and_loss_fp32(force_fast_bf
     assert all(isinstance(r["loss"], float) for r in hist.train)
 
 
-def test_bf16_and_fp32_training_agree_roughly(force_fast_bf16: None) -> None:
+def test_bf16_training_learns_like_fp32(force_fast_bf16: None) -> None:
+    """Meaningful where bf16 is native (AVX512-BF16, AMX: real bf16 kernels) and where it is emulated (AVX2: the
+    forced path). The first forward pass under bf16 autocast matches fp32 to bf16's resolution (8 mantissa bits,
+    relative step 2^-8 per op, a few ops deep), and 20 steps of bf16 training cut the loss by at least 60% of what
+    fp32 training cuts it by. A fixed tolerance on the two final losses does not mean this: two trajectories from
+    the same start part ways within a few steps of rounding noise (0.602 vs 0.670 on an AVX512-BF16 EPYC)."""
+    torch.manual_seed(1)
     x, y = torch.randn(16, 8, 3), torch.randn(16, 8, 1)
+    start = float(F.mse_loss(_tiny_model()(x), y))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        first_bf16 = float(F.mse_loss(_tiny_model()(x).float(), y))
+    assert first_bf16 == pytest.approx(start, rel=0.05)
     finals = {}
     for p in ("fp32", "bf16"):
         model = _tiny_model()
         train(model, lambda m, s: F.mse_loss(m(x), y), steps=20, lr=1e-2, precision=p, progress=False)
         finals[p] = float(F.mse_loss(model(x), y).detach())
-    assert finals["bf16"] == pytest.approx(finals["fp32"], rel=0.1)
+    assert finals["fp32"] < 0.9 * start  # fp32 learns (so the comparison below means something)
+    assert start - finals["bf16"] >= 0.6 * (start - finals["fp32"])
 
 
 def test_attention_under_cpu_autocast_runs_in_fp32_and_matches() -> None:

@@ -21,7 +21,7 @@ import yaml
 from papermill.iorw import NoDatesSafeLoader
 
 from phenomena import aggregate as aggregation
-from phenomena import executors, studies, sweep, tasks
+from phenomena import executors, paths, studies, sweep, tasks
 from phenomena.__main__ import main
 from phenomena.run import study_source_hash
 from phenomena.stats import t_interval, verdict
@@ -272,11 +272,11 @@ def test_parse_seeds() -> None:
 
 
 def test_tags() -> None:
-    assert tasks.tag_of("quick", {}) == "quick" and tasks.tag_of("quick", None) == "quick"
-    tag = tasks.tag_of("quick", {"steps": 10, "ranks": (1, 4)})
-    assert tag == tasks.tag_of("quick", {"ranks": [1, 4], "steps": 10})  # order and tuple/list do not matter
+    assert paths.tag_of("quick", {}) == "quick" and paths.tag_of("quick", None) == "quick"
+    tag = paths.tag_of("quick", {"steps": 10, "ranks": (1, 4)})
+    assert tag == paths.tag_of("quick", {"ranks": [1, 4], "steps": 10})  # order and tuple/list do not matter
     assert tag.startswith("quick-") and len(tag) == len("quick-") + 8
-    assert tag != tasks.tag_of("quick", {"steps": 11}) != tasks.tag_of("paper", {"steps": 10})
+    assert tag != paths.tag_of("quick", {"steps": 11}) != paths.tag_of("paper", {"steps": 10})
 
 
 def test_papermill_command_and_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -480,7 +480,7 @@ def test_a_bad_override_fails_only_its_task(tmp_path: Path, capsys: pytest.Captu
     assert code == 1
     assert "unknown config key(s) ['n_tasks']" in out and "allowed keys" in out
     assert "1 ran, 0 skipped, 1 failed" in out
-    tag = tasks.tag_of("smoke", {"n_tasks": 3})
+    tag = paths.tag_of("smoke", {"n_tasks": 3})
     assert (tmp_path / "data" / "sweeps" / FAST / tag / "seed-0" / "results.json").exists()
     assert (tmp_path / "data" / "sweeps" / f"{FAST}-{tag}.json").exists()
     assert not (tmp_path / "data" / "sweeps" / "induction_heads").exists()

@@ -16,12 +16,11 @@ from typing import Any
 import matplotlib.pyplot as plt
 
 from phenomena import figures, studies
-from phenomena.claims import NOT_EVALUATED
-from phenomena.paths import atomic_path, write_json
+from phenomena.claims import NOT_EVALUATED, is_post_hoc, post_hoc_text
+from phenomena.paths import atomic_path, normalize, summary_path, sweep_dir, tag_of, write_json
 from phenomena.results import sweep_frame
 from phenomena.run import study_source_hash
-from phenomena.stats import FAILS, t_interval, verdict
-from phenomena.tasks import normalize, say, summary_path, sweep_dir, tag_of
+from phenomena.stats import FAILS, UNCLEAR, t_interval, verdict
 
 
 class AggregateError(ValueError):
@@ -69,28 +68,42 @@ def claim_value(row: dict[str, Any]) -> float | None:
     ours = row.get("ours")
     if row.get("passed") is None or isinstance(ours, bool) or not isinstance(ours, int | float):
         return None
-    return float(ours)
+    return float(ours) if math.isfinite(ours) else None
 
 
 def summarize_claim(rows: Sequence[dict[str, Any]], seeds: Sequence[int]) -> dict[str, Any]:
-    """One claim over the seeds: its definition, per-seed values, mean, 95% t-interval, passes and verdict."""
+    """One claim over the seeds: its definition, per-seed values, mean, 95% t-interval, passes and verdict.
+
+    Every seed counts: a seed where the row ran but its number is undefined (NaN, or not evaluated at that seed
+    though evaluated at others) is a failing seed. The row ``holds`` only if it is defined at every seed and the
+    interval lies on the passing side; with undefined seeds it is ``fails`` when fewer than two seeds are defined
+    or the interval of the defined ones does not hold, else ``unclear``. ``n_defined`` / ``n`` say how many seeds
+    gave a number. The row is **post hoc** when any seed was judged under a spec other than its registered one."""
     first = rows[0]
     values = [claim_value(r) for r in rows]
-    evaluated = [v for v in values if v is not None]
-    keys = ("id", "kind", "statement", "paper", "op", "bound", "threshold", "expect", "evidence")
+    defined = [v for v in values if v is not None]
+    keys = ("id", "kind", "statement", "paper", "op", "bound", "threshold", "expect", "evidence", "metric", "note")
     out: dict[str, Any] = {k: first.get(k) for k in keys}
-    out.update(values=values, seeds=list(seeds), n=len(evaluated))
-    if evaluated:
-        mean, lo, hi = t_interval(evaluated)
-        judged = verdict(first.get("op"), first.get("bound"), lo, hi)
-    elif any(r.get("passed") is False for r in rows):
-        # run, but its number undefined at every seed (e.g. a rank correlation of constants): it failed everywhere
-        mean, lo, hi, judged = None, None, None, FAILS
+    out.update(values=values, seeds=list(seeds), n=len(rows), n_defined=len(defined))
+    ran = [r for r in rows if r.get("passed") is not None]
+    mean = lo = hi = None
+    if not ran:
+        judged = NOT_EVALUATED
     else:
-        mean, lo, hi, judged = None, None, None, NOT_EVALUATED
+        if defined:
+            mean, lo, hi = t_interval(defined)
+        on_defined = verdict(first.get("op"), first.get("bound"), lo, hi)
+        if len(defined) == len(rows):
+            judged = on_defined
+        elif len(defined) < 2 or on_defined == FAILS:
+            judged = FAILS
+        else:  # failing (undefined) seeds beside an interval that holds or straddles: never holds
+            judged = UNCLEAR
     n_pass = sum(r.get("passed") is True for r in rows)
+    hoc = [r for r in rows if is_post_hoc(r)]
     out.update(mean=mean, lo=lo, hi=hi, n_pass=n_pass, verdict=judged)
-    out.update(margins(first.get("op"), first.get("bound"), evaluated, first.get("resolution")))
+    out.update(post_hoc=bool(hoc), post_hoc_text=post_hoc_text(hoc[0]) if hoc else "")
+    out.update(margins(first.get("op"), first.get("bound"), defined, first.get("resolution")))
     return out
 
 
@@ -200,8 +213,6 @@ def aggregate(root: Path, study: str, preset: str, overrides: dict[str, Any] | N
         sweep_frame(summary).to_csv(tmp, index=False)
     current = study_source_hash(study)
     if summary["source_hash"] != current:
-        say(
-            f"[warning] {path}: the seeds ran code other than the current source (rerun the sweep to refresh)"
-        )
+        print(f"[warning] {path}: the seeds ran code other than the current source (rerun the sweep to refresh)")
     seed_figure(root, summary, records)
     return path

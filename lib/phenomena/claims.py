@@ -1,4 +1,10 @@
-"""Claims: the paper's number beside ours, with the threshold that decides, written to ``data/results/<study>.json``.
+"""Claims as pre-registered data, judged by one generic judge, written to ``data/results/<study>.json``.
+
+Measuring apart from judging: a study's ``summary`` module turns its results into the stored metrics, its
+``measures`` module names the numbers the claims read (:class:`Measures`: a ratio or a min over learners is a measure
+with its own name), and its ``claims.toml`` holds the rows as data (:class:`Spec`): id, kind, statement, the measure
+read, comparator, threshold per preset with its evidence, the paper's value, the expectation per preset with its
+reason, and the resolution of the measurement. :func:`judge` is the only code that compares a number to a threshold.
 
 A claims table is only worth reading if every row could have come out the other way, so each row says what kind of
 statement it is and what we expect of it:
@@ -6,29 +12,35 @@ statement it is and what we expect of it:
 - ``kind``: ``claim`` (a statement of the paper that our run could contradict), ``control`` (an experimental control
   the paper uses, e.g. a 1-layer model; its expected outcome is the statement) or ``sanity`` (true by construction,
   e.g. the loss at initialisation is ln V: asserted, shown apart, never counted as a reproduced claim);
-- ``expect``: ``holds``, ``fails`` (a documented non-reproduction, kept as a regression test) or ``unclear`` (over
-  seeds the interval straddles the threshold: a single run may land on either side; only the sweep judges it);
+- ``expect``: ``holds``, ``fails`` (a documented non-reproduction) or ``unclear``, per preset, with its reason;
 - ``evidence``: where the threshold comes from (the paper, or which seeds were in view when it was set).
 
-A row whose inputs the configuration removed (one task pool, a single burstiness, ...) is kept as *not evaluated*
-with its reason instead of vanishing. :func:`check` writes the results file (atomically) and raises
-:class:`ClaimFailed` when a row's outcome differs from its expectation *in either direction* -- a claim we expected
-to fail that now holds is as much a change as the reverse. At the ``smoke`` preset nothing is enforced; only that
-every evaluated number is finite (or explained) is checked. ``PHENOMENA_CLAIMS=record`` records without raising
-(the sweep runner judges claims over seeds instead).
+**Pre-registered by mechanism.** Each row's spec (the measure's name and definition, the comparator, the threshold
+and the expectation at the run's preset) has a hash, :meth:`Spec.hash`. A run records, per row, the spec it was
+started under (``registered``: hash, threshold, expectation, measure). A row judged under a spec other than the one
+its record was computed under -- a threshold moved, an expectation edited, a measure redefined, a row added after the
+run -- is **post hoc** (:attr:`Claim.post_hoc`), and the tables show it with the registered spec beside the current
+one. Re-judging stored metrics under a new spec keeps the mark; only a run started under the spec clears it. A
+verdict that differs from its expectation is shown with **!** and listed in "what did not reproduce"; it never
+raises: nothing rewards editing an expectation. Prose (statement, evidence, reason, note) is not in the hash: a
+sentence fix changes no verdict and marks nothing.
 
 The results file has one shape for every study::
 
     {"study", "preset", "seed", "wall_time_s", "claims": [{"id", "kind", "statement", "paper", "ours", "op",
-     "bound", "threshold", "passed", "outcome", "expect", "evidence", "note"}], "departures": [str], "metrics": {...}}
+     "bound", "threshold", "passed", "outcome", "expect", "evidence", "note", "resolution", "metric", "spec_hash",
+     "registered", "post_hoc"}], "departures": [str], "metrics": {...}}
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
 import math
-import os
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+import tomllib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,12 +51,18 @@ Expect = Literal["holds", "fails", "unclear"]
 Op = Literal["<", ">", "in"]
 KINDS: tuple[str, ...] = ("claim", "control", "sanity")
 EXPECTS: tuple[str, ...] = ("holds", "fails", "unclear")
+OPS: tuple[str, ...] = ("<", ">", "in")
 NOT_EVALUATED = "not evaluated"
-CLAIMS_ENV = "PHENOMENA_CLAIMS"
 
 
 class ClaimFailed(AssertionError):
-    """Raised when a claim's outcome differs from its expectation at an enforcing preset."""
+    """Raised when a results record cannot be written honestly (an evaluated row whose number is not finite and
+    which gives no reason)."""
+
+
+class NotEvaluated(Exception):
+    """Raised by a measure whose inputs this configuration does not produce (one task pool, no Reddy runs, ...): the
+    row is kept as *not evaluated* with this reason instead of vanishing."""
 
 
 @dataclass(frozen=True)
@@ -55,7 +73,7 @@ class Threshold:
     evidence: str
 
 
-def passes(op: str, bound: float | Sequence[float], value: float) -> bool:
+def passes(op: str, bound: float | Sequence[float], value: float | None) -> bool:
     """Whether ``value`` satisfies ``op bound`` (``<``, ``>``, or ``in`` a closed interval); NaN never does."""
     if value is None or not math.isfinite(value):
         return False
@@ -66,20 +84,300 @@ def passes(op: str, bound: float | Sequence[float], value: float) -> bool:
     if op == "in":
         lo, hi = bound  # type: ignore[misc]
         return lo <= value <= hi
-    raise ValueError(f"op={op!r} is not allowed: expected one of '<', '>', 'in'")
+    raise ValueError(f"op={op!r} is not allowed: expected one of {OPS}")
 
 
 def threshold_text(op: str | None, bound: Any) -> str:
-    if op is None:
+    if op is None or bound is None:
         return "n/a"
     if op == "in":
         return f"in [{bound[0]:g}, {bound[1]:g}]"
     return f"{op} {bound:g}"
 
 
+# ---------------------------------------------------------------------------------------------------------- measures
+
+
+Measure = Callable[[Any, Mapping[str, Any]], float | None]
+
+
+class Measures:
+    """A study's named measures: functions ``(cfg, metrics) -> float`` over the stored metrics, registered by name
+    with ``@MEASURES``. A claim row reads one measure by name, or a stored metric by its dotted path
+    (``"final.icl_score"``). A measure raises :class:`NotEvaluated` when the configuration removed its inputs and
+    returns NaN (or None) where it is undefined; it knows no thresholds."""
+
+    def __init__(self) -> None:
+        self._fns: dict[str, Measure] = {}
+
+    def __call__(self, fn: Measure) -> Measure:
+        if fn.__name__ in self._fns:
+            raise ValueError(f"measure {fn.__name__!r} is registered twice")
+        self._fns[fn.__name__] = fn
+        return fn
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._fns
+
+    def names(self) -> list[str]:
+        return list(self._fns)
+
+    def value(self, name: str, cfg: Any, metrics: Mapping[str, Any]) -> float | None:
+        """The measure ``name`` (or the stored metric at that dotted path) of ``metrics``; NaN/None if undefined."""
+        out = self._fns[name](cfg, metrics) if name in self._fns else lookup(metrics, name)
+        if out is None or isinstance(out, bool):
+            return None if out is None else float(out)
+        return float(out)
+
+    def definition(self, name: str) -> str:
+        """What the spec hash records of a measure: its source, or the dotted path of a stored metric."""
+        return inspect.getsource(self._fns[name]) if name in self._fns else f"stored metric {name}"
+
+
+def lookup(metrics: Mapping[str, Any], path: str) -> Any:
+    """``metrics["a"]["b"]`` for ``path = "a.b"``; ``KeyError`` naming the path if absent."""
+    node: Any = metrics
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise KeyError(f"no stored metric {path!r} (missing {part!r})")
+        node = node[part]
+    return node
+
+
+# -------------------------------------------------------------------------------------------------------- the specs
+
+
+_SPEC_KEYS = {
+    "id",
+    "kind",
+    "statement",
+    "metric",
+    "op",
+    "paper",
+    "threshold",
+    "evidence",
+    "expect",
+    "reason",
+    "resolution",
+    "note",
+}
+_ALIASES = {"smoke": "quick", "gpu": "paper"}  # a preset a row gives no threshold for takes this one's
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One claims row as data (a ``[[row]]`` table of a study's ``claims.toml``).
+
+    ``threshold`` and ``evidence`` map presets to the bound (a number, or ``[lo, hi]`` for ``op = "in"``) and where
+    it comes from; ``smoke`` takes ``quick``'s and ``gpu`` ``paper``'s where not given. ``expect`` maps presets to
+    ``holds`` / ``fails`` / ``unclear`` (default ``holds``; ``gpu``, never run yet, ``unclear``), and ``reason`` says
+    why wherever it is not ``holds``. ``resolution``: the smallest change the measurement can show (one test example
+    of accuracy, one eval interval over the timescale), a number or the name of a measure giving it.
+    ``statement`` and ``note`` are templates, formatted with the config's fields and the measures."""
+
+    id: str
+    statement: str
+    metric: str
+    op: Op
+    paper: str
+    threshold: dict[str, Any]
+    evidence: dict[str, str] = field(default_factory=dict)
+    kind: Kind = "claim"
+    expect: dict[str, Expect] = field(default_factory=dict)
+    reason: str = ""
+    resolution: float | str | None = None
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        where = f"claim {self.id!r}"
+        if self.kind not in KINDS:
+            raise ValueError(f"{where}: kind={self.kind!r} is not allowed: expected one of {KINDS}")
+        if self.op not in OPS:
+            raise ValueError(f"{where}: op={self.op!r} is not allowed: expected one of {OPS}")
+        for preset, value in self.expect.items():
+            if value not in EXPECTS:
+                raise ValueError(f"{where}: expect.{preset}={value!r} is not allowed: expected one of {EXPECTS}")
+            if value != "holds" and not self.reason:
+                raise ValueError(f"{where}: expect.{preset}={value!r} needs a reason")
+        if "quick" not in self.threshold:
+            raise ValueError(f"{where}: threshold needs a 'quick' value")
+
+    def bound(self, preset: str) -> float | tuple[float, float]:
+        value = self.threshold.get(preset, self.threshold.get(_ALIASES.get(preset, ""), self.threshold["quick"]))
+        return tuple(value) if isinstance(value, list) else value  # type: ignore[return-value]
+
+    def evidence_at(self, preset: str) -> str:
+        if preset == "smoke":
+            return "smoke: wiring only; quick's threshold"
+        text = self.evidence.get(preset) or self.evidence.get(_ALIASES.get(preset, ""), "")
+        if preset == "gpu" and "gpu" not in self.threshold:
+            return f"gpu preset (not run yet, so it expects unclear): the paper preset's threshold; {text}"
+        return text
+
+    def expect_at(self, preset: str) -> Expect:
+        if preset == "smoke":
+            return self.expect.get("quick", "holds")
+        if preset == "gpu":
+            return self.expect.get("gpu", "unclear")
+        return self.expect.get(preset, "holds")
+
+    def hash(self, preset: str, measures: Measures) -> str:
+        """The registration of this row at ``preset``: what judges it (kind, measure name and definition,
+        comparator, threshold, expectation); prose is left out. The kind is in: reclassifying a claim as a control
+        after seeing it fail is a change of what the table counts."""
+        judged = {
+            "kind": self.kind,
+            "metric": self.metric,
+            "definition": measures.definition(self.metric),
+            "op": self.op,
+            "bound": self.bound(preset),
+            "expect": self.expect_at(preset),
+        }
+        return hashlib.sha256(json.dumps(judged, sort_keys=True).encode()).hexdigest()[:16]
+
+    def registration(self, preset: str, measures: Measures) -> dict[str, Any]:
+        """What a run started now records for this row: the spec's hash and, readably, what it judges with."""
+        return {
+            "hash": self.hash(preset, measures),
+            "kind": self.kind,
+            "metric": self.metric,
+            "threshold": threshold_text(self.op, self.bound(preset)),
+            "expect": self.expect_at(preset),
+        }
+
+
+def load_specs(path: Path) -> list[Spec]:
+    """The rows of a ``claims.toml`` (``[[row]]`` tables), validated: an unknown key, a duplicate id or a bad value
+    raises ``ValueError`` naming it."""
+    rows = tomllib.loads(path.read_text()).get("row", [])
+    specs = []
+    for i, row in enumerate(rows):
+        unknown = set(row) - _SPEC_KEYS
+        if unknown:
+            raise ValueError(f"{path}: row {i} ({row.get('id')}) has unknown key(s) {sorted(unknown)}: "
+                             f"allowed {sorted(_SPEC_KEYS)}")
+        specs.append(Spec(**row))
+    ids = [s.id for s in specs]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{path}: claim ids must be unique, got {ids}")
+    return specs
+
+
+class _Context(dict):
+    """The names a statement or note template may use: the config's fields, then the measures, then the stored
+    metrics' top-level entries (looked up lazily)."""
+
+    def __init__(self, cfg: Any, metrics: Mapping[str, Any], measures: Measures) -> None:
+        super().__init__()
+        self.cfg, self.metrics, self.measures = cfg, metrics, measures
+
+    def __missing__(self, key: str) -> Any:
+        if hasattr(self.cfg, key):
+            return getattr(self.cfg, key)
+        if key in self.measures:
+            value = self.measures.value(key, self.cfg, self.metrics)
+            return float("nan") if value is None else value
+        return self.metrics[key]
+
+
+def render(template: str, cfg: Any, metrics: Mapping[str, Any], measures: Measures) -> str:
+    """``template`` formatted with :class:`_Context`; where its inputs are absent (a row not evaluated), the
+    template itself."""
+    try:
+        return template.format_map(_Context(cfg, metrics, measures))
+    except (KeyError, NotEvaluated, ValueError, TypeError, IndexError, ZeroDivisionError):
+        return template
+
+
+@dataclass(frozen=True)
+class ClaimTable:
+    """A study's claims: its rows (:class:`Spec`) and the measures they read. ``table(cfg, metrics)`` judges."""
+
+    specs: tuple[Spec, ...]
+    measures: Measures
+
+    @classmethod
+    def load(cls, path: Path, measures: Measures) -> ClaimTable:
+        """The rows of the study's ``claims.toml`` at ``path``, reading ``measures`` (a name that is no measure is a
+        stored metric's dotted path: a typo fails when the row is judged, naming the path)."""
+        return cls(tuple(load_specs(path)), measures)
+
+    def __iter__(self) -> Iterator[Spec]:
+        return iter(self.specs)
+
+    def ids(self) -> list[str]:
+        return [s.id for s in self.specs]
+
+    def registration(self, preset: str) -> dict[str, dict[str, Any]]:
+        """Per row id, what a run started now at ``preset`` records as its registered spec."""
+        return {s.id: s.registration(preset, self.measures) for s in self.specs}
+
+    def __call__(
+        self, cfg: Any, metrics: Mapping[str, Any], registered: Mapping[str, Any] | None = None
+    ) -> list[Claim]:
+        return judge(self, cfg, metrics, registered)
+
+
+def judge(
+    table: ClaimTable, cfg: Any, metrics: Mapping[str, Any], registered: Mapping[str, Any] | None = None
+) -> list[Claim]:
+    """The one judge: every row of ``table`` on ``metrics`` at ``cfg.preset``'s thresholds.
+
+    ``registered`` maps row ids to the registrations the metrics' run was started under (``None``: a run started
+    now, under the current specs). A row with no registration there was added after the run: post hoc."""
+    preset = cfg.preset
+    current = table.registration(preset)
+    out = []
+    for spec in table:
+        reg = current[spec.id] if registered is None else registered.get(spec.id)
+        common: dict[str, Any] = dict(
+            id=spec.id,
+            statement=render(spec.statement, cfg, metrics, table.measures),
+            paper=spec.paper,
+            kind=spec.kind,
+            expect=spec.expect_at(preset),
+            evidence=spec.evidence_at(preset),
+            metric=spec.metric,
+            spec_hash=current[spec.id]["hash"],
+            registered=reg,
+        )
+        note = render(spec.note, cfg, metrics, table.measures)
+        reason = spec.reason if spec.expect_at(preset) != "holds" else ""
+        try:
+            value = table.measures.value(spec.metric, cfg, metrics)
+        except NotEvaluated as why:
+            out.append(Claim.not_evaluated(reason=str(why), **common))
+            continue
+        resolution = spec.resolution
+        if isinstance(resolution, str):
+            try:
+                resolution = table.measures.value(resolution, cfg, metrics)
+            except NotEvaluated:
+                resolution = None
+        note = "; ".join(x for x in (note, reason) if x)
+        if value is None or not math.isfinite(value):
+            note = note or "undefined: the measure has no value for this run (a failing seed)"
+        bound = spec.bound(preset)
+        out.append(
+            Claim(
+                ours=value,
+                op=spec.op,
+                bound=bound,
+                passed=passes(spec.op, bound, value),
+                note=note,
+                resolution=resolution,
+                **common,
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- the records
+
+
 @dataclass(frozen=True)
 class Claim:
-    """One checked row. Build it with :meth:`below`, :meth:`above`, :meth:`between` or :meth:`not_evaluated`."""
+    """One judged row, as :func:`judge` makes it and the results file stores it."""
 
     id: str
     statement: str
@@ -94,6 +392,10 @@ class Claim:
     note: str = ""
     #: the smallest change the measurement can show (one test example of accuracy, say), for margins; None: fine
     resolution: float | None = None
+    metric: str = ""
+    #: the hash of the spec this row was judged under, and the registration its run was started under
+    spec_hash: str = ""
+    registered: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -113,7 +415,7 @@ class Claim:
 
     @classmethod
     def below(cls, *, ours: float, bound: float | Threshold, **kw: Any) -> Claim:
-        """Holds when ``ours < bound``. Keywords: id, statement, paper, kind, expect, evidence, note, resolution."""
+        """Holds when ``ours < bound`` (tests and hand-built rows; studies judge through :func:`judge`)."""
         return cls._make("<", ours, bound, **kw)
 
     @classmethod
@@ -122,13 +424,8 @@ class Claim:
         return cls._make(">", ours, bound, **kw)
 
     @classmethod
-    def between(cls, *, ours: float, bound: tuple[float, float] | Threshold, **kw: Any) -> Claim:
-        """Holds when ``lo <= ours <= hi``."""
-        return cls._make("in", ours, bound, **kw)
-
-    @classmethod
     def not_evaluated(cls, *, reason: str, **kw: Any) -> Claim:
-        """A row whose inputs this configuration does not produce: kept, with its reason, never enforced."""
+        """A row whose inputs this configuration does not produce: kept, with its reason."""
         return cls(ours=f"{NOT_EVALUATED}: {reason}", op=None, bound=None, passed=None, note=reason, **kw)
 
     @property
@@ -148,77 +445,50 @@ class Claim:
 
     @property
     def as_expected(self) -> bool:
-        """Not evaluated and ``unclear`` rows are never violations; otherwise the outcome must equal ``expect``."""
+        """Not evaluated and ``unclear`` rows are never flagged; otherwise the outcome must equal ``expect``."""
         return not self.evaluated or self.expect == "unclear" or self.outcome == self.expect
 
+    @property
+    def post_hoc(self) -> bool:
+        """Judged under a spec other than the one its run was started under (or added after the run)."""
+        return is_post_hoc(self.record())
+
     def record(self) -> dict[str, Any]:
-        return {**asdict(self), "threshold": self.threshold, "outcome": self.outcome}
+        out = {**asdict(self), "threshold": self.threshold, "outcome": self.outcome}
+        out["post_hoc"] = is_post_hoc(out)
+        return out
 
     def row(self) -> str:
         ours = f"{self.ours:.4g}" if isinstance(self.ours, float) else str(self.ours)
         mark = {"holds": "HOLDS", "fails": "FAILS"}.get(self.outcome, "n/e")
-        flag = "" if self.as_expected else f"  <-- expected {self.expect}"
+        flag = "" if self.as_expected else f"  ! expected {self.expect}"
+        flag += "  (post hoc)" if self.post_hoc else ""
         return f"{mark:<6}{self.kind:<8}{self.id:<36} ours {ours:<12} {self.threshold:<14} paper: {self.paper}{flag}"
 
 
-def expectation(preset: str, reason: str = "", **declared: Expect) -> Expect:
-    """What a row expects at ``preset``: its declared value there, else the paper's outcome (``holds``).
-
-    ``declared`` maps preset names to ``holds`` / ``fails`` / ``unclear`` (e.g. ``quick="fails"`` for a documented
-    non-reproduction at CPU scale). ``smoke`` takes quick's expectation (it is never enforced); a preset that has not
-    been run against the paper yet (``gpu``) expects ``unclear`` unless declared, so it records rather than raises.
-    A declaration other than ``holds`` needs its ``reason`` (shown in the row's note)."""
-    for name, value in declared.items():
-        if value not in EXPECTS:
-            raise ValueError(f"expectation {name}={value!r} is not allowed: expected one of {EXPECTS}")
-        if value != "holds" and not reason:
-            raise ValueError(f"expectation {name}={value!r} needs a reason")
-    if preset == "smoke":
-        return declared.get("quick", "holds")
-    if preset == "gpu":
-        return declared.get("gpu", "unclear")
-    return declared.get(preset, "holds")
+def is_post_hoc(row: Mapping[str, Any]) -> bool:
+    """Whether a stored row was judged under a spec other than its registered one (no registration: post hoc)."""
+    reg = row.get("registered")
+    return not reg or reg.get("hash") != row.get("spec_hash")
 
 
-def declare_after_sweep(
-    preset: str, rows: list[Claim], declared: dict[str, tuple[Expect, str]]
-) -> list[Claim]:
-    """``rows`` with the quick expectations in ``declared`` (row id -> (outcome, why)): expectations that were set
-    *after* a 5-seed sweep had judged the row, each with its reason (the sweep's numbers) appended to the row's
-    note, so the table says so. Only at quick (and smoke, which takes quick's); other presets keep theirs."""
-    if preset not in ("quick", "smoke"):
-        return rows
-    out = []
-    for c in rows:
-        if c.id in declared:
-            outcome, why = declared[c.id]
-            why = f"expected {outcome} at quick, set after the 5-seed sweep: {why}"
-            c = replace(
-                c,
-                expect=expectation(preset, why, quick=outcome),
-                note="; ".join(x for x in (c.note, why) if x),
-            )
-        out.append(c)
-    return out
-
-
-def gpu_thresholds(paper: dict[str, Threshold]) -> dict[str, Threshold]:
-    """The ``gpu`` preset's thresholds: the paper's, marked as such. No gpu run has been seen yet, so every row
-    expects ``unclear`` there (:func:`expectation`) and a gpu run records its numbers without raising."""
-    why = "gpu preset (between quick and paper; not run yet, so it expects unclear): the paper preset's threshold"
-    return {k: Threshold(t.value, f"{why}; {t.evidence}") for k, t in paper.items()}
+def post_hoc_text(row: Mapping[str, Any]) -> str:
+    """``post hoc: <registered> -> <now>`` for a post-hoc row ('' otherwise): what changed after its run."""
+    if not is_post_hoc(row):
+        return ""
+    reg = row.get("registered")
+    if not reg:
+        return "post hoc: row added after its run"
+    old = f"{reg.get('kind', row.get('kind'))} {reg.get('metric')} {reg.get('threshold')}, expect {reg.get('expect')}"
+    new = f"{row.get('kind')} {row.get('metric')} {row.get('threshold')}, expect {row.get('expect')}"
+    if old == new:
+        new += " (the measure's definition changed)"
+    why = f"; {reg['why']}" if reg.get("why") else ""
+    return f"post hoc: {old} -> {new}{why}"
 
 
 def _finite_or_explained(c: Claim) -> bool:
     return not c.evaluated or bool(c.note) or (isinstance(c.ours, float) and math.isfinite(c.ours))
-
-
-def enforcing(preset: str) -> bool:
-    """Whether :func:`check` raises on an unexpected outcome: not at smoke, not with ``PHENOMENA_CLAIMS=record``."""
-    mode = os.environ.get(CLAIMS_ENV, "enforce")
-    if mode not in ("enforce", "record"):
-        raise ValueError(f"{CLAIMS_ENV}={mode!r} is not allowed: expected 'enforce' or 'record'")
-    return preset != "smoke" and mode == "enforce"
 
 
 def check(
@@ -232,9 +502,9 @@ def check(
     departures: Sequence[str] = (),
     extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``data/results/<study>.json``; raise :class:`ClaimFailed` if a row is not as expected (see module
-    docstring). Returns the path written. At every preset, an evaluated row whose number is not finite and which
-    gives no reason raises."""
+    """Write ``data/results/<study>.json`` (atomically) and print the table; returns the path written. A row whose
+    outcome differs from its expectation is printed with ``!`` and never raises (see the module docstring). An
+    evaluated row whose number is not finite and which gives no reason raises :class:`ClaimFailed`."""
     if not claims:
         raise ValueError("check() needs at least one claim")
     ids = [c.id for c in claims]
@@ -257,48 +527,47 @@ def check(
         raise ClaimFailed(
             f"{study}: claim value(s) not finite (NaN/inf) without a reason: {bad} -- see {path}"
         )
-    unexpected = [f"{c.id} ({c.outcome}, expected {c.expect})" for c in claims if not c.as_expected]
-    if unexpected and enforcing(preset):
-        raise ClaimFailed(
-            f"{study} ({preset}): {len(unexpected)} row(s) not as expected: {unexpected} -- see {path}"
-        )
     return path
 
 
+def fmt_ours(ours: Any) -> str:
+    return f"{ours:.3g}" if isinstance(ours, float) else ("undefined" if ours is None else str(ours))
+
+
 def markdown_table(records: Sequence[dict[str, Any]]) -> str:
-    """A Markdown table of claim records (``Claim.record()`` dicts), one row each."""
+    """A Markdown table of claim records (``Claim.record()`` dicts), one row each; **!** where the outcome differs
+    from the expectation, *post hoc* where the row was judged under a spec other than its registered one."""
     lines = [
         "| kind | claim | paper | ours | threshold | outcome | expected |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in records:
-        ours = r["ours"]
-        ours = f"{ours:.3g}" if isinstance(ours, float) else ("undefined" if ours is None else str(ours))
+        bang = "" if r["outcome"] in (r["expect"], NOT_EVALUATED) or r["expect"] == "unclear" else " **!**"
+        hoc = " *post hoc*" if is_post_hoc(r) else ""
         lines.append(
-            f"| {r['kind']} | {md(r['statement'])} | {md(r['paper'])} | {md(ours)} | {md(r['threshold'])} "
-            f"| {r['outcome']} | {r['expect']} |"
+            f"| {r['kind']} | {md(r['statement'])} | {md(r['paper'])} | {md(fmt_ours(r['ours']))} "
+            f"| {md(r['threshold'])} | {r['outcome']}{bang} | {r['expect']}{hoc} |"
         )
     return "\n".join(lines)
 
 
 def did_not_reproduce(records: Sequence[dict[str, Any]], departures: Sequence[str]) -> list[str]:
     """Bullets for "What did not reproduce": every row that fails (a failing sanity row included) or is expected to
-    fail or be unclear, with its numbers, then every declared departure from the paper."""
+    fail or be unclear, with its numbers and its post-hoc mark, then every declared departure from the paper."""
     out = []
     for r in records:
         if not (r["outcome"] == "fails" or (r["kind"] != "sanity" and r["expect"] in ("fails", "unclear"))):
             continue
-        ours = r["ours"]
-        ours = f"{ours:.3g}" if isinstance(ours, float) else ("undefined" if ours is None else str(ours))
         why = f" {r['note']}" if r.get("note") else ""
+        hoc = f" ({post_hoc_text(r)})" if is_post_hoc(r) else ""
         if r["expect"] == "unclear":
             why += (
                 " It varies with the seed: over the committed seeds its interval straddles the threshold, so one run"
-                " may land on either side and does not raise; read its verdict from the sweep (data/sweeps/)."
+                " may land on either side; read its verdict from the sweep (data/sweeps/)."
             )
         out.append(
-            f"`{r['id']}` ({r['kind']}, expected {r['expect']}, {r['outcome']} here): {r['statement']} = {ours} "
-            f"(threshold {r['threshold']}; paper: {r['paper']}).{why}"
+            f"`{r['id']}` ({r['kind']}, expected {r['expect']}, {r['outcome']} here{hoc}): {r['statement']} = "
+            f"{fmt_ours(r['ours'])} (threshold {r['threshold']}; paper: {r['paper']}).{why}"
         )
     return out + [f"Departure: {d}" for d in departures]
 
@@ -316,3 +585,31 @@ def did_not_reproduce_markdown(record: dict[str, Any]) -> str:
 def md(value: Any) -> str:
     """Text safe inside a Markdown table cell."""
     return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+# ------------------------------------------------------------------------ legacy builders (removed once converted)
+
+
+def expectation(preset: str, reason: str = "", **declared: Expect) -> Expect:  # pragma: no cover - legacy
+    if preset == "smoke":
+        return declared.get("quick", "holds")
+    if preset == "gpu":
+        return declared.get("gpu", "unclear")
+    return declared.get(preset, "holds")
+
+
+def declare_after_sweep(preset: str, rows: list[Claim], declared: dict[str, tuple[Expect, str]]) -> list[Claim]:
+    if preset not in ("quick", "smoke"):
+        return rows
+    return [replace(c, expect=declared[c.id][0]) if c.id in declared else c for c in rows]
+
+
+def gpu_thresholds(paper: dict[str, Threshold]) -> dict[str, Threshold]:
+    return dict(paper)
+
+
+def _between(cls: type[Claim], *, ours: float, bound: Any, **kw: Any) -> Claim:
+    return cls._make("in", ours, bound, **kw)
+
+
+Claim.between = classmethod(_between)  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ interrupted run (Ctrl-C, a crash) never leaves a half-written figure, result or 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -106,3 +107,28 @@ def jsonable(obj: Any) -> Any:
     if hasattr(obj, "to_dict"):
         return jsonable(obj.to_dict())
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+def normalize(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """``overrides`` as plain JSON data (tuples become lists), keys sorted."""
+    data = jsonable(dict(overrides or {}))
+    return {k: data[k] for k in sorted(data)}
+
+
+def tag_of(preset: str, overrides: dict[str, Any] | None) -> str:
+    """``preset``, or ``<preset>-<8 hex chars>`` of a hash of the overrides' sorted JSON when there are any."""
+    data = normalize(overrides)
+    if not data:
+        return preset
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    return f"{preset}-{digest[:8]}"
+
+
+def sweep_dir(root: Path, study: str, tag: str) -> Path:
+    """The committed folder of a study's sweep at ``tag``: ``data/sweeps/<study>/<tag>/``."""
+    return root / "data" / "sweeps" / study / tag
+
+
+def summary_path(root: Path, study: str, tag: str) -> Path:
+    """The over-seeds summary: ``data/sweeps/<study>-<tag>.json``."""
+    return root / "data" / "sweeps" / f"{study}-{tag}.json"

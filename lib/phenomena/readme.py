@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from phenomena import studies
-from phenomena.claims import did_not_reproduce, md
+from phenomena.claims import did_not_reproduce, md, post_hoc_text
 from phenomena.paths import atomic_path, repo_root
 
 SWEEP_PRESET = "quick"
@@ -39,13 +39,28 @@ def number(value: Any) -> str:
 
 
 def interval(c: dict[str, Any]) -> str:
-    """``mean [lo, hi] (n)`` of a sweep row; ``mean (n = 1)`` without an interval; for n = 0 ``undefined`` where it
-    ran (verdict ``fails``), else ``not evaluated``."""
-    if not c["n"]:
-        return "not evaluated" if c["verdict"] == "not evaluated" else "undefined at every seed"
+    """``mean [lo, hi] (defined/n)`` of a sweep row: the interval over the seeds that gave a number, and how many
+    did out of all; ``undefined at every seed`` where it ran but never gave one, ``not evaluated`` where it never
+    ran."""
+    n_defined, n = c.get("n_defined", c["n"]), c["n"]
+    if not n_defined:
+        return "not evaluated" if c["verdict"] == "not evaluated" else f"undefined at every seed (0/{n})"
     if c["lo"] is None:
-        return f"{number(c['mean'])} (n = {c['n']})"
-    return f"{number(c['mean'])} [{number(c['lo'])}, {number(c['hi'])}] ({c['n']})"
+        return f"{number(c['mean'])} ({n_defined}/{n})"
+    return f"{number(c['mean'])} [{number(c['lo'])}, {number(c['hi'])}] ({n_defined}/{n})"
+
+
+def bang(verdict: str, expect: str) -> str:
+    """`` **!**`` where a verdict differs from its registered expectation (never for ``unclear`` expectations or rows
+    not evaluated)."""
+    first = verdict.split()[0]
+    return "" if first in (expect, "not", "undefined") or expect == "unclear" else " **!**"
+
+
+def post_hoc_cell(row: dict[str, Any]) -> str:
+    """`` *post hoc* (old -> new)`` for a row judged under a spec other than the one its runs were started under."""
+    text = row.get("post_hoc_text") or (post_hoc_text(row) if "registered" in row else "")
+    return f" *{md(text)}*" if text else ""
 
 
 def _load(root: Path, study: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -91,12 +106,12 @@ def results_table(root: Path) -> str:
             s = over.get(c["id"])
             ours = interval(s) if s else number(c["ours"])
             judged = s["verdict"] if s else f"{c['outcome']} (seed 0)"
-            mark = "" if judged.split()[0] in (c["expect"], "not") or c["expect"] == "unclear" else " **!**"
             ctl = controls.get(c["id"])
             rows.append(
                 f"| {title} | {c['kind']} | {md(c['statement'])} | {md(c['paper'])} | {md(ours)} "
                 f"| {md(_control_cell(ctl, 'null'))} | {md(_control_cell(ctl, 'oracle'))} "
-                f"| {md(c['threshold'])} | {margin_text(s)} | {judged}{mark} | {c['expect']} |"
+                f"| {md(c['threshold'])} | {margin_text(s)} | {judged}{bang(judged, c['expect'])} "
+                f"| {c['expect']}{post_hoc_cell(s or c)} |"
             )
     return "\n".join(rows)
 
@@ -118,20 +133,34 @@ def _runtime(record: dict[str, Any], sweep: dict[str, Any] | None) -> float:
     return (statistics.median(walls) if walls else record["wall_time_s"]) / 60
 
 
+def one_liner(headlines: dict[str, str], verdicts: dict[str, str]) -> str:
+    """What reproduces, generated from the verdicts of a study's headline rows (``HEADLINES``: row id -> what the
+    row says, in a few words), so that it never says more than the table: the rows that hold, then the others with
+    their verdicts."""
+    shown = [text for cid, text in headlines.items() if verdicts.get(cid) == "holds"]
+    other = [
+        f"{text} ({verdicts.get(cid, 'not run')})"
+        for cid, text in headlines.items()
+        if verdicts.get(cid) != "holds"
+    ]
+    out = ("Reproduces: " + "; ".join(shown) + ".") if shown else "None of its headline rows holds."
+    return out + (" Not reproduced: " + "; ".join(other) + "." if other else "")
+
+
 def glance(root: Path) -> str:
-    """One line per study: headline figure, what it shows, claim verdicts over seeds, runtime."""
+    """One line per study: headline figure, what it tests, what reproduces (generated from the verdicts over seeds),
+    the claim verdicts counted, runtime."""
     rows = [
-        "| Study | Headline figure | What it shows | Claims over seeds: holds / fails / unclear | One run |",
-        "|---|---|---|---|---|",
+        "| Study | Headline figure | What it tests | What reproduces (verdicts over seeds) "
+        "| Claims: holds / fails / unclear | One run |",
+        "|---|---|---|---|---|---|",
     ]
     for study in _study_order(root):
         record, sweep = _load(root, study)
         module = studies.load(study)
-        verdicts = [
-            c["verdict"] if sweep else c["outcome"]
-            for c in (sweep["claims"] if sweep else record["claims"])
-            if c["kind"] == "claim"
-        ]
+        judged = {c["id"]: c["verdict"] if sweep else c["outcome"] for c in (sweep or record)["claims"]}
+        kinds = {c["id"]: c["kind"] for c in (sweep or record)["claims"]}
+        verdicts = [v for cid, v in judged.items() if kinds[cid] == "claim"]
         counts = " / ".join(str(verdicts.count(v)) for v in ("holds", "fails", "unclear"))
         rest = len(verdicts) - sum(verdicts.count(v) for v in ("holds", "fails", "unclear"))
         counts += f" ({rest} not evaluated)" if rest else ""
@@ -139,7 +168,8 @@ def glance(root: Path) -> str:
         fig = f"figures/{study}/{getattr(module, 'HEADLINE_FIGURE', 'seeds_quick')}.png"
         rows.append(
             f'| [{module.TITLE}](notebooks/{study}.ipynb) | <img src="{fig}" width="260"> '
-            f"| {md(getattr(module, 'SUMMARY', ''))} | {counts} ({seeds}) | {_runtime(record, sweep):.1f} min |"
+            f"| {md(getattr(module, 'SUMMARY', ''))} | {md(one_liner(getattr(module, 'HEADLINES', {}), judged))} "
+            f"| {counts} ({seeds}) | {_runtime(record, sweep):.1f} min |"
         )
     return "\n".join(rows)
 
@@ -161,29 +191,22 @@ def provenance(root: Path) -> str:
 
 
 def not_reproduced(root: Path) -> str:
-    """Every row that fails or is expected to fail, every claim whose sweep verdict is not ``holds``, and every
-    declared departure, per study."""
+    """Per study: every row (but sanity rows) whose verdict over seeds is not ``holds`` or whose expectation is not,
+    with its numbers, its **!** where the verdict differs from the registered expectation and its post-hoc mark;
+    then every declared departure. Without a sweep, the seed-0 run's rows."""
     parts = []
     for study in _study_order(root):
         record, sweep = _load(root, study)
-        lines = [line for line in did_not_reproduce(record["claims"], []) if "(sanity" not in line]
-        for s in sweep["claims"] if sweep else []:
-            if (
-                s["kind"] != "sanity"
-                and s["verdict"] not in ("holds", "not evaluated")
-                and s["expect"] == "holds"
-            ):
-                lines.append(
-                    f"`{s['id']}` over {s['n']} seeds: {s['verdict']}, {interval(s)} (threshold "
-                    f"{s['threshold']}): {s['statement']}."
-                )
-        untested = {s["id"] for s in sweep["claims"] if s["verdict"] == "not evaluated"} if sweep else set()
-        lines += [
-            f"`{c['id']}` ({c['kind']}) was not tested at any of the {len(sweep['seeds'])} seeds: "
-            f"{c['ours'].removeprefix('not evaluated: ')}."
-            for c in record["claims"]
-            if c["id"] in untested and c["kind"] != "sanity" and sweep
-        ]
+        if sweep:
+            lines = [
+                f"`{s['id']}` ({s['kind']}) over {s['n']} seeds: {s['verdict']}{bang(s['verdict'], s['expect'])}"
+                f" (expected {s['expect']}{post_hoc_cell(s)}), {interval(s)} (threshold {s['threshold']}): "
+                f"{s['statement']}." + (f" {s['note']}" if s.get("note") else "")
+                for s in sweep["claims"]
+                if s["kind"] != "sanity" and (s["verdict"] != "holds" or s["expect"] != "holds")
+            ]
+        else:
+            lines = [line for line in did_not_reproduce(record["claims"], []) if "(sanity" not in line]
         lines += [f"Departure: {d}" for d in record.get("departures", [])]
         if lines:
             parts.append(f"**{studies.title(study)}**\n\n" + "\n".join(f"* {md_line(x)}" for x in lines))

@@ -3,9 +3,10 @@
 A results record (``data/results/<study>.json``, every per-seed ``data/sweeps/<study>/<tag>/seed-<n>/results.json``)
 stores the metrics its claims were judged on and ``metrics_hash``, the hash of the code those metrics depend on
 (:func:`phenomena.run.study_metrics_hash`: the computation and ``summarize``, not the claims). When that hash is still
-current, the study's current ``claims(cfg, metrics)`` and ``departures(cfg, metrics)`` are exactly what a re-run would
-write, so the record's rows are rewritten from its own metrics -- seconds instead of a re-run -- and it is stamped
-with the current ``source_hash`` and a ``rejudged`` date. A record whose metrics are stale is left alone and listed:
+current, the record's rows are judged anew from its own metrics by the current claims table -- seconds instead of a
+re-run -- and it is stamped with the current ``source_hash`` and a ``rejudged`` date. Each row keeps the
+registration its run was started under, so a row whose spec changed since is shown post hoc
+(:func:`phenomena.claims.is_post_hoc`) until a run started under the new spec judges it. A record whose metrics are stale is left alone and listed:
 it must be re-run (``make sweep`` / ``make figures``). The sweeps' summaries are then re-aggregated.
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from phenomena import studies
+from phenomena.aggregate import aggregate
 from phenomena.paths import repo_root, write_json
 from phenomena.run import study_metrics_hash, study_source_hash
 
@@ -38,7 +40,8 @@ def rejudge_record(path: Path) -> str:
     if json.loads(json.dumps(cfg.to_dict())) != record["config"]:
         return "stale: its config no longer builds as recorded; re-run it"
     metrics = record["metrics"]
-    record["claims"] = [c.record() for c in study.claims(cfg, metrics)]
+    registered = {row["id"]: row.get("registered") for row in record["claims"]}
+    record["claims"] = [c.record() for c in study.claims(cfg, metrics, registered)]
     record["departures"] = list(study.departures(cfg, metrics))
     record["source_hash"] = study_source_hash(record["study"])
     record["rejudged"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
@@ -71,8 +74,6 @@ def main(argv: list[str] | None = None) -> int:
             if path.parent.name.startswith("seed-") and what == "rejudged":
                 tags.add(path.parent.parent.name)
         for tag in sorted(tags):
-            from phenomena.aggregate import aggregate
-
             if tag in studies.load(name).Config.PRESETS:
                 print(f"aggregated {aggregate(root, name, tag)}")
             else:  # a sweep with overrides: its tag carries their hash

@@ -54,27 +54,31 @@ def study_source_hash(study: str) -> str | None:
 
 
 def study_metrics_hash(study: str) -> str | None:
-    """Hash of the code a study's *metrics* depend on: its ``experiment`` module with everything that imports, the
-    other library modules its claims module imports (but not the claims machinery or its thresholds), and the
-    source of ``summarize`` with the helpers it uses. Unlike :func:`study_source_hash` it does not change when only
-    the claims' thresholds, expectations or rows change, so such a change re-judges the stored metrics
-    (``python -m phenomena.rejudge``) instead of re-running the study."""
-    claims_module = f"phenomena.studies.{study}.claims"
-    path = cache._module_file(claims_module)
-    if path is None:
+    """Hash of the code a study's *stored metrics* depend on: its ``summary`` module (``summarize``) with everything
+    it imports -- the computation included -- but not the measures, the claims table, the prose or the ``__init__``
+    of the packages above it (which only re-export; the study's holds its title and one-line summary). Unlike
+    :func:`study_source_hash` it does not change when only the claims change, so such a change re-judges the stored
+    metrics (``python -m phenomena.rejudge``) instead of re-running the study."""
+    try:
+        files = cache.module_closure(f"phenomena.studies.{study}.summary")
+    except ValueError:
         return None
-    files = set(cache.module_closure(compute_module(study)))
-    for mod in cache._imports(path, claims_module):
-        if mod == "phenomena.claims" or mod.endswith(".thresholds") or cache._module_file(mod) is None:
-            continue
-        files |= set(cache.module_closure(mod))
-    files.discard(path)
+    inits = {cache.PACKAGE_DIR / d / "__init__.py" for d in ("", "studies", f"studies/{study}")}
     h = hashlib.sha256()
-    for f in sorted(files):
+    for f in sorted(set(files) - inits):
         h.update(str(f.relative_to(cache.PACKAGE_DIR)).encode())
         h.update(f.read_bytes())
-    h.update(cache.function_slice(path, "summarize").encode())
     return h.hexdigest()
+
+
+def _registration(study: str, preset: str) -> dict[str, Any] | None:
+    """The registration of every claim row of ``study`` at ``preset`` as it stands now (None for a name that is no
+    study package, e.g. in tests)."""
+    from phenomena import studies
+
+    if study not in studies.names():
+        return None
+    return studies.load(study).claims.registration(preset)
 
 
 @dataclass
@@ -87,6 +91,8 @@ class Run:
     threads: int
     precision: str = "fp32"
     started: float = field(default_factory=time.perf_counter)
+    #: per claim row, the spec in force when the run started (what its record is registered under)
+    registered: dict[str, Any] | None = None
 
     @classmethod
     def start(cls, study: str, cfg: StudyConfig, *, device: str = "auto", threads: int = 1) -> Run:
@@ -98,7 +104,8 @@ class Run:
         repro.set_threads(threads)
         dev = repro.pick_device(device)
         precision = effective_precision(getattr(cfg, "precision", "fp32"), dev)
-        run = cls(study=study, cfg=cfg, device=dev, threads=threads, precision=precision)
+        registered = _registration(study, cfg.preset)
+        run = cls(study=study, cfg=cfg, device=dev, threads=threads, precision=precision, registered=registered)
         figures.style()
         print(
             f"{study}: preset={cfg.preset} seed={cfg.seed} device={run.device} threads={threads} precision={precision}"
@@ -137,7 +144,7 @@ class Run:
         metrics: dict[str, Any] | None = None,
         departures: Sequence[str] = (),
     ) -> Path:
-        """Write ``data/results/<study>.json`` and raise if a row is not as expected (see :func:`claims.check`)."""
+        """Write ``data/results/<study>.json`` (see :func:`claims.check`)."""
         meta = repro.run_metadata(self.device, self.precision)
         extra = {
             "peak_rss_mb": round(peak_rss_mb(), 1),
@@ -161,6 +168,6 @@ class Run:
         """The end of every study run: ``summarize`` -> ``claims`` + ``departures`` -> :meth:`check`; returns the
         record written (what the notebook's generated text and the README read)."""
         metrics = study.summarize(self.cfg, results)
-        rows = study.claims(self.cfg, metrics)
+        rows = study.claims(self.cfg, metrics, self.registered)
         path = self.check(rows, metrics, study.departures(self.cfg, metrics))
         return json.loads(path.read_text())

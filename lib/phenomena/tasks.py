@@ -8,7 +8,6 @@ the exact papermill command and environment it runs with. :mod:`phenomena.execut
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -21,7 +20,8 @@ from typing import Any, Literal
 import yaml
 
 from phenomena import studies
-from phenomena.paths import jsonable, repo_root
+from phenomena.paths import jsonable, normalize, repo_root, sweep_dir, tag_of
+from phenomena.rejudge import rejudge_record
 from phenomena.run import study_source_hash
 
 #: Rough cost order of the studies (slowest first): pools start the longest notebooks first.
@@ -47,21 +47,6 @@ def say(message: str) -> None:
     """Print one progress line (whole lines, even from several worker threads)."""
     with _PRINT_LOCK:
         print(message, flush=True)
-
-
-def normalize(overrides: dict[str, Any] | None) -> dict[str, Any]:
-    """``overrides`` as plain JSON data (tuples become lists), keys sorted."""
-    data = jsonable(dict(overrides or {}))
-    return {k: data[k] for k in sorted(data)}
-
-
-def tag_of(preset: str, overrides: dict[str, Any] | None) -> str:
-    """``preset``, or ``<preset>-<8 hex chars>`` of a hash of the overrides' sorted JSON when there are any."""
-    data = normalize(overrides)
-    if not data:
-        return preset
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-    return f"{preset}-{digest[:8]}"
 
 
 @dataclass(frozen=True)
@@ -114,19 +99,9 @@ class Options:
     timeout_min: int = 240
 
 
-def sweep_dir(root: Path, study: str, tag: str) -> Path:
-    """The committed folder of a study's sweep at ``tag``: ``data/sweeps/<study>/<tag>/``."""
-    return root / "data" / "sweeps" / study / tag
-
-
 def seed_results_path(root: Path, task: Task) -> Path:
     """Committed per-seed results: ``data/sweeps/<study>/<tag>/seed-<n>/results.json``."""
     return sweep_dir(root, task.study, task.tag) / f"seed-{task.seed}" / "results.json"
-
-
-def summary_path(root: Path, study: str, tag: str) -> Path:
-    """The over-seeds summary: ``data/sweeps/<study>-<tag>.json``."""
-    return root / "data" / "sweeps" / f"{study}-{tag}.json"
 
 
 def build_dir(options: Options, task: Task) -> Path:
@@ -196,8 +171,6 @@ def is_current(task: Task, root: Path) -> bool:
         return False
     if record.get("source_hash") == study_source_hash(task.study):
         return True
-    from phenomena.rejudge import rejudge_record  # only the claims changed: judge the stored metrics anew
-
     return rejudge_record(path) == "rejudged"
 
 

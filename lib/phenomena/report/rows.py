@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from phenomena.claims import NOT_EVALUATED, did_not_reproduce, threshold_text
+from phenomena.claims import NOT_EVALUATED, did_not_reproduce, post_hoc_text, threshold_text
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 NBCONVERT_TEMPLATE = "phenomena_study"
@@ -59,11 +59,13 @@ def fmt_number(value: Any) -> str:
     return str(value)
 
 
-def fmt_interval(mean: Any, lo: Any, hi: Any, n: Any) -> str:
-    """``mean [lo, hi] (n)``, the sweep's 95% t-interval over ``n`` seeds (without the interval when n < 2)."""
+def fmt_interval(mean: Any, lo: Any, hi: Any, n: Any, n_defined: Any = None) -> str:
+    """``mean [lo, hi] (defined/n)``, the sweep's 95% t-interval over the seeds that gave a number, out of all ``n``
+    (without the interval when fewer than 2 did)."""
+    count = f"{n if n_defined is None else n_defined}/{n}"
     if lo is None or hi is None:
-        return f"{fmt_number(mean)} ({n})"
-    return f"{fmt_number(mean)} [{fmt_number(lo)}, {fmt_number(hi)}] ({n})"
+        return f"{fmt_number(mean)} ({count})"
+    return f"{fmt_number(mean)} [{fmt_number(lo)}, {fmt_number(hi)}] ({count})"
 
 
 def counted(n: int, words: tuple[str, str]) -> str:
@@ -88,6 +90,7 @@ class Row:
     over_seeds: bool
     null: str = ""  # the row under the study's null control and its oracle (data/controls/), "" where none
     oracle: str = ""
+    post_hoc: str = ""  # "post hoc: registered -> now" where the row was judged under a later spec
 
     @property
     def status(self) -> str:
@@ -129,7 +132,9 @@ def outcome_of(claim: dict[str, Any]) -> str:
 
 def _row(claim: dict[str, Any], ours: str, verdict: str, note: str, over_seeds: bool) -> Row:
     """The fields every row takes from its claim record, single run or sweep summary alike."""
+    hoc = claim.get("post_hoc_text", "") if over_seeds else post_hoc_text(claim)
     return Row(
+        post_hoc=str(hoc),
         id=str(claim["id"]),
         kind=str(claim.get("kind", "claim")),
         statement=str(claim.get("statement", "")),
@@ -159,7 +164,9 @@ def sweep_row(claim: dict[str, Any], single: dict[str, Any] | None) -> Row:
     if verdict == NOT_EVALUATED:
         ours = "\u2014"
     else:
-        ours = fmt_interval(claim.get("mean"), claim.get("lo"), claim.get("hi"), claim.get("n"))
+        ours = fmt_interval(
+            claim.get("mean"), claim.get("lo"), claim.get("hi"), claim.get("n"), claim.get("n_defined")
+        )
     return _row(claim, ours, verdict, str((single or {}).get("note", "")), over_seeds=True)
 
 

@@ -4,10 +4,11 @@
 
 - ``TITLE`` -- the study's display name;
 - ``Config`` -- its typed configuration, with ``PRESETS`` (smoke | quick | paper);
-- ``THRESHOLDS`` -- per preset, each claim's threshold with the evidence it was set from;
 - ``compute(cfg, run) -> Results`` -- everything the notebook plots (expensive parts cached via ``run.cached``);
-- ``summarize(cfg, results) -> dict`` -- the metrics (JSON-ready);
-- ``claims(cfg, metrics) -> list[Claim]`` -- the claims table; ``departures(cfg, metrics) -> list[str]`` -- every
+- ``summarize(cfg, results) -> dict`` -- the stored metrics (JSON-ready), from the package's ``summary`` module;
+- ``claims`` -- a :class:`phenomena.claims.ClaimTable`: the rows of the package's ``claims.toml`` (each with its
+  threshold and expectation per preset and their evidence) over the named measures of its ``measures`` module;
+  ``claims(cfg, metrics) -> list[Claim]`` judges them; ``departures(cfg, metrics) -> list[str]`` -- every
   declared departure from the paper, with its numbers; ``comparison(cfg, metrics) -> str`` -- "How ours compares",
   generated Markdown;
 - ``seed_figure(records) -> Figure`` -- one figure over the per-seed results of a sweep.
@@ -25,7 +26,6 @@ from types import ModuleType
 FRONT_DOOR = (
     "TITLE",
     "Config",
-    "THRESHOLDS",
     "compute",
     "summarize",
     "claims",

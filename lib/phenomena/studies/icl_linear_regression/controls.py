@@ -22,7 +22,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from phenomena.studies.icl_linear_regression.claims import summarize
 from phenomena.studies.icl_linear_regression.config import Config
 from phenomena.studies.icl_linear_regression.data import Prompts, task_pool
 from phenomena.studies.icl_linear_regression.experiment import evaluate
@@ -31,6 +30,7 @@ from phenomena.studies.icl_linear_regression.learners import (
     baseline_predictions,
     dmmse_predictions,
 )
+from phenomena.studies.icl_linear_regression.summary import summarize
 from phenomena.train import History
 
 NULL = "the zero predictor in place of every transformer (main, task-pool and depth-panel models)"
