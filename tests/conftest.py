@@ -17,7 +17,6 @@ def _scratch_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("PHENOMENA_CACHE", raising=False)
     monkeypatch.delenv("PHENOMENA_NO_CACHE", raising=False)
     monkeypatch.delenv("PHENOMENA_PRESET", raising=False)  # set by `make test` for the notebooks only
-    monkeypatch.delenv("PHENOMENA_CLAIMS", raising=False)
     torch.set_num_threads(1)
     return tmp_path / "out"
 

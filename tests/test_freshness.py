@@ -58,13 +58,14 @@ def record_problems(study: str, path: Path, seed: int) -> list[str]:
     if rec.get("config") != json.loads(json.dumps(cfg.to_dict())):
         out.append(f"{where}: config differs from the quick preset at seed {seed}")
     out += _versions_problems(rec.get("versions", {}), where)
-    rows = {c.id: c.record() for c in module.claims(cfg, rec["metrics"])}
     stored = {c["id"]: c for c in rec["claims"]}
+    registered = {cid: c.get("registered") for cid, c in stored.items()}
+    rows = {c.id: c.record() for c in module.claims(cfg, rec["metrics"], registered)}
     if rows.keys() != stored.keys():
         out.append(f"{where}: rows {sorted(stored)} but the claims code gives {sorted(rows)}")
         return out
     for cid, new in rows.items():
-        for key in ("ours", "outcome", "kind", "expect", "threshold"):
+        for key in ("ours", "outcome", "kind", "expect", "threshold", "spec_hash", "post_hoc"):
             if not _same(stored[cid][key], new[key]):
                 out.append(
                     f"{where}: {cid}.{key} is {stored[cid][key]!r}; the claims code gives {new[key]!r}"

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+import copy
+import json
 import math
 
 import numpy as np
 import pytest
 import torch
 
+from phenomena.paths import repo_root
 from phenomena.run import Run
 from phenomena.studies import induction_heads as study
-from phenomena.studies.induction_heads import copy_task, experiment, reddy, scores, training
+from phenomena.studies.induction_heads import copy_task, experiment, measures, reddy, scores, training
 from phenomena.train import History
 from phenomena.transformer import Transformer, TransformerConfig
 
@@ -376,3 +379,54 @@ def test_controls_reddy_learners() -> None:
     assert torch.equal(controls.in_context(bursty, D), bursty.target)
     iid = reddy.reddy_sequences(200, N, 1, 0.0, 0.0, classes.label_vectors, gen, classes)  # training classes
     assert torch.equal(controls.in_weights(iid, classes, D), iid.target)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The claims (rows in claims.toml, measures in measures.py) on the committed seed-0 metrics
+
+
+def _committed_metrics() -> tuple[study.Config, dict]:
+    record = json.loads((repo_root() / "data" / "results" / "induction_heads.json").read_text())
+    kw = dict(record["config"])
+    return study.Config.from_preset(kw.pop("preset"), **kw), copy.deepcopy(record["metrics"])
+
+
+def test_measure_gates_are_the_rows_thresholds() -> None:
+    """The specificity ratios are defined only past the single-head ablation rows' thresholds, at every preset."""
+    specs = {s.id: s for s in study.claims}
+    for preset in ("smoke", "quick", "paper", "gpu"):
+        assert specs["ablate_top_induction_head"].bound(preset) == measures.INDUCTION_EFFECT
+        assert specs["ablate_previous_token_head"].bound(preset) == measures.PREV_TOKEN_EFFECT
+    assert -specs["icl_score_drops"].bound("quick") == measures.ICL_JUMP  # Olsson's ~0.4 nats
+
+
+def test_what_the_run_did_not_do_is_undefined_and_fails() -> None:
+    """A change that did not happen (an ICL fall under 0.4 nats, a layer of induction heads only) makes the rows that
+    need it undefined, i.e. failing seeds, not 'not evaluated'; a configuration without the inputs does not."""
+    cfg, m = _committed_metrics()
+    rows = {c.id: c for c in study.claims(cfg, m)}
+    assert all(c.evaluated and math.isfinite(c.ours) for c in rows.values())
+    # the stored flag (gate 0.2) says the ICL score jumped; at 0.4 nats it did not
+    m["final"]["icl_score"] = m["icl_score_init"] - 0.39
+    m["spare_ablation"] = [
+        {**r, "heads": r["layer_heads"]} if r["kind"] == "all_induction" else r for r in m["spare_ablation"]
+    ]
+    assert m["icl_jump_exists"]
+    rows = {c.id: c for c in study.claims(cfg, m)}
+    for cid in ("loss_falls_before_icl_jump", "icl_score_jumps_with_heads", "ablate_all_induction_heads"):
+        assert rows[cid].evaluated and not rows[cid].passed and math.isnan(rows[cid].ours), cid
+    m["reddy"]["classes"] = m["reddy"]["classes"][:1]
+    rows = {c.id: c for c in study.claims(cfg, m)}
+    assert not any(rows[f"reddy_classes_{x}"].evaluated for x in ("favours_icl", "disfavours_iwl"))
+
+
+def test_every_discrete_row_has_a_resolution() -> None:
+    cfg, m = _committed_metrics()
+    rows = {c.id: c for c in study.claims(cfg, m)}
+    t50 = m["transition"]["loss"]["0.5"]
+    assert rows["abrupt_loss_drop"].resolution == pytest.approx(cfg.eval_every / t50)
+    assert rows["reddy_burstiness_favours_icl"].resolution == pytest.approx(1 / (3 * cfg.rd_eval_size))
+    discrete = [
+        c for c in rows.values() if "t50" in c.statement or "(t90" in c.statement or "accuracy" in c.statement
+    ]
+    assert len(discrete) == 13 and all(c.resolution for c in discrete)

@@ -303,3 +303,19 @@ def test_calibration_runs_the_grid() -> None:
     cfg = study.Config.from_preset("smoke", n_tasks=2)
     table = calibration.calibrate(cfg, grid={"si": ("si_c", (0.1, 10.0))})
     assert list(table["value"]) == [0.1, 10.0] and table["ACC"].between(0, 1).all()
+
+
+def test_claim_rows_read_numbers_render_and_declare_a_resolution() -> None:
+    """Every row judges a number (a measure or a stored metric, never a template label), says the resolution of its
+    measurement, and its statement and note render on the committed metrics."""
+    from phenomena.studies.powerlaw_rehearsal.readouts import MEASURES
+
+    for spec in study.claims:
+        assert spec.metric in MEASURES.names() or "." in spec.metric, spec.id  # a measure, never a label
+        assert isinstance(spec.resolution, str) and spec.resolution in MEASURES.names(), spec.id
+    record = json.loads((REPO / "data" / "results" / "powerlaw_rehearsal.json").read_text())
+    overrides = dict(record["config"])
+    cfg = study.Config.from_preset(overrides.pop("preset"), **overrides)
+    for row in study.claims(cfg, record["metrics"]):
+        assert "{" not in row.statement and "{" not in row.note, row.id
+        assert row.evaluated and row.resolution and row.resolution > 0, row.id

@@ -106,8 +106,9 @@ def test_readme_table_and_gallery_are_current() -> None:
 
 
 @pytest.mark.parametrize("study", studies.names())
-def test_committed_results_are_consistent_and_as_expected(study: str) -> None:
-    """Every committed row: ``passed`` recomputed from ``ours``, ``op`` and ``bound``; the outcome as expected."""
+def test_committed_results_are_consistent(study: str) -> None:
+    """Every committed row: ``passed`` recomputed from ``ours``, ``op`` and ``bound``, the outcome from ``passed``.
+    Whether the outcome equals the expectation is *not* tested: a difference is a finding, shown with **!**."""
     path = REPO / "data" / "results" / f"{study}.json"
     rec = json.loads(path.read_text())
     assert rec["preset"] == "quick" and rec["seed"] == 0, (
@@ -123,7 +124,4 @@ def test_committed_results_are_consistent_and_as_expected(study: str) -> None:
         )
         assert c["threshold"] == threshold_text(c["op"], c["bound"]), c["id"]
         assert c["outcome"] == ("holds" if c["passed"] else "fails"), c["id"]
-        assert c["expect"] == "unclear" or c["outcome"] == c["expect"], (
-            f"{c['id']}: {c['outcome']}, expected {c['expect']}"
-        )
     assert (REPO / "figures" / study).is_dir(), f"no figures/ for {study}"

@@ -23,6 +23,7 @@ from papermill.iorw import NoDatesSafeLoader
 from phenomena import aggregate as aggregation
 from phenomena import executors, paths, studies, sweep, tasks
 from phenomena.__main__ import main
+from phenomena.claims import is_post_hoc
 from phenomena.run import study_source_hash
 from phenomena.stats import t_interval, verdict
 from phenomena.tasks import FAILED, RAN, SKIPPED, Options, Task
@@ -42,21 +43,30 @@ def close(a: float | None, b: float | None) -> bool:
 
 
 def claim_problems(name: str, claim: dict[str, Any], records: dict[int, dict[str, Any]]) -> list[str]:
-    """Recompute one summary row from the per-seed results files and from its own stored values."""
+    """Recompute one summary row from the per-seed results files and from its own stored values. Every seed counts:
+    a seed where the row ran but gave no number fails, so the row can hold only when every seed is defined."""
     out = []
     rows = {s: next(r for r in records[s]["claims"] if r["id"] == claim["id"]) for s in claim["seeds"]}
-    from_files = [rows[s]["ours"] if rows[s]["passed"] is not None else None for s in claim["seeds"]]
+
+    def number(r: dict[str, Any]) -> float | None:
+        ok = r["passed"] is not None and isinstance(r["ours"], float | int) and math.isfinite(r["ours"])
+        return r["ours"] if ok else None
+
+    from_files = [number(rows[s]) for s in claim["seeds"]]
     if from_files != claim["values"]:
         out.append(f"{name}: values {claim['values']} differ from the per-seed files' {from_files}")
     values = [v for v in claim["values"] if v is not None]
-    if claim["n"] != len(values):
-        out.append(f"{name}: n = {claim['n']}, but {len(values)} values are evaluated")
+    if (claim["n"], claim["n_defined"]) != (len(claim["seeds"]), len(values)):
+        out.append(f"{name}: n = {claim['n']}, n_defined = {claim['n_defined']}; {len(values)} values defined")
     n_pass = sum(rows[s]["passed"] is True for s in claim["seeds"])
     if claim["n_pass"] != n_pass:
         out.append(f"{name}: n_pass = {claim['n_pass']}, the per-seed files say {n_pass}")
+    hoc = any(is_post_hoc(rows[s]) for s in claim["seeds"])
+    if claim["post_hoc"] != hoc:
+        out.append(f"{name}: post_hoc = {claim['post_hoc']}, the per-seed files say {hoc}")
     if not values:
         # no number at any seed: "fails" where some seed ran it (its number undefined), else "not evaluated"
-        ran = any(rows[s]["passed"] is False for s in claim["seeds"])
+        ran = any(rows[s]["passed"] is not None for s in claim["seeds"])
         expected = "fails" if ran else "not evaluated"
         if claim["verdict"] != expected or claim["mean"] is not None:
             out.append(
@@ -68,6 +78,8 @@ def claim_problems(name: str, claim: dict[str, Any], records: dict[int, dict[str
     if not all(close(a, b) for a, b in zip(stored, (mean, lo, hi))):
         out.append(f"{name}: (mean, lo, hi) = {stored}, recomputed {(mean, lo, hi)}")
     expected = verdict(claim["op"], claim["bound"], lo, hi)
+    if len(values) < len(claim["seeds"]):  # failing (undefined) seeds: never holds
+        expected = "fails" if len(values) < 2 or expected == "fails" else "unclear"
     if claim["verdict"] != expected:
         out.append(f"{name}: verdict {claim['verdict']!r}, recomputed {expected!r}")
     return out
@@ -181,18 +193,19 @@ def test_aggregate_of_hand_made_results(tmp_path: Path) -> None:
     assert summary["wall_time_s"] == {"0": 10.0, "1": 11.0, "2": 12.0}
     assert summary["peak_rss_mb"] == {"0": 500.0, "1": 501.0, "2": 502.0}
     a, b, c, d, e = summary["claims"]
-    assert a["values"] == [0.30, 0.34, 0.32] and a["n"] == 3 and a["n_pass"] == 3
+    assert a["values"] == [0.30, 0.34, 0.32] and a["n"] == a["n_defined"] == 3 and a["n_pass"] == 3
     assert (a["mean"], a["lo"], a["hi"]) == pytest.approx(t_interval([0.30, 0.34, 0.32]))
     assert a["hi"] == pytest.approx(
         0.32 + 0.95 * math.sqrt(2 / 0.0975) * 0.02 / math.sqrt(3)
     )  # t_0.975,2 s/sqrt(n)
     assert a["verdict"] == "holds"  # the whole interval is below 0.5
     assert b["n_pass"] == 2 and b["verdict"] == "unclear" and b["bound"] == [0.0, 1.0]
-    assert c["values"] == [None, None, None] and c["n"] == 0 and c["verdict"] == "not evaluated"
+    assert c["values"] == [None, None, None] and c["n_defined"] == 0 and c["verdict"] == "not evaluated"
     assert c["mean"] is None and c["lo"] is None and c["hi"] is None
-    assert d["values"] == [0.70, None, 0.80] and d["n"] == 2 and d["n_pass"] == 2
+    assert d["values"] == [0.70, None, 0.80] and (d["n_defined"], d["n"]) == (2, 3) and d["n_pass"] == 2
     assert (d["mean"], d["lo"], d["hi"]) == pytest.approx(t_interval([0.70, 0.80]))
-    assert e["values"] == [None, None, None] and e["n"] == 0 and e["n_pass"] == 0 and e["mean"] is None
+    assert d["verdict"] == "unclear"  # seed 1 gave no number: a failing seed, so it cannot hold
+    assert e["values"] == [None, None, None] and e["n_defined"] == 0 and e["n_pass"] == 0 and e["mean"] is None
     assert e["verdict"] == "fails"  # it ran and failed everywhere: not "not evaluated"
     assert problems(path, tmp_path) == []
     before = path.read_bytes()
@@ -281,7 +294,6 @@ def test_tags() -> None:
 
 def test_papermill_command_and_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PHENOMENA_PRESET", "quick")
-    monkeypatch.setenv("PHENOMENA_CLAIMS", "record")
     task = Task(FAST, "smoke", 3, {"lr": 1e-7, "n_tasks": 3})
     cmd = tasks.papermill_command(task, Options(tmp_path, device="cpu"), tmp_path / "out.ipynb")
     assert cmd[1:3] == ["-m", "papermill"] and cmd[3] == str(REPO / "notebooks" / f"{FAST}.ipynb")
@@ -293,10 +305,9 @@ def test_papermill_command_and_environment(monkeypatch: pytest.MonkeyPatch, tmp_
     env = tasks.task_env(Options(tmp_path), build)
     assert "PHENOMENA_PRESET" not in env
     assert env["PHENOMENA_OUT"] == str(build) and env["PHENOMENA_CACHE"] == str(tmp_path / "data" / "cache")
-    assert env["PHENOMENA_CLAIMS"] == "record" and env["PHENOMENA_THREADS"] == env["OMP_NUM_THREADS"] == "1"
+    assert env["PHENOMENA_THREADS"] == env["OMP_NUM_THREADS"] == "1"
     assert env["HF_HUB_OFFLINE"] == "1" and env["PYTHONHASHSEED"] == "0" and env["PHENOMENA_HEADLESS"] == "1"
     figures_env = tasks.task_env(Options(tmp_path, mode="figures"), tmp_path)
-    assert "PHENOMENA_CLAIMS" not in figures_env  # claims enforced
     assert figures_env["PHENOMENA_OUT"] == str(tmp_path)
 
 

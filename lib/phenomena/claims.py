@@ -38,12 +38,14 @@ import hashlib
 import inspect
 import json
 import math
+import string
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from phenomena.cache import function_slice
 from phenomena.paths import results_path, write_json
 
 Kind = Literal["claim", "control", "sanity"]
@@ -109,15 +111,24 @@ class Measures:
 
     def __init__(self) -> None:
         self._fns: dict[str, Measure] = {}
+        self._labels: dict[str, Callable[[Any, Mapping[str, Any]], Any]] = {}
 
     def __call__(self, fn: Measure) -> Measure:
-        if fn.__name__ in self._fns:
+        if fn.__name__ in self:
             raise ValueError(f"measure {fn.__name__!r} is registered twice")
         self._fns[fn.__name__] = fn
         return fn
 
+    def label(self, fn: Callable[[Any, Mapping[str, Any]], Any]) -> Callable[[Any, Mapping[str, Any]], Any]:
+        """Register a *label* (``@MEASURES.label``): text or a record (which environment is best, with its numbers)
+        that statement templates may name; never a row's metric."""
+        if fn.__name__ in self:
+            raise ValueError(f"label {fn.__name__!r} is registered twice")
+        self._labels[fn.__name__] = fn
+        return fn
+
     def __contains__(self, name: object) -> bool:
-        return name in self._fns
+        return name in self._fns or name in self._labels
 
     def names(self) -> list[str]:
         return list(self._fns)
@@ -130,8 +141,15 @@ class Measures:
         return float(out)
 
     def definition(self, name: str) -> str:
-        """What the spec hash records of a measure: its source, or the dotted path of a stored metric."""
-        return inspect.getsource(self._fns[name]) if name in self._fns else f"stored metric {name}"
+        """What the spec hash records of a measure: its source with every module-level helper, constant and gate
+        it uses (:func:`phenomena.cache.function_slice`), or the dotted path of a stored metric."""
+        if name not in self._fns:
+            return f"stored metric {name}"
+        fn = self._fns[name]
+        try:
+            return function_slice(Path(inspect.getsourcefile(fn) or ""), fn.__name__)
+        except ValueError:  # not a module-level function (defined inside another, as in a test)
+            return inspect.getsource(fn)
 
 
 def lookup(metrics: Mapping[str, Any], path: str) -> Any:
@@ -274,19 +292,34 @@ class _Context(dict):
     def __missing__(self, key: str) -> Any:
         if hasattr(self.cfg, key):
             return getattr(self.cfg, key)
+        if key in self.measures._labels:
+            return self.measures._labels[key](self.cfg, self.metrics)
         if key in self.measures:
             value = self.measures.value(key, self.cfg, self.metrics)
             return float("nan") if value is None else value
         return self.metrics[key]
 
 
+class _Lenient(string.Formatter):
+    """A formatter that writes ``n/a`` for a field whose inputs are absent (a row not evaluated) and the plain value
+    where a format spec does not fit it."""
+
+    def get_field(self, field_name: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        try:
+            return super().get_field(field_name, args, kwargs)
+        except (KeyError, NotEvaluated, ValueError, TypeError, IndexError, ZeroDivisionError):
+            return "n/a", field_name
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        try:
+            return super().format_field(value, format_spec)
+        except (ValueError, TypeError):
+            return str(value)
+
+
 def render(template: str, cfg: Any, metrics: Mapping[str, Any], measures: Measures) -> str:
-    """``template`` formatted with :class:`_Context`; where its inputs are absent (a row not evaluated), the
-    template itself."""
-    try:
-        return template.format_map(_Context(cfg, metrics, measures))
-    except (KeyError, NotEvaluated, ValueError, TypeError, IndexError, ZeroDivisionError):
-        return template
+    """``template`` formatted with :class:`_Context`; a field whose inputs are absent reads ``n/a``."""
+    return _Lenient().vformat(template, (), _Context(cfg, metrics, measures))
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 A *task* is ``(study, preset, seed, overrides)``. It runs the study's notebook with papermill, exactly as
 ``make study-<name>`` does, but into its own build folder ``build/sweeps/<study>/<tag>/seed-<n>/`` (``tag`` is
-the preset, plus a short hash of the overrides when there are any), single-threaded, with claims *recorded* rather
-than enforced (``PHENOMENA_CLAIMS=record``): one seed landing on the wrong side of a threshold is what the sweep is
-there to weigh. The results file it writes is copied to ``data/sweeps/<study>/<tag>/seed-<n>/results.json``
+the preset, plus a short hash of the overrides when there are any), single-threaded; every run records its rows
+(an outcome that differs from its expectation is marked, never raised): one seed landing on the wrong side of a
+threshold is what the sweep is there to weigh. The results file it writes is copied to ``data/sweeps/<study>/<tag>/seed-<n>/results.json``
 (committed). A task whose committed results match its config and the study's current source hash is skipped, so a
 rerun runs only what is missing or stale.
 

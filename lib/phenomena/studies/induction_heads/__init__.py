@@ -10,14 +10,22 @@ in-context classification task, and burstiness decides between in-context and in
 
 Modules: ``config``, ``copy_task`` (data and probes), ``scores`` (induction / previous-token / ICL scores, transition
 steps), ``training`` (the copy models, head table, ablations), ``reddy`` (the classification task), ``experiment``
-(``compute``), ``thresholds`` (``THRESHOLDS`` and their evidence), ``claims`` (``summarize``, ``claims``).
+(``compute``), ``summary`` (``summarize``: what a run stores), ``measures`` (the named numbers the claims read),
+``claims.toml`` (the rows, as data), ``story`` (departures and comparison prose).
 """
 
-from phenomena.studies.induction_heads.claims import claims, comparison, departures, summarize
+from pathlib import Path
+
+from phenomena.claims import ClaimTable
 from phenomena.studies.induction_heads.config import Config
 from phenomena.studies.induction_heads.experiment import Results, compute
+from phenomena.studies.induction_heads.measures import MEASURES
 from phenomena.studies.induction_heads.seeds import seed_figure
-from phenomena.studies.induction_heads.thresholds import THRESHOLDS
+from phenomena.studies.induction_heads.story import comparison, departures
+from phenomena.studies.induction_heads.summary import summarize
+
+#: the claims, judged: ``claims(cfg, metrics) -> list[Claim]`` (rows in claims.toml, measures in measures.py)
+claims = ClaimTable.load(Path(__file__).with_name("claims.toml"), MEASURES)
 
 TITLE = "Induction heads"
 #: the figure the README shows for this study, and one sentence of what the study shows
@@ -27,7 +35,6 @@ SUMMARY = "A 2-layer attention-only model forms a previous-token head and an ind
 __all__ = [
     "HEADLINE_FIGURE",
     "SUMMARY",
-    "THRESHOLDS",
     "TITLE",
     "Config",
     "Results",

@@ -33,7 +33,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from phenomena.studies.induction_heads.claims import summarize
 from phenomena.studies.induction_heads.config import Config
 from phenomena.studies.induction_heads.copy_task import EvalSet, bigram_table
 from phenomena.studies.induction_heads.experiment import compute
@@ -45,6 +44,7 @@ from phenomena.studies.induction_heads.reddy import (
     reddy_settings,
 )
 from phenomena.studies.induction_heads.scores import evaluate_copy
+from phenomena.studies.induction_heads.summary import summarize
 from phenomena.studies.induction_heads.training import shortcut_config
 from phenomena.train import History
 from phenomena.transformer import Transformer

@@ -19,11 +19,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from phenomena.studies.powerlaw_rehearsal.claims import summarize
 from phenomena.studies.powerlaw_rehearsal.config import Config
 from phenomena.studies.powerlaw_rehearsal.experiment import Job, compute
 from phenomena.studies.powerlaw_rehearsal.schedules import make_schedule, schedule_form
 from phenomena.studies.powerlaw_rehearsal.stream import EnvResult, run_environment
+from phenomena.studies.powerlaw_rehearsal.summary import summarize
 
 if TYPE_CHECKING:
     from phenomena.run import Run
