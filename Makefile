@@ -1,7 +1,7 @@
 # phenomena -- `make help` lists the targets.
 #   make figures                 create .venv if missing, run every notebook (quick preset), write figures/
 #   make test                    unit tests, controls, freshness, every notebook at smoke (what CI runs; < 10 min)
-#   make verify                  every notebook at the quick preset under nbval, claims enforced
+#   make verify                  every notebook at the quick preset under nbval
 #   make sweep STUDY=all SEEDS=0-4 PRESET=quick JOBS=2    claims over seeds -> data/sweeps/
 #   make study-icl_linear_regression PRESET=paper OVERRIDES='{steps: 1000}'
 
@@ -96,7 +96,7 @@ test: $(STAMP) ## what CI runs: unit tests, null/oracle controls, freshness of c
 	@{ git status --porcelain 2>/dev/null || true; } | diff -q build/.status-before - >/dev/null || \
 	  { echo "tests modified tracked files:"; git status --porcelain; exit 1; }
 
-verify: $(STAMP) ## every notebook at the quick preset under nbval, claims enforced (what make test did before; ~7 min)
+verify: $(STAMP) ## every notebook at the quick preset under nbval (~35 min on 2 cores)
 	PHENOMENA_OUT=$(CURDIR)/build/verify-out PHENOMENA_PRESET=quick $(ONE_THREAD) $(BIN)/pytest $(XDIST) $(NBVAL) \
 	  notebooks
 

@@ -1,7 +1,7 @@
 """Scaffold a new study: ``make new-study NAME=my_phenomenon`` (or ``python scripts/new_study.py NAME [--root DIR]``).
 
 Writes a runnable skeleton with the front door every study has (see CONTRIBUTING.md): the package
-``lib/phenomena/studies/<NAME>/`` (config, experiment, claims), the notebook ``notebooks/<NAME>.ipynb`` and
+``lib/phenomena/studies/<NAME>/`` (config, experiment, summary, measures, claims.toml, story), the notebook ``notebooks/<NAME>.ipynb`` and
 ``tests/test_<NAME>.py``. The toy "phenomenon" -- a linear model recovers the slope of its data -- has one claim and
 one sanity row; replace it with the paper. Refuses to overwrite anything.
 """
@@ -20,18 +20,24 @@ REPO = Path(__file__).resolve().parents[1]
 FILES: dict[str, str] = {
     "lib/phenomena/studies/{name}/__init__.py": '''"""{title} (replace: the paper, its claim, and what this package implements).
 
-Modules: ``config`` (the knobs), ``experiment`` (``compute``), ``claims`` (``summarize``, ``claims``, ``THRESHOLDS``).
+Modules: ``config`` (the knobs), ``experiment`` (``compute``), ``summary`` (``summarize``: what a run stores),
+``measures`` (the named numbers the claims read), ``claims.toml`` (the rows, as data), ``story`` (the prose).
 """
 
-from phenomena.studies.{name}.claims import THRESHOLDS, claims, comparison, departures, summarize
+from pathlib import Path
+
+from phenomena.claims import ClaimTable
 from phenomena.studies.{name}.config import Config
 from phenomena.studies.{name}.experiment import Results, compute
+from phenomena.studies.{name}.measures import MEASURES
 from phenomena.studies.{name}.seeds import seed_figure
+from phenomena.studies.{name}.story import comparison, departures
+from phenomena.studies.{name}.summary import summarize
 
 TITLE = "{title}"
+claims = ClaimTable.load(Path(__file__).with_name("claims.toml"), MEASURES)
 
-__all__ = ["THRESHOLDS", "TITLE", "Config", "Results", "claims", "comparison", "compute", "departures", "seed_figure",
-           "summarize"]
+__all__ = ["TITLE", "Config", "Results", "claims", "comparison", "compute", "departures", "seed_figure", "summarize"]
 ''',
     "lib/phenomena/studies/{name}/config.py": '''"""Configuration of the {title} study: every field that determines its results."""
 
@@ -100,35 +106,73 @@ def compute(cfg: Config, run: Run) -> Results:
     stored = run.cached("fit", lambda: fit(cfg))
     return Results(stored["slope"], History.from_dict(stored["history"]))
 ''',
-    "lib/phenomena/studies/{name}/claims.py": '''"""The claims as checkable numbers, with the evidence each threshold comes from."""
+    "lib/phenomena/studies/{name}/summary.py": '''"""What a run stores: ``summarize(cfg, results) -> metrics``."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from phenomena.claims import Claim, Threshold
 from phenomena.studies.{name}.config import Config
 from phenomena.studies.{name}.experiment import Results
-
-_QUICK = {{"slope_error": Threshold(0.1, "replace: the paper, or the seeds in view when it was set")}}
-THRESHOLDS: dict[str, dict[str, Threshold]] = {{"smoke": _QUICK, "quick": _QUICK, "paper": _QUICK}}
 
 
 def summarize(cfg: Config, results: Results) -> dict[str, Any]:
     """JSON-ready metrics."""
     losses = [row["loss"] for row in results.history.train]
     return {{"slope": results.slope, "first_loss": losses[0], "last_loss": losses[-1]}}
+''',
+    "lib/phenomena/studies/{name}/measures.py": '''"""The named numbers the claims read, from the stored metrics; no thresholds here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from phenomena.claims import Measures
+from phenomena.studies.{name}.config import Config
+
+MEASURES = Measures()
 
 
-def claims(cfg: Config, m: dict[str, Any]) -> list[Claim]:
-    """One claim (could fail: a model that learned nothing has slope ~0) and one sanity row."""
-    th = THRESHOLDS[cfg.preset]
-    return [
-        Claim.below(id="recovers_the_slope", statement="|fitted slope - true slope|", paper="recovers it",
-                    ours=abs(m["slope"] - cfg.slope), bound=th["slope_error"]),
-        Claim.below(id="loss_falls", kind="sanity", statement="last / first training loss", paper="falls",
-                    ours=m["last_loss"] / m["first_loss"], bound=Threshold(1.0, "definition")),
-    ]
+@MEASURES
+def slope_error(cfg: Config, m: dict[str, Any]) -> float:
+    """|fitted slope - true slope|."""
+    return abs(m["slope"] - cfg.slope)
+
+
+@MEASURES
+def loss_ratio(cfg: Config, m: dict[str, Any]) -> float:
+    """Last over first training loss."""
+    return m["last_loss"] / m["first_loss"]
+''',
+    "lib/phenomena/studies/{name}/claims.toml": """# The rows, as data: judged by phenomena.claims.judge on the measures of measures.py. Register a row's threshold
+# and expectation before the run that judges it; a later change shows as post hoc.
+
+[[row]]
+id = "recovers_the_slope"
+statement = "|fitted slope - true slope| (true slope {{slope:g}})"
+metric = "slope_error"
+op = "<"
+paper = "recovers it"
+threshold = {{ quick = 0.1 }}
+evidence = {{ quick = "replace: the paper, or the seeds (not 0-4) it was calibrated on" }}
+
+[[row]]
+id = "loss_falls"
+kind = "sanity"
+statement = "last / first training loss"
+metric = "loss_ratio"
+op = "<"
+paper = "falls"
+threshold = {{ quick = 1.0 }}
+evidence = {{ quick = "definition" }}
+""",
+    "lib/phenomena/studies/{name}/story.py": '''"""The notebook's generated prose: departures from the paper and how ours compares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from phenomena.studies.{name}.config import Config
 
 
 def departures(cfg: Config, m: dict[str, Any]) -> list[str]:

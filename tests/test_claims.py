@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +89,9 @@ def test_the_judge_reads_measures_and_stored_metrics(tmp_path: Path) -> None:
     assert ratio.kind == "control" and "too small a model" in ratio.note
     assert pools.outcome == "not evaluated" and pools.note == "no pools configured"
     paper = t(Cfg("paper"), {"err": 0.1, "a": 4.0, "b": 2.0})
-    assert paper[0].bound == 0.05 and not paper[0].passed and paper[1].bound == 1.5  # paper falls back to quick
+    assert (
+        paper[0].bound == 0.05 and not paper[0].passed and paper[1].bound == 1.5
+    )  # paper falls back to quick
     assert paper[1].expect == "holds"  # expectations are per preset
     assert t(Cfg("gpu"), {"err": 0.1, "a": 1.0, "b": 2.0})[0].expect == "unclear"  # gpu never run yet
     undefined = t(Cfg(), {"err": float("nan"), "a": 1.0, "b": 2.0})[0]
@@ -110,7 +111,9 @@ def test_the_judge_reads_measures_and_stored_metrics(tmp_path: Path) -> None:
         (('id = "ratio_row"', 'id = "small_error"'), "claim ids must be unique"),
     ],
 )
-def test_a_bad_spec_is_refused_naming_what_is_wrong(tmp_path: Path, edit: tuple[str, str], message: str) -> None:
+def test_a_bad_spec_is_refused_naming_what_is_wrong(
+    tmp_path: Path, edit: tuple[str, str], message: str
+) -> None:
     path = tmp_path / "claims.toml"
     path.write_text(TOML.replace(*edit, 1))
     with pytest.raises(ValueError, match=message):
@@ -151,10 +154,13 @@ def test_a_row_judged_under_a_later_spec_is_post_hoc_until_a_run_under_it(tmp_pa
     new = table(tmp_path, TOML.replace("quick = 0.35", "quick = 0.25", 1))  # moved after seeing 0.3
     rejudged = [c.record() for c in new(Cfg(), metrics, registered)]
     assert [r["post_hoc"] for r in rejudged] == [True, False, False]
-    assert post_hoc_text(rejudged[0]) == "post hoc: claim err < 0.35, expect holds -> claim err < 0.25, expect holds"
+    assert (
+        post_hoc_text(rejudged[0])
+        == "post hoc: claim err < 0.35, expect holds -> claim err < 0.25, expect holds"
+    )
     again = [c.record() for c in new(Cfg(), metrics, {r["id"]: r["registered"] for r in rejudged})]
     assert again[0]["post_hoc"]  # re-judging keeps the mark
-    assert not [c.record() for c in new(Cfg(), metrics)][0]["post_hoc"]  # a run started under it clears it
+    assert not new(Cfg(), metrics)[0].post_hoc  # a run started under it clears it
     added = [c.record() for c in new(Cfg(), metrics, {})]
     assert all(is_post_hoc(r) for r in added) and post_hoc_text(added[0]).endswith("added after its run")
 
@@ -184,7 +190,10 @@ def test_every_seed_counts(values: list[float | None], verdict: str) -> None:
 
 def test_a_post_hoc_seed_marks_the_row_over_seeds() -> None:
     rows = [_seed_row(0.1, True) for _ in range(3)]
-    rows[1] = {**rows[1], "registered": {"hash": "old", "metric": "m", "threshold": "< 0.6", "expect": "holds"}}
+    rows[1] = {
+        **rows[1],
+        "registered": {"hash": "old", "metric": "m", "threshold": "< 0.6", "expect": "holds"},
+    }
     out = aggregate.summarize_claim(rows, [0, 1, 2])
     assert out["post_hoc"] and out["post_hoc_text"].startswith("post hoc: claim m < 0.6")
 
@@ -230,7 +239,7 @@ def test_no_import_cycle_in_the_library() -> None:
         state[m] = 1
         for d in sorted(graph[m]):
             if state.get(d) == 1:
-                pytest.fail("import cycle: " + " -> ".join([*stack[stack.index(d):], d]))
+                pytest.fail("import cycle: " + " -> ".join([*stack[stack.index(d) :], d]))
             if d not in state:
                 visit(d, [*stack, d])
         state[m] = 2
@@ -238,3 +247,16 @@ def test_no_import_cycle_in_the_library() -> None:
     for m in sorted(graph):
         if m not in state:
             visit(m, [m])
+
+
+@pytest.mark.parametrize("name", studies.names())
+def test_the_one_liner_is_generated_from_the_verdicts_of_real_rows(name: str) -> None:
+    from phenomena.readme import one_liner
+
+    study = studies.load(name)
+    headlines = study.HEADLINES
+    assert headlines and set(headlines) <= set(study.claims.ids()), set(headlines) - set(study.claims.ids())
+    first, *rest = headlines
+    line = one_liner(headlines, {first: "fails", **{cid: "holds" for cid in rest}})
+    assert f"{headlines[first]} (fails)" in line.split("Not reproduced:")[1]
+    assert one_liner(headlines, {}).startswith("None of its headline rows holds.")

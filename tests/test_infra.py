@@ -95,10 +95,10 @@ def test_an_unexpected_outcome_is_marked_never_raised(
     path = claims.check("toy", [good, bad, _row(id="c", ours=0.01, expect="fails")], preset="quick", seed=0,
                         wall_time_s=1.0)  # fmt: skip
     out = capsys.readouterr().out
-    assert "! expected fails" in out and out.count("!") == 1
+    assert "! expected holds" in out and "! expected fails" in out and out.count("!") == 2
     assert json.loads(path.read_text())["claims"][1]["passed"] is False
     table = claims.markdown_table(json.loads(path.read_text())["claims"])
-    assert table.count("**!**") == 1
+    assert table.count("**!**") == 2
 
 
 def test_kinds_expectations_and_not_evaluated_rows() -> None:
@@ -217,13 +217,13 @@ def test_cache_source_is_the_import_closure_of_the_compute_module() -> None:
     }
     assert {"transformer.py", "train.py", "config.py", "studies/icl_linear_regression/learners.py"} <= files
     # claims and notebooks' helpers do not key the cache; `run` is imported for annotations only (TYPE_CHECKING)
-    assert "studies/icl_linear_regression/claims.py" not in files and "run.py" not in files
+    assert "studies/icl_linear_regression/measures.py" not in files and "run.py" not in files
     assert "studies/induction_heads/config.py" not in files
     whole = {
         str(p.relative_to(paths.PACKAGE_DIR))
         for p in cache.module_closure("phenomena.studies.icl_linear_regression")
     }
-    assert "studies/icl_linear_regression/claims.py" in whole and "claims.py" in whole
+    assert "studies/icl_linear_regression/measures.py" in whole and "claims.py" in whole
 
 
 def test_cache_key_changes_when_an_imported_module_changes(

@@ -27,10 +27,13 @@ def test_function_slice_follows_the_names_a_function_uses(tmp_path: Path) -> Non
         cache.function_slice(src, "nope")
 
 
-def test_the_metrics_hash_ignores_the_claims_but_not_summarize() -> None:
-    claims = REPO / "lib" / "phenomena" / "studies" / STUDY / "claims.py"
-    sliced = cache.function_slice(claims, "summarize")
-    assert "def summarize" in sliced and "def claims" not in sliced and "THRESHOLDS" not in sliced
+def test_the_metrics_hash_covers_summary_and_compute_not_the_claims(tmp_path: Path) -> None:
+    """The stored metrics depend on ``summary.py`` and the computation it imports, never on the measures, the rows
+    (claims.toml), the prose or the package's ``__init__``."""
+    package = REPO / "lib" / "phenomena" / "studies" / STUDY
+    files = {p.name for p in cache.module_closure(f"phenomena.studies.{STUDY}.summary") if p.parent == package}
+    assert {"summary.py", "experiment.py", "config.py"} <= files
+    assert not files & {"measures.py", "readouts.py", "story.py", "claims.toml"}
     assert study_metrics_hash(STUDY) != study_source_hash(STUDY)
 
 

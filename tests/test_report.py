@@ -59,6 +59,8 @@ def claim(cid: str, ours: Any, outcome: str, *, kind: str = "claim", expect: str
         "note": "" if evaluated else "no input",
         "threshold": "> 0.4" if evaluated else "n/a",
         "outcome": outcome,
+        "spec_hash": "h",
+        "registered": {"hash": "h"},  # judged under the spec its run started under: not post hoc
     }
 
 
@@ -297,8 +299,8 @@ def test_summary_lines_count_rows_by_verdict_and_expectation() -> None:
 def test_a_sweep_summary_gives_mean_interval_and_verdict(tmp_path: Path) -> None:
     index = build(write_root(tmp_path / "root", with_sweep=True), tmp_path / "site", STUDIES)
     rows = dashboard_rows(index)
-    assert rows[("induction_heads", "head_forms")][3:7:3] == ["0.5 [0.35, 0.65] (5)", "unclear"]
-    assert rows[("induction_heads", "beats_baseline")][3:7:3] == ["0.9 [0.85, 0.95] (5)", "holds"]
+    assert rows[("induction_heads", "head_forms")][3:7:3] == ["0.5 [0.35, 0.65] (5/5)", "unclear"]
+    assert rows[("induction_heads", "beats_baseline")][3:7:3] == ["0.9 [0.85, 0.95] (5/5)", "holds"]
     assert rows[("induction_heads", "sharp_drop")][3] == "0.1"  # not in the sweep: the single run's number
     assert rows[("powerlaw_rehearsal", "head_forms")][3] == "0.812"  # no sweep for this study
     page = index.read_text()
@@ -386,7 +388,7 @@ def test_results_files_in_the_old_format_still_render(tmp_path: Path) -> None:
     ]
     (root / "data" / "results" / "induction_heads.json").write_text(json.dumps(old))
     rows = dashboard_rows(build(root, tmp_path / "site", STUDIES))
-    assert rows[("induction_heads", "sharp_drop")][6] == "fails not as expected"  # "expect" defaults to holds
+    assert rows[("induction_heads", "sharp_drop")][6] == "fails ! not as expected"  # "expect" defaults to holds
     assert rows[("induction_heads", "init_is_chance")][0] == "claim"  # "kind" defaults to claim
 
 

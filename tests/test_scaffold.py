@@ -24,7 +24,10 @@ def test_scaffold_runs_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         "__init__.py",
         "config.py",
         "experiment.py",
-        "claims.py",
+        "summary.py",
+        "measures.py",
+        "claims.toml",
+        "story.py",
         "toy_slope.ipynb",
     }
     for p in written:

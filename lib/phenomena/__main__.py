@@ -23,7 +23,7 @@ are YAML (``--set steps=200 --set "ranks=[1, 4]"``), as papermill's ``-y`` reads
 ``data/sweeps/<study>/<tag>/seed-<n>/results.json``, the over-seeds summary to ``data/sweeps/<study>-<tag>.json``
 (``tag`` = the preset, plus a hash of the ``--set`` overrides if any); tasks whose results are current are skipped.
 ``aggregate`` rewrites the summaries from the per-seed results alone. ``figures`` is ``make figures``: every study
-at seed 0 into ``figures/`` and ``data/results/``, claims enforced, longest notebooks first, ``--jobs`` at a time.
+at seed 0 into ``figures/`` and ``data/results/``, longest notebooks first, ``--jobs`` at a time.
 ``report`` builds the offline report site (:mod:`phenomena.report.cli`, ``python -m phenomena.report``).
 Exit status: 0 when everything succeeded, 1 when a task, claim or summary failed, 2 for a usage error.
 """
@@ -111,7 +111,8 @@ def add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``run``: 0 when the claims are as expected, 1 when not, 2 for a bad study, preset or config."""
+    """``run``: 0 when the results were written (a verdict that differs from its expectation is marked, not an
+    error), 1 when a row's number is not finite without a reason, 2 for a bad study, preset or config."""
     try:
         record = run_study(
             args.study, args.preset, args.seed, parse_sets(args.sets), args.device, args.threads

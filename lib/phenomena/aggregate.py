@@ -82,7 +82,19 @@ def summarize_claim(rows: Sequence[dict[str, Any]], seeds: Sequence[int]) -> dic
     first = rows[0]
     values = [claim_value(r) for r in rows]
     defined = [v for v in values if v is not None]
-    keys = ("id", "kind", "statement", "paper", "op", "bound", "threshold", "expect", "evidence", "metric", "note")
+    keys = (
+        "id",
+        "kind",
+        "statement",
+        "paper",
+        "op",
+        "bound",
+        "threshold",
+        "expect",
+        "evidence",
+        "metric",
+        "note",
+    )
     out: dict[str, Any] = {k: first.get(k) for k in keys}
     out.update(values=values, seeds=list(seeds), n=len(rows), n_defined=len(defined))
     ran = [r for r in rows if r.get("passed") is not None]
@@ -213,6 +225,8 @@ def aggregate(root: Path, study: str, preset: str, overrides: dict[str, Any] | N
         sweep_frame(summary).to_csv(tmp, index=False)
     current = study_source_hash(study)
     if summary["source_hash"] != current:
-        print(f"[warning] {path}: the seeds ran code other than the current source (rerun the sweep to refresh)")
+        print(
+            f"[warning] {path}: the seeds ran code other than the current source (rerun the sweep to refresh)"
+        )
     seed_figure(root, summary, records)
     return path

@@ -214,14 +214,18 @@ class Spec:
             raise ValueError(f"{where}: op={self.op!r} is not allowed: expected one of {OPS}")
         for preset, value in self.expect.items():
             if value not in EXPECTS:
-                raise ValueError(f"{where}: expect.{preset}={value!r} is not allowed: expected one of {EXPECTS}")
+                raise ValueError(
+                    f"{where}: expect.{preset}={value!r} is not allowed: expected one of {EXPECTS}"
+                )
             if value != "holds" and not self.reason:
                 raise ValueError(f"{where}: expect.{preset}={value!r} needs a reason")
         if "quick" not in self.threshold:
             raise ValueError(f"{where}: threshold needs a 'quick' value")
 
     def bound(self, preset: str) -> float | tuple[float, float]:
-        value = self.threshold.get(preset, self.threshold.get(_ALIASES.get(preset, ""), self.threshold["quick"]))
+        value = self.threshold.get(
+            preset, self.threshold.get(_ALIASES.get(preset, ""), self.threshold["quick"])
+        )
         return tuple(value) if isinstance(value, list) else value  # type: ignore[return-value]
 
     def evidence_at(self, preset: str) -> str:
@@ -272,8 +276,10 @@ def load_specs(path: Path) -> list[Spec]:
     for i, row in enumerate(rows):
         unknown = set(row) - _SPEC_KEYS
         if unknown:
-            raise ValueError(f"{path}: row {i} ({row.get('id')}) has unknown key(s) {sorted(unknown)}: "
-                             f"allowed {sorted(_SPEC_KEYS)}")
+            raise ValueError(
+                f"{path}: row {i} ({row.get('id')}) has unknown key(s) {sorted(unknown)}: "
+                f"allowed {sorted(_SPEC_KEYS)}"
+            )
         specs.append(Spec(**row))
     ids = [s.id for s in specs]
     if len(set(ids)) != len(ids):
@@ -500,7 +506,10 @@ class Claim:
 
 
 def is_post_hoc(row: Mapping[str, Any]) -> bool:
-    """Whether a stored row was judged under a spec other than its registered one (no registration: post hoc)."""
+    """Whether a stored row was judged under a spec other than its registered one (no registration: post hoc). A
+    row that carries no spec hash at all (a table row derived from a summary) says nothing either way: False."""
+    if "spec_hash" not in row:
+        return bool(row.get("post_hoc_text"))
     reg = row.get("registered")
     return not reg or reg.get("hash") != row.get("spec_hash")
 
@@ -509,6 +518,8 @@ def post_hoc_text(row: Mapping[str, Any]) -> str:
     """``post hoc: <registered> -> <now>`` for a post-hoc row ('' otherwise): what changed after its run."""
     if not is_post_hoc(row):
         return ""
+    if "spec_hash" not in row:
+        return str(row["post_hoc_text"])
     reg = row.get("registered")
     if not reg:
         return "post hoc: row added after its run"
@@ -631,7 +642,9 @@ def expectation(preset: str, reason: str = "", **declared: Expect) -> Expect:  #
     return declared.get(preset, "holds")
 
 
-def declare_after_sweep(preset: str, rows: list[Claim], declared: dict[str, tuple[Expect, str]]) -> list[Claim]:
+def declare_after_sweep(
+    preset: str, rows: list[Claim], declared: dict[str, tuple[Expect, str]]
+) -> list[Claim]:
     if preset not in ("quick", "smoke"):
         return rows
     return [replace(c, expect=declared[c.id][0]) if c.id in declared else c for c in rows]

@@ -105,7 +105,9 @@ class Run:
         dev = repro.pick_device(device)
         precision = effective_precision(getattr(cfg, "precision", "fp32"), dev)
         registered = _registration(study, cfg.preset)
-        run = cls(study=study, cfg=cfg, device=dev, threads=threads, precision=precision, registered=registered)
+        run = cls(
+            study=study, cfg=cfg, device=dev, threads=threads, precision=precision, registered=registered
+        )
         figures.style()
         print(
             f"{study}: preset={cfg.preset} seed={cfg.seed} device={run.device} threads={threads} precision={precision}"

@@ -119,6 +119,7 @@ class Row:
             "outcome": self.verdict,
             "expect": self.expect,
             "note": self.note,
+            "post_hoc_text": self.post_hoc,
         }
 
 

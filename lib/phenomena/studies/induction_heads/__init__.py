@@ -30,9 +30,21 @@ claims = ClaimTable.load(Path(__file__).with_name("claims.toml"), MEASURES)
 TITLE = "Induction heads"
 #: the figure the README shows for this study, and one sentence of what the study shows
 HEADLINE_FIGURE = "phase_change"
-SUMMARY = "A 2-layer attention-only model forms a previous-token head and an induction head abruptly, with the loss drop; ablations and a 1-layer control show the circuit is what copies (Olsson); Reddy's bursty classification task shows data-dependent in-context learning."
+SUMMARY = "Whether a 2-layer attention-only model forms a previous-token head and an induction head abruptly, with the loss drop, and whether ablations and a 1-layer control show the circuit is what copies (Olsson); and whether Reddy's bursty classification task makes in-context learning depend on the data."
+#: the rows the README's one-liner is generated from (row id -> what it says), in the order of the story
+HEADLINES = {
+    "induction_head_forms": "an induction head forms",
+    "previous_token_head_forms": "a previous-token head forms",
+    "abrupt_loss_drop": "the loss drops abruptly",
+    "heads_form_with_loss_drop": "the heads form with the loss drop",
+    "one_layer_no_induction_head": "a 1-layer model forms none",
+    "ablate_all_induction_heads": "ablating the induction heads removes copying",
+    "other_heads_matter_little": "the other heads matter little",
+    "reddy_burstiness_favours_icl": "bursty data favours in-context learning",
+}
 
 __all__ = [
+    "HEADLINES",
     "HEADLINE_FIGURE",
     "SUMMARY",
     "TITLE",

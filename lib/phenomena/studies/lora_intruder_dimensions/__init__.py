@@ -9,29 +9,43 @@ at little cost in target accuracy.
 
 Modules: ``config`` (runs and their learning rates), ``data`` (the task and the forgetting probe's text), ``model``
 (the encoder and classifier), ``finetune`` (full FT, peft LoRA, head only), ``evaluate`` (accuracy and forgetting),
-``intruders`` (Definition 3.1 and the intervention), ``experiment`` (``compute``), ``claims``.
+``intruders`` (Definition 3.1 and the intervention), ``experiment`` (``compute``), ``summary`` (``summarize``: what a
+run stores), ``measures`` (the named numbers the claims read), ``templates`` (the lists and reasons their statements
+and notes show), ``claims.toml`` (the rows, as data), ``story`` (departures and comparison prose).
 """
 
-from phenomena.studies.lora_intruder_dimensions.claims import (
-    THRESHOLDS,
-    claims,
-    comparison,
-    departures,
-    summarize,
-)
+from pathlib import Path
+
+from phenomena.claims import ClaimTable
+from phenomena.studies.lora_intruder_dimensions import templates  # noqa: F401  (registers the labels)
 from phenomena.studies.lora_intruder_dimensions.config import Config
 from phenomena.studies.lora_intruder_dimensions.experiment import Results, compute
+from phenomena.studies.lora_intruder_dimensions.measures import MEASURES
 from phenomena.studies.lora_intruder_dimensions.seeds import seed_figure
+from phenomena.studies.lora_intruder_dimensions.story import comparison, departures
+from phenomena.studies.lora_intruder_dimensions.summary import summarize
+
+#: the claims, judged: ``claims(cfg, metrics) -> list[Claim]`` (rows in claims.toml, measures in measures.py)
+claims = ClaimTable.load(Path(__file__).with_name("claims.toml"), MEASURES)
 
 TITLE = "LoRA intruder dimensions"
 #: the figure the README shows for this study, and one sentence of what the study shows
 HEADLINE_FIGURE = "intruders_vs_epsilon_and_rank"
-SUMMARY = "At the paper's learning-rate rule and 5 epochs, LoRA on MiniLM adds 'intruder' singular vectors unlike any pre-trained one and full fine-tuning at matched accuracy adds none; tested against the update's size, a matched-norm edit and over ranks (Shuttleworth et al.)."
+SUMMARY = "Whether LoRA on MiniLM, at the paper's learning-rate rule and 5 epochs, adds 'intruder' singular vectors unlike any pre-trained one while full fine-tuning at matched accuracy adds none, tested against the update's size, a matched-norm edit and over ranks, and whether intruders go with forgetting (Shuttleworth et al.)."
+#: the rows the README's one-liner is generated from (row id -> what it says), in the order of the story
+HEADLINES = {
+    "lora_has_intruders": "LoRA r = 1 adds intruder dimensions at the paper's rule",
+    "full_ft_no_intruders": "full fine-tuning at matched accuracy adds none",
+    "lora_more_intruders_than_full": "LoRA at every rank adds more than full fine-tuning",
+    "intruders_beyond_update_size": "intruders go with forgetting beyond the update's size",
+    "lora_forgets_less_than_full": "LoRA forgets less than full fine-tuning",
+    "scaling_down_reduces_forgetting": "scaling the top intruder down reduces forgetting",
+}
 
 __all__ = [
+    "HEADLINES",
     "HEADLINE_FIGURE",
     "SUMMARY",
-    "THRESHOLDS",
     "TITLE",
     "Config",
     "Results",

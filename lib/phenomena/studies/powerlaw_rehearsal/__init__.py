@@ -29,9 +29,19 @@ claims = ClaimTable.load(Path(__file__).with_name("claims.toml"), MEASURES)
 TITLE = "Power-law rehearsal"
 #: the figure the README shows for this study, and one sentence of what the study shows
 HEADLINE_FIGURE = "main_comparison"
-SUMMARY = "Permuted-MNIST tasks in sequence: rehearsing old tasks on a power-law schedule removes most catastrophic interference, against no rehearsal, EWC / SI and other schedules at the same budget (Gandhi et al.)."
+SUMMARY = "Whether rehearsing old permuted-MNIST tasks on a power-law schedule removes catastrophic interference, against no rehearsal, EWC / SI and other rehearsal schedules at the same budget (Gandhi et al.)."
+#: the rows the README's one-liner is generated from (row id -> what it says), in the order of the story
+HEADLINES = {
+    "interference_acc": "sequential training interferes",
+    "powerlaw_vs_none": "power-law rehearsal beats no rehearsal",
+    "powerlaw_vs_regularisers": "it beats EWC / SI",
+    "recency_comparable_to_best_schedule": "the paper's recency environment is comparable to the best other schedule",
+    "recency_superior_to_best_schedule": "and superior to it",
+    "forward_facilitation": "later tasks are learned faster",
+}
 
 __all__ = [
+    "HEADLINES",
     "HEADLINE_FIGURE",
     "SUMMARY",
     "TITLE",

@@ -212,4 +212,3 @@ def robust_min_gain_width(cfg: Config, m: Metrics) -> float:
 def robust_min_gain_budget(cfg: Config, m: Metrics) -> float:
     """Smallest ACC(power law) - ACC(none) across the rehearsal-budget panel."""
     return min(_robust(cfg, m, "budget").values())[0]
-
