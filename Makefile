@@ -2,7 +2,7 @@
 #   make figures                 create .venv if missing, run every notebook (quick preset), write figures/
 #   make test                    unit tests, controls, freshness, every notebook at smoke (what CI runs; < 10 min)
 #   make verify                  every notebook at the quick preset under nbval
-#   make sweep STUDY=all SEEDS=0-4 PRESET=quick JOBS=2    claims over seeds -> data/sweeps/
+#   make sweep STUDY=all SEEDS=0-4 TIER=full JOBS=2    every claim row over seeds -> data/sweeps/
 #   make study-icl_linear_regression PRESET=paper OVERRIDES='{steps: 1000}'
 
 SHELL := /bin/bash
@@ -14,6 +14,7 @@ VENV      ?= .venv
 BIN       := $(VENV)/bin
 STAMP     := $(VENV)/.installed
 PRESET    ?= quick
+TIER      ?= full
 SEED      ?= 0
 DEVICE    ?= auto
 OVERRIDES ?= {}
@@ -41,7 +42,8 @@ export TRANSFORMERS_OFFLINE := 1
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  variables: PRESET=smoke|quick|gpu|paper (default quick), SEED, DEVICE=auto|cpu|cuda, THREADS, OVERRIDES='{key: value}'"
+	@echo "  variables: PRESET=smoke|quick|full|gpu|paper (default quick: each headline in minutes), TIER (make sweep; default full: every row),"
+	@echo "             SEED, DEVICE=auto|cpu|cuda, THREADS, OVERRIDES='{key: value}'"
 	@echo "             STUDY=<name>|all, SEEDS=0-4, JOBS (default: cores), EXECUTOR=local|submitit, SWEEP_ARGS"
 	@echo "  studies: $(STUDIES)"
 
@@ -65,9 +67,9 @@ study-%: $(STAMP) ## run one notebook with papermill, e.g. make study-icl_linear
 	  $(if $(THREADS),-p threads $(THREADS)) -y "overrides: $(OVERRIDES)" --progress-bar
 	@echo "wrote figures/$*/ and data/results/$*.json (executed notebook: build/$*.ipynb)"
 
-sweep: $(STAMP) ## run STUDY over SEEDS at PRESET (EXECUTOR=local|submitit, DEVICE, SWEEP_ARGS) -> data/sweeps/
+sweep: $(STAMP) ## run STUDY over SEEDS at TIER (default full: every row; EXECUTOR=local|submitit, DEVICE, SWEEP_ARGS)
 	env -u PHENOMENA_PRESET -u PHENOMENA_OUT $(BIN)/python -m phenomena sweep --study $(STUDY) --seeds $(SEEDS) \
-	  --preset $(PRESET) --device $(DEVICE) --executor $(EXECUTOR) --jobs $(JOBS) $(SWEEP_ARGS)
+	  --preset $(TIER) --device $(DEVICE) --executor $(EXECUTOR) --jobs $(JOBS) $(SWEEP_ARGS)
 	$(MAKE) readme
 
 readme: $(STAMP) ## rewrite the README's study table, "what did not reproduce", gallery and CLAIMS.md from the committed outputs

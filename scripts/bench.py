@@ -36,12 +36,15 @@ REPO = Path(__file__).resolve().parents[1]
 THREADS = os.cpu_count() or 1
 sys.path.insert(0, str(REPO))  # the benchmarks/ package
 
-# Targets from the issues: wall seconds per preset and peak memory (MiB) at quick.
+# Targets from the issues: wall seconds per tier (on the slowest CPU kind the project meets, a 2-core AVX2 EPYC; the
+# AVX512-BF16 and AMX kinds are 2-3x faster, so a time here that meets the target there is no proof it does on AVX2:
+# the capability line says which kind ran) and peak memory (MiB). quick: each headline in <= 5 min (LoRA <= 8);
+# full: every claim row within each study's budget (issue 34: ICL 20, induction 20, rehearsal 12; issue 33: LoRA 30).
 TARGETS: dict[str, dict[str, float]] = {
-    "icl_linear_regression": {"smoke": 30, "quick": 300, "mem_mb": 3072},
-    "induction_heads": {"smoke": 30, "quick": 240, "mem_mb": 2048},  # issue 21: <= 4 min, <= 2 GiB
-    "lora_intruder_dimensions": {"smoke": 45, "quick": 360, "mem_mb": 2048},  # issue 19: <= 6 min, <= 2 GiB
-    "powerlaw_rehearsal": {"smoke": 30, "quick": 240, "mem_mb": 2048},  # issue 22: <= 4 min, <= 2 GiB
+    "icl_linear_regression": {"smoke": 30, "quick": 300, "full": 1200, "mem_mb": 3072},
+    "induction_heads": {"smoke": 30, "quick": 300, "full": 1200, "mem_mb": 2048},
+    "lora_intruder_dimensions": {"smoke": 45, "quick": 480, "full": 1800, "mem_mb": 2048},
+    "powerlaw_rehearsal": {"smoke": 30, "quick": 300, "full": 720, "mem_mb": 2048},
 }
 
 
@@ -71,8 +74,11 @@ def run_notebook(study: str, preset: str, out: Path) -> dict[str, float | str | 
 
 def report_notebooks(studies: list[str], preset: str) -> bool:
     ok = True
+    import torch
+
     print(
-        f"\n== notebooks at preset={preset}, one at a time, {THREADS} thread(s) (cache off; kernel start included) =="
+        f"\n== notebooks at preset={preset}, one at a time, {THREADS} thread(s) (cache off; kernel start included); "
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()} =="
     )
     print(f"{'study':<28}{'wall s':>8}{'target':>8}{'peak MiB':>10}{'target':>8}  status")
     with tempfile.TemporaryDirectory(prefix="phenomena-bench-") as tmp:
@@ -81,7 +87,11 @@ def report_notebooks(studies: list[str], preset: str) -> bool:
             t = TARGETS.get(study, {})
             t_wall, t_mem = t.get(preset, float("inf")), t.get("mem_mb", float("inf"))
             peak = float(r.get("peak_mb", float("nan")))
-            good = bool(r["ok"]) and float(r["wall_s"]) <= t_wall and (preset != "quick" or peak <= t_mem)
+            good = (
+                bool(r["ok"])
+                and float(r["wall_s"]) <= t_wall
+                and (preset not in ("quick", "full") or peak <= t_mem)
+            )
             ok &= good
             status = "ok" if good else f"MISSED {r.get('error', '')}"
             print(f"{study:<28}{r['wall_s']:>8}{t_wall:>8g}{peak:>10.0f}{t_mem:>8g}  {status}", flush=True)
@@ -184,7 +194,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--preset", default="quick", choices=["smoke", "quick", "gpu", "paper"])
+    parser.add_argument("--preset", default="quick", choices=["smoke", "quick", "full", "gpu", "paper"])
     parser.add_argument(
         "--device", default="cpu", help="device of the training-step table: cpu | cuda | auto"
     )

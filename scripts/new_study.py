@@ -53,7 +53,9 @@ from phenomena.config import StudyConfig, field
 class Config(StudyConfig):
     """Everything that determines the study's results. See ``Config.describe()``."""
 
-    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {{"smoke": dict(steps=20), "quick": dict(), "paper": dict(steps=2000)}}
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {{
+        "smoke": dict(steps=20), "quick": dict(steps=150), "full": dict(), "paper": dict(steps=2000)
+    }}
 
     slope: float = field(2.0, doc="the slope of the data")
     noise: float = field(0.1, ge=0.0, doc="label-noise std")
@@ -153,8 +155,8 @@ statement = "|fitted slope - true slope| (true slope {{slope:g}})"
 metric = "slope_error"
 op = "<"
 paper = "recovers it"
-threshold = {{ quick = 0.1 }}
-evidence = {{ quick = "replace: the paper, or the seeds (not 0-4) it was calibrated on" }}
+threshold = {{ full = 0.1 }}
+evidence = {{ full = "replace: the paper, or the seeds (not 0-4) it was calibrated on" }}
 
 [[row]]
 id = "loss_falls"
@@ -163,8 +165,8 @@ statement = "last / first training loss"
 metric = "loss_ratio"
 op = "<"
 paper = "falls"
-threshold = {{ quick = 1.0 }}
-evidence = {{ quick = "definition" }}
+threshold = {{ full = 1.0 }}
+evidence = {{ full = "definition" }}
 """,
     "lib/phenomena/studies/{name}/story.py": '''"""The notebook's generated prose: departures from the paper and how ours compares."""
 

@@ -29,8 +29,8 @@ statement = "error at k = {k}: {err:.2f}"
 metric = "err"
 op = "<"
 paper = "0.02"
-threshold = { quick = 0.35, paper = 0.05 }
-evidence = { quick = "seeds 5-6", paper = "the paper" }
+threshold = { full = 0.35, paper = 0.05 }
+evidence = { full = "seeds 5-6", paper = "the paper" }
 
 [[row]]
 id = "ratio_row"
@@ -39,8 +39,8 @@ statement = "ratio"
 metric = "ratio"
 op = ">"
 paper = "x2"
-threshold = { quick = 1.5 }
-expect = { quick = "fails" }
+threshold = { full = 1.5 }
+expect = { full = "fails" }
 reason = "too small a model"
 
 [[row]]
@@ -49,7 +49,7 @@ statement = "pools"
 metric = "pools"
 op = "in"
 paper = "-"
-threshold = { quick = [0.2, 0.8] }
+threshold = { full = [0.2, 0.8] }
 """
 
 
@@ -84,14 +84,14 @@ def test_the_judge_reads_measures_and_stored_metrics(tmp_path: Path) -> None:
     t = table(tmp_path)
     rows = t(Cfg(), {"err": 0.1, "a": 1.0, "b": 2.0})
     err, ratio, pools = rows
-    assert err.passed and err.statement == "error at k = 5: 0.10" and err.evidence == "seeds 5-6"
+    assert err.passed and err.statement == "error at k = 5: 0.10" and err.evidence.endswith("seeds 5-6")
     assert ratio.ours == 0.5 and ratio.outcome == "fails" and ratio.expect == "fails" and ratio.as_expected
     assert ratio.kind == "control" and "too small a model" in ratio.note
     assert pools.outcome == "not evaluated" and pools.note == "no pools configured"
     paper = t(Cfg("paper"), {"err": 0.1, "a": 4.0, "b": 2.0})
     assert (
         paper[0].bound == 0.05 and not paper[0].passed and paper[1].bound == 1.5
-    )  # paper falls back to quick
+    )  # paper falls back to full
     assert paper[1].expect == "holds"  # expectations are per preset
     assert t(Cfg("gpu"), {"err": 0.1, "a": 1.0, "b": 2.0})[0].expect == "unclear"  # gpu never run yet
     undefined = t(Cfg(), {"err": float("nan"), "a": 1.0, "b": 2.0})[0]
@@ -106,7 +106,7 @@ def test_the_judge_reads_measures_and_stored_metrics(tmp_path: Path) -> None:
     [
         (('op = "<"', 'op = "<="'), r"op='<=' is not allowed: expected one of \('<', '>', 'in'\)"),
         (('kind = "control"', 'kind = "lemma"'), "kind='lemma' is not allowed"),
-        (('reason = "too small a model"', ""), r"expect.quick='fails' needs a reason"),
+        (('reason = "too small a model"', ""), r"expect.full='fails' needs a reason"),
         (('paper = "x2"', 'paper = "x2"\ntypo = 1'), r"unknown key\(s\) \['typo'\]: allowed"),
         (('id = "ratio_row"', 'id = "small_error"'), "claim ids must be unique"),
     ],
@@ -120,19 +120,39 @@ def test_a_bad_spec_is_refused_naming_what_is_wrong(
         load_specs(path)
 
 
+def test_the_tiers_take_the_full_tiers_registration_unless_a_row_says_otherwise(tmp_path: Path) -> None:
+    spec = table(
+        tmp_path, TOML.replace("threshold = { full = 1.5 }", "threshold = { full = 1.5, quick = 1.2 }")
+    )
+    err, ratio, _ = spec.specs
+    assert [err.bound(p) for p in ("smoke", "quick", "full", "gpu", "paper")] == [
+        0.35,
+        0.35,
+        0.35,
+        0.05,
+        0.05,
+    ]
+    assert [ratio.bound(p) for p in ("smoke", "quick", "full")] == [1.2, 1.2, 1.5]
+    assert [ratio.expect_at(p) for p in ("smoke", "quick", "full", "gpu", "paper")] == [
+        "fails", "fails", "fails", "unclear", "holds"
+    ]  # fmt: skip
+    assert err.evidence_at("quick") == "the full tier's threshold: seeds 5-6"
+    assert err.registration("quick", spec.measures) == err.registration("full", spec.measures)
+
+
 def test_the_spec_hash_covers_what_judges_and_not_the_prose(tmp_path: Path) -> None:
     base = table(tmp_path).registration("quick")
     for edit in (
-        ("quick = 0.35", "quick = 0.4"),  # a threshold moved
+        ("full = 0.35", "full = 0.4"),  # a threshold moved
         ('metric = "err"', 'metric = "err2"'),  # another measure
         ('kind = "control"', 'kind = "claim"'),  # a control reclassified as a claim
-        ('expect = { quick = "fails" }', 'expect = { quick = "unclear" }'),  # an expectation edited
+        ('expect = { full = "fails" }', 'expect = { full = "unclear" }'),  # an expectation edited
     ):
         changed = table(tmp_path, TOML.replace(*edit, 1)).registration("quick")
         assert changed != base, edit
     for edit in (
         ('statement = "ratio"', 'statement = "the ratio, reworded"'),
-        ('evidence = { quick = "seeds 5-6"', 'evidence = { quick = "seeds 5-7"'),
+        ('evidence = { full = "seeds 5-6"', 'evidence = { full = "seeds 5-7"'),
         ('reason = "too small a model"', 'reason = "the model is too small"'),
     ):
         assert table(tmp_path, TOML.replace(*edit, 1)).registration("quick") == base, edit
@@ -151,7 +171,7 @@ def test_a_row_judged_under_a_later_spec_is_post_hoc_until_a_run_under_it(tmp_pa
     run = [c.record() for c in old(Cfg(), metrics)]  # a run started under the old spec
     assert not any(r["post_hoc"] for r in run)
     registered = {r["id"]: r["registered"] for r in run}
-    new = table(tmp_path, TOML.replace("quick = 0.35", "quick = 0.25", 1))  # moved after seeing 0.3
+    new = table(tmp_path, TOML.replace("full = 0.35", "full = 0.25", 1))  # moved after seeing 0.3
     rejudged = [c.record() for c in new(Cfg(), metrics, registered)]
     assert [r["post_hoc"] for r in rejudged] == [True, False, False]
     assert (
@@ -260,3 +280,27 @@ def test_the_one_liner_is_generated_from_the_verdicts_of_real_rows(name: str) ->
     line = one_liner(headlines, {first: "fails", **{cid: "holds" for cid in rest}})
     assert f"{headlines[first]} (fails)" in line.split("Not reproduced:")[1]
     assert one_liner(headlines, {}).startswith("None of its headline rows holds.")
+
+
+def test_a_row_not_run_at_this_tier_shows_the_committed_full_sweeps_verdict(tmp_path: Path) -> None:
+    """The quick tier does not run every row: such a row stays "not evaluated" (never this run's outcome) and carries
+    the committed full sweep's verdict, which the tables show marked as such and "what did not reproduce" lists where
+    the sweep does not hold."""
+    from phenomena.claims import committed_sweep, did_not_reproduce, markdown_table, with_sweep_verdicts
+
+    name = "icl_linear_regression"
+    sweep = committed_sweep(name)
+    assert sweep is not None and sweep["preset"] == "full"
+    study = studies.load(name)
+    rec = json.loads((REPO / "data" / "sweeps" / name / "full" / "seed-0" / "results.json").read_text())
+    quick = study.Config.from_preset("quick", seed=0)
+    metrics = {**rec["metrics"], "task_diversity": []}  # what the quick tier stores: no task-diversity panel
+    rows = with_sweep_verdicts([c.record() for c in study.claims(quick, metrics)], name)
+    by_id = {r["id"]: r for r in rows}
+    swept = {c["id"]: c for c in sweep["claims"]}
+    inf = by_id["infinite_pool_reaches_ridge"]
+    assert inf["outcome"] == "not evaluated" and inf["full_sweep"].startswith(swept[inf["id"]]["verdict"])
+    assert "full_sweep" not in by_id["err_at_k_eq_d"]  # run here: its own outcome only
+    assert "not run here; *full sweep: unclear" in markdown_table(rows)
+    listed = [line for line in did_not_reproduce(rows, []) if "not run at this tier" in line]
+    assert [line.split("`")[1] for line in listed] == ["infinite_pool_reaches_ridge"]

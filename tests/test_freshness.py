@@ -1,11 +1,13 @@
 """Freshness: every committed output was produced by the current source, config and pins, and its claims are what
 the current claims code makes of its own metrics.
 
-- ``data/results/<study>.json`` (seed 0, quick) and every per-seed ``data/sweeps/<study>/quick/seed-<n>/results.json``:
+- ``data/results/<study>.json`` (seed 0, the default quick tier) and every per-seed
+  ``data/sweeps/<study>/full/seed-<n>/results.json`` (the full tier):
   the study's source hash is the current one, the config is the preset's, the package versions are the pinned
   ones, and ``claims(cfg, metrics)`` re-run on the stored metrics gives the stored rows (value, outcome, kind,
   expectation, threshold);
-- every figure sidecar ``figures/<study>/*.json``: the quick config at seed 0 and the pinned versions.
+- every figure sidecar ``figures/<study>/*.json``: its tier's config at seed 0 (quick, or full for a panel the quick
+  tier does not run) and the pinned versions.
 
 ``make figures`` / ``make sweep`` regenerate what these tests find stale.
 """
@@ -46,7 +48,7 @@ def _same(a: object, b: object) -> bool:
     return a == b
 
 
-def record_problems(study: str, path: Path, seed: int) -> list[str]:
+def record_problems(study: str, path: Path, seed: int, preset: str = "quick") -> list[str]:
     """Why the results record at ``path`` is not what the current code would write (empty: it is)."""
     module = studies.load(study)
     rec = json.loads(path.read_text())
@@ -54,9 +56,9 @@ def record_problems(study: str, path: Path, seed: int) -> list[str]:
     out = []
     if rec.get("source_hash") != study_source_hash(study):
         out.append(f"{where}: made by other source (source_hash differs): rerun it")
-    cfg = module.Config.from_preset("quick", seed=seed)
+    cfg = module.Config.from_preset(preset, seed=seed)
     if rec.get("config") != json.loads(json.dumps(cfg.to_dict())):
-        out.append(f"{where}: config differs from the quick preset at seed {seed}")
+        out.append(f"{where}: config differs from the {preset} preset at seed {seed}")
     out += _versions_problems(rec.get("versions", {}), where)
     stored = {c["id"]: c for c in rec["claims"]}
     registered = {cid: c.get("registered") for cid, c in stored.items()}
@@ -81,15 +83,19 @@ def test_committed_results_are_fresh(study: str) -> None:
 
 @pytest.mark.parametrize("study", studies.names())
 def test_committed_sweep_seeds_are_fresh(study: str) -> None:
-    seeds = sorted((REPO / "data" / "sweeps" / study / "quick").glob("seed-*/results.json"))
-    assert seeds, f"no committed quick sweep for {study}"
-    found = [p for path in seeds for p in record_problems(study, path, int(path.parent.name.split("-")[1]))]
+    seeds = sorted((REPO / "data" / "sweeps" / study / "full").glob("seed-*/results.json"))
+    assert seeds, f"no committed full-tier sweep for {study}"
+    found = [
+        p for path in seeds for p in record_problems(study, path, int(path.parent.name.split("-")[1]), "full")
+    ]
     assert not found, "\n".join(found)
 
 
 @pytest.mark.parametrize("study", studies.names())
 def test_figure_sidecars_are_fresh(study: str) -> None:
-    cfg = json.loads(json.dumps(studies.load(study).Config.from_preset("quick", seed=0).to_dict()))
+    """Every figure is the seed-0 run's of a tier: the default (quick) tier's, or, for a panel the default tier does
+    not run, the full tier's; its sidecar holds exactly that tier's config and the pinned versions."""
+    config = studies.load(study).Config
     sidecars = [
         p for p in sorted((REPO / "figures" / study).glob("*.json")) if not p.stem.startswith("seeds_")
     ]
@@ -97,9 +103,18 @@ def test_figure_sidecars_are_fresh(study: str) -> None:
     found = []
     for path in sidecars:
         side = json.loads(path.read_text())
-        if side.get("config") != cfg:
-            found.append(f"{path.name}: config differs from the quick preset at seed 0")
+        tier = side.get("preset")
+        if tier not in ("quick", "full"):
+            found.append(
+                f"{path.name}: made at preset {tier!r}, neither the default (quick) nor the full tier"
+            )
+            continue
+        if side.get("config") != json.loads(json.dumps(config.from_preset(tier, seed=0).to_dict())):
+            found.append(f"{path.name}: config differs from the {tier} preset at seed 0")
         found += _versions_problems(side.get("versions", {}), path.name)
+    assert sum(json.loads(p.read_text()).get("preset") == "quick" for p in sidecars), (
+        "no figure of the default tier"
+    )
     assert not found, "\n".join(found)
 
 

@@ -7,7 +7,8 @@ from sklearn.linear_model import Ridge
 from sklearn.neighbors import KNeighborsRegressor
 
 from phenomena.studies import icl_linear_regression as study
-from phenomena.studies.icl_linear_regression import data, learners, metrics, training
+from phenomena.studies.icl_linear_regression import controls, data, experiment, learners, metrics, training
+from phenomena.train import History
 
 
 @pytest.fixture
@@ -176,3 +177,74 @@ def test_ols_keeps_a_small_but_real_direction_of_an_ill_conditioned_prefix() -> 
         np.testing.assert_allclose(fit[0, k].numpy(), ref, rtol=1e-4, atol=1e-4)
     orth = data.orthogonal_queries(xs.float())
     assert torch.einsum("jd,d->j", xs[0, :2].float(), orth[0, 2]).abs().max() < 1e-3
+
+
+#: the rows whose runs the quick tier does not make (the task-diversity panel)
+NOT_RUN_AT_QUICK = {
+    "small_pool_follows_dmmse",
+    "large_pool_follows_ridge",
+    "diversity_generalises",
+    "infinite_pool_reaches_ridge",
+}
+
+
+def test_full_is_the_defaults_and_quick_changes_only_the_schedule_and_the_panels() -> None:
+    """full = the field defaults exactly (the committed sweep's computation); quick keeps full's task, model and
+    optimiser and changes only the main schedule, the learning-curve cadence and which panels run."""
+    assert study.Config.PRESETS["full"] == {}
+    full, quick = study.Config.from_preset("full"), study.Config.from_preset("quick")
+    assert full == study.Config(preset="full")
+    changed = {"steps", "warmup_steps", "eval_every", "td_pool_sizes", "depth_layers"}
+    assert set(study.Config.PRESETS["quick"]) == changed
+    assert quick.replace(**{f: getattr(full, f) for f in changed}, preset="full") == full
+    assert quick.td_pool_sizes == () and quick.depth_layers == (1, full.n_layers)
+    assert quick.reuses_main(full.n_layers) and quick.depth_config(1).steps == quick.steps
+
+
+class _RecordingRun:
+    """A stand-in for :class:`phenomena.run.Run` that trains nothing: ``cached`` records the name and returns an
+    untrained model's state of the right shape."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, cfg: study.Config) -> None:
+        self.cfg, self.names = cfg, []
+
+    def cached(self, name: str, compute: object, *, key: object = None) -> object:
+        self.names.append(name)
+        if name == "icl-main":
+            state = learners.ICLModel(self.cfg.model_config()).state_dict()
+            return {"state": state, "history": History().to_dict()}
+        if name.startswith("icl-td-"):
+            return learners.ICLModel(self.cfg.model_config(task_diversity=True)).state_dict()
+        depth = int(name.removeprefix("icl-depth-L"))
+        return learners.ICLModel(self.cfg.depth_config(depth).model_config()).state_dict()
+
+
+def test_quick_trains_only_the_main_model_and_the_one_layer_model() -> None:
+    """compute() at quick asks for the main model (twice: itself and the depth panel's 6 layers, one cache entry)
+    and the 1-layer model; no task-pool model and no 2- or 4-layer model."""
+    quick = study.Config.from_preset("quick", eval_prompts=64)
+    run = _RecordingRun(quick)
+    results = experiment.compute(quick, run)  # type: ignore[arg-type]
+    assert sorted(set(run.names)) == ["icl-depth-L1", "icl-main"]
+    assert results.td.empty and list(results.depth["n_layers"]) == [1, quick.n_layers]
+
+
+def test_rows_quick_does_not_run_are_not_evaluated() -> None:
+    """At quick the task-diversity rows read "not evaluated", never NaN or a failure, and every other row is judged:
+    on the oracle control's quick-shaped metrics (through the real evaluate and summarize, no training) every
+    evaluated claim holds, and on the null's every evaluated claim fails."""
+    quick = study.Config.from_preset("quick", eval_prompts=512)
+    oracle, null = controls.oracle(quick), controls.null(quick)
+    assert oracle["task_diversity"] == [] and len(oracle["depth_phases"]) == 2
+    for metrics_, outcome in ((oracle, True), (null, False)):
+        rows = study.claims(quick, metrics_)
+        assert {c.id for c in rows} == {spec.id for spec in study.claims}
+        assert {c.id for c in rows if not c.evaluated} == NOT_RUN_AT_QUICK
+        claims = [c for c in rows if c.evaluated and c.kind == "claim"]
+        assert all(np.isfinite(c.ours) and c.passed is outcome for c in claims), [
+            (c.id, c.ours) for c in claims if c.passed is not outcome
+        ]
+    assert "Not run at this tier" in study.comparison(quick, oracle)
+    assert not any("Task diversity" in line for line in study.departures(quick, oracle))

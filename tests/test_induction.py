@@ -273,7 +273,7 @@ def test_config_errors_name_the_field(kw: dict[str, object], match: str) -> None
 
 
 def test_presets_build_and_unknown_preset_is_refused() -> None:
-    for name in ("smoke", "quick", "paper"):
+    for name in ("smoke", "quick", "full", "gpu", "paper"):
         cfg = study.Config.from_preset(name)
         Transformer(cfg.model_config())
         assert set(reddy.reddy_settings(cfg)) == {"jump", "burstiness", "classes", "eps"}
@@ -386,18 +386,22 @@ def test_controls_reddy_learners() -> None:
 
 
 def _committed_metrics() -> tuple[study.Config, dict]:
-    record = json.loads((repo_root() / "data" / "results" / "induction_heads.json").read_text())
+    """The committed seed-0 record's config (the full tier's: the field defaults) and metrics."""
+    record = json.loads(
+        (repo_root() / "data" / "sweeps" / "induction_heads" / "full" / "seed-0" / "results.json").read_text()
+    )
     kw = dict(record["config"])
-    return study.Config.from_preset(kw.pop("preset"), **kw), copy.deepcopy(record["metrics"])
+    kw.pop("preset")
+    return study.Config.from_preset("full", **kw), copy.deepcopy(record["metrics"])
 
 
 def test_measure_gates_are_the_rows_thresholds() -> None:
     """The specificity ratios are defined only past the single-head ablation rows' thresholds, at every preset."""
     specs = {s.id: s for s in study.claims}
-    for preset in ("smoke", "quick", "paper", "gpu"):
+    for preset in ("smoke", "quick", "full", "paper", "gpu"):
         assert specs["ablate_top_induction_head"].bound(preset) == measures.INDUCTION_EFFECT
         assert specs["ablate_previous_token_head"].bound(preset) == measures.PREV_TOKEN_EFFECT
-    assert -specs["icl_score_drops"].bound("quick") == measures.ICL_JUMP  # Olsson's ~0.4 nats
+    assert -specs["icl_score_drops"].bound("full") == measures.ICL_JUMP  # Olsson's ~0.4 nats
 
 
 def test_what_the_run_did_not_do_is_undefined_and_fails() -> None:
@@ -430,3 +434,86 @@ def test_every_discrete_row_has_a_resolution() -> None:
         c for c in rows.values() if "t50" in c.statement or "(t90" in c.statement or "accuracy" in c.statement
     ]
     assert len(discrete) == 13 and all(c.resolution for c in discrete)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The tiers: quick runs the headline (the 2-layer model and its two controls), full every row
+
+
+class _Planned(Exception):
+    """Raised once compute has asked for every copy-task run (what the test wants to see), before any analysis."""
+
+
+def _planned_copy_runs(cfg: study.Config, monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
+    """The copy-task runs ``compute`` asks for at ``cfg``, as (layers, steps, heads), without training any."""
+    asked: list[tuple[int, int, int]] = []
+
+    def copy_run(c: study.Config, n_layers: int, run: object) -> object:
+        asked.append((n_layers, c.steps, c.n_heads))
+        return object()
+
+    class _EvalSet:
+        @staticmethod
+        def make(c: study.Config) -> None:
+            raise _Planned
+
+    monkeypatch.setattr(experiment, "copy_run", copy_run)
+    monkeypatch.setattr(experiment, "EvalSet", _EvalSet)
+    with pytest.raises(_Planned):
+        experiment.compute(cfg, None)  # type: ignore[arg-type]
+    return asked
+
+
+def test_quick_tier_runs_the_headline_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """full is the field defaults exactly; quick trains the 2-layer model at full's schedule and the two controls
+    (2,000 steps each), and no ablation model or Reddy run."""
+    assert study.Config.PRESETS["full"] == {}
+    full, quick = study.Config.from_preset("full"), study.Config.from_preset("quick")
+    assert full.to_dict() == {**study.Config().to_dict(), "preset": "full"}
+    assert _planned_copy_runs(full, monkeypatch) == [(2, 4000, 4), (1, 4000, 4), (2, 2000, 4), (2, 5000, 6)]
+    assert _planned_copy_runs(quick, monkeypatch) == [(2, full.steps, 4), (1, 2000, 4), (2, 2000, 4)]
+    assert sum(len(v) for v in reddy.reddy_settings(full).values()) == 7  # the jump, 2 B, 2 K, 2 eps
+    assert reddy.reddy_settings(quick) == {"jump": [], "burstiness": [], "classes": [], "eps": []}
+    assert quick.eval_every == 2 * full.eval_every and quick.checkpoint_every % quick.eval_every == 0
+    # nothing else differs: the copy task, the model and its optimisation are full's
+    same = {"one_layer_steps", "eval_every", "checkpoint_every", "spare_steps", "preset"}
+    assert {k for k in full.copy_fields() if full.copy_fields()[k] != quick.copy_fields()[k]} <= same
+
+
+#: the rows the quick tier does not run: the two read off the ablation model, the seven Reddy rows
+NOT_RUN_AT_QUICK = {
+    "ablate_all_induction_heads": "spare_steps = 0",
+    "induction_ablation_is_specific": "spare_steps = 0",
+    "reddy_icl_jump_abrupt": "rd_steps = 0",
+    "reddy_burstiness_favours_icl": "rd_burstiness",
+    "reddy_low_burstiness_favours_iwl": "rd_burstiness",
+    "reddy_classes_favours_icl": "rd_sweep_classes",
+    "reddy_classes_disfavours_iwl": "rd_sweep_classes",
+    "reddy_eps_favours_icl": "rd_sweep_eps",
+    "reddy_eps_disfavours_iwl": "rd_sweep_eps",
+}
+
+
+def test_rows_the_quick_tier_does_not_run_are_not_evaluated() -> None:
+    """The committed seed-0 metrics as the quick tier's summarize stores them (no Reddy run; the ablation model is
+    the main one), judged at quick: exactly the rows of the runs quick switches off are not evaluated, each saying
+    which config value removed it; every other row is judged on a number. The full config judges them all."""
+    full, m = _committed_metrics()
+    quick = study.Config.from_preset("quick", seed=full.seed)
+    m["reddy"] = {
+        "chance_in_context": m["reddy"]["chance_in_context"],
+        **{g: [] for g in reddy.reddy_settings(quick)},
+    }
+    m["spare_ablation"] = m["ablation"]
+    m["ablation_model"] = {
+        **m["ablation_model"],
+        "separate": False,
+        "n_heads": quick.n_heads,
+        "steps": quick.steps,
+    }
+    rows = {c.id: c for c in study.claims(quick, m)}
+    assert {cid for cid, c in rows.items() if not c.evaluated} == set(NOT_RUN_AT_QUICK)
+    for cid, why in NOT_RUN_AT_QUICK.items():
+        assert rows[cid].outcome == "not evaluated" and why in rows[cid].note, cid
+    assert all(math.isfinite(c.ours) for c in rows.values() if c.evaluated)
+    assert all(c.evaluated for c in study.claims(full, _committed_metrics()[1]))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -243,7 +244,7 @@ def test_batch_order_is_shared_and_covers_epochs() -> None:
 
 
 def test_config_runs_follow_the_alpha_lr_rule() -> None:
-    cfg = study.Config.from_preset("quick")
+    cfg = study.Config.from_preset("full")
     runs = cfg.lora_runs()
     assert len({(r.rank, r.scale, r.lr) for r in runs}) == len(runs)
     for r in runs:
@@ -274,7 +275,7 @@ def test_config_runs_follow_the_alpha_lr_rule() -> None:
 )
 def test_config_errors(kw: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        study.Config.from_preset("quick", **kw)
+        study.Config.from_preset("full", **kw)
 
 
 def test_unknown_preset() -> None:
@@ -474,6 +475,72 @@ def test_every_preset_runs_offline_by_default() -> None:
     assert cfg.batch_size == 16 and cfg.full_lr == 1e-5
     task = data.build_task(cfg, cfg.task)
     assert cfg.steps * cfg.batch_size / len(task.train_idx) == pytest.approx(5.0, abs=0.1)
+    full = study.Config.from_preset("full")  # the full tier trains the paper's 5 epochs
+    task = data.build_task(full, full.task)
+    assert full.steps * full.batch_size / len(task.train_idx) == pytest.approx(5.0, abs=0.01)
+    quick = study.Config.from_preset("quick")  # the quick tier's declared departure keeps lr x steps
+    assert quick.steps * quick.full_lr == pytest.approx(full.steps * full.full_lr, rel=0.01)
+
+
+#: the rows whose runs the quick tier does not make (ranks 4 and 16, the lr sweep, the sequential panel)
+NOT_RUN_AT_QUICK = {
+    "lora_more_intruders_than_full",
+    "fewer_intruders_at_higher_rank",
+    "more_intruders_more_forgetting",
+    "intruders_beyond_update_size",
+    "sequence_learns_each_later_task",
+    "lora_forgets_earlier_task_more",
+}
+
+
+_TASK = {"task": "t", "examples": 10, "classes": ["a", "b"], "test": 2, "train": 8}
+
+
+def test_full_is_the_defaults_and_quick_runs_only_the_headline() -> None:
+    """full = the field defaults exactly (the committed sweep's computation); quick trains full FT and LoRA r = 1 only
+    (and the head-only reference), 500 steps at 2.6x both of the paper's learning rates (a declared departure: lr x
+    steps of the rule's 5 epochs), with no sequence and the intervention at the rows' lambda only."""
+    assert study.Config.PRESETS["full"] == {}
+    full, quick = study.Config.from_preset("full"), study.Config.from_preset("quick")
+    assert full == study.Config(preset="full")
+    assert [r.rank for r in config.iter_runs(quick)] == [
+        r.rank for r in (full.full_run(), full.headline_run())
+    ]
+    assert quick.steps == 500 and quick.full_lr / full.full_lr == pytest.approx(
+        quick.lr_alpha_product / full.lr_alpha_product
+    )
+    assert quick.steps * quick.full_lr == pytest.approx(full.steps * full.full_lr, rel=0.01)
+    assert "Learning rates off the paper's" in " ".join(study.departures(quick, {"task": _TASK}))
+    assert "the paper's rule" in " ".join(study.departures(full, {"task": _TASK}))
+    assert quick.lora_runs() == [quick.headline_run()] and quick.seq_tasks == ()
+    assert sorted(quick.lambdas) == [0.75, 1.0] and min(full.lambdas, key=lambda x: abs(x - 0.75)) == 0.75
+    assert set(study.Config.PRESETS["quick"]) == {
+        "steps", "lr_alpha_product", "full_lr", "ranks", "lr_sweep_factors", "seq_tasks", "lambdas"
+    }  # fmt: skip
+    assert config.head_run(quick) == config.head_run(full)
+
+
+def test_rows_quick_does_not_run_are_not_evaluated() -> None:
+    """At quick the rows of the runs it does not make read "not evaluated", never NaN or a failure; the others are
+    judged as at full: on the oracle control's quick-shaped metrics (through the real summarize) every evaluated row
+    holds, and on the committed full sweep's seed-0 metrics they give the numbers its record holds."""
+    from phenomena.paths import repo_root, sweep_dir
+    from phenomena.studies.lora_intruder_dimensions import controls
+
     quick = study.Config.from_preset("quick")
-    task = data.build_task(quick, quick.task)
-    assert quick.steps * quick.batch_size / len(task.train_idx) == pytest.approx(5.0, abs=0.01)
+    metrics = controls.oracle(quick)
+    assert metrics["sequence"] == [] and len(metrics["lr_sweep"]) == 1
+    rows = study.claims(quick, metrics)
+    assert {c.id for c in rows if not c.evaluated} == NOT_RUN_AT_QUICK
+    assert all(c.passed for c in rows if c.evaluated), [c.id for c in rows if c.evaluated and not c.passed]
+    assert "Not run at this tier" in study.comparison(quick, metrics)
+
+    # the committed full sweep's seed 0 judged with the quick config: the same rows not evaluated, the rest as stored
+    seed0 = sweep_dir(repo_root(), "lora_intruder_dimensions", "full") / "seed-0" / "results.json"
+    record = json.loads(seed0.read_text())
+    own = {c["id"]: c for c in record["claims"]}
+    at_quick = study.claims(quick.replace(seed=record["config"]["seed"]), record["metrics"])
+    assert {c.id for c in at_quick if not c.evaluated} == NOT_RUN_AT_QUICK
+    for c in at_quick:
+        if c.evaluated:
+            assert c.ours == pytest.approx(own[c.id]["ours"], nan_ok=True), c.id

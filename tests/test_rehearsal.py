@@ -15,6 +15,7 @@ from phenomena.studies import powerlaw_rehearsal as study
 from phenomena.studies.powerlaw_rehearsal import (
     calibration,
     config,
+    controls,
     data,
     experiment,
     regularisers,
@@ -26,7 +27,8 @@ from tests.conftest import REPO
 
 @pytest.fixture
 def cfg() -> study.Config:
-    return study.Config.from_preset("quick")
+    """The reference configuration: the full preset, which is the fields' defaults."""
+    return study.Config.from_preset("full")
 
 
 @pytest.mark.parametrize("form", ["none", "joint", "powerlaw", "recency", "uniform", "exponential"])
@@ -80,7 +82,7 @@ def test_reference_powerlaw_is_the_precursor_form(cfg: study.Config) -> None:
 
 def test_powerlaw_counts_decrease_with_lag_and_pure_form_has_slope_minus_d() -> None:
     cfg = study.Config.from_preset(
-        "quick", n_new=4000, budget=1.0, offset=0.0, exponent=1.5, n_tasks=12, n_train=4000
+        "full", n_new=4000, budget=1.0, offset=0.0, exponent=1.5, n_tasks=12, n_train=4000
     )
     n = schedules.make_schedule("powerlaw", cfg)
     last = n[:-1, -1][::-1]  # counts at lags 1..T-1 in the last phase
@@ -117,6 +119,42 @@ def test_diagonal_fisher_matches_per_sample_loop() -> None:
             ref[k] += p.grad**2 / 6
     for k in ref:
         torch.testing.assert_close(fisher[k], ref[k], atol=1e-6, rtol=1e-4)
+
+
+def test_closed_form_fisher_matches_the_per_sample_loop() -> None:
+    """fisher_method="closed_form" ((g^2)^T (a^2) per Linear layer) gives the per-sample loop's Fisher, with the same
+    sampled labels (the generator is left in the same state), on a tiny MLP with dropout (off in eval mode)."""
+    torch.manual_seed(0)
+    model = stream.make_mlp(7, (5, 4), n_classes=3, dropout=0.5)
+    model.train()
+    x = torch.randn(40, 7)
+    gens = [torch.Generator().manual_seed(3) for _ in range(2)]
+    loop = regularisers.diagonal_fisher(model, x, gens[0], chunk=16)
+    closed = regularisers.diagonal_fisher_closed_form(model, x, gens[1])
+    assert list(closed) == list(loop) and model.training
+    for k in loop:
+        torch.testing.assert_close(closed[k], loop[k], atol=1e-7, rtol=1e-5)
+    assert torch.equal(torch.rand(3, generator=gens[0]), torch.rand(3, generator=gens[1]))
+    with pytest.raises(ValueError, match=r"nn\.Linear"):
+        regularisers.diagonal_fisher_closed_form(nn.Sequential(nn.Conv1d(1, 1, 1)), x, gens[1])
+
+
+@pytest.mark.parametrize("kind", ["ewc", "online_ewc"])
+def test_fisher_method_selects_the_closed_form_only_when_asked(cfg: study.Config, kind: str) -> None:
+    """The default (the full preset) keeps the per-sample loop; the quick preset's closed form gives the same
+    penalty to float rounding."""
+    assert cfg.fisher_method == "per_sample"
+    assert study.Config.from_preset("quick").fisher_method == "closed_form"
+    torch.manual_seed(0)
+    model = stream.make_mlp(5, (4,), n_classes=3)
+    x = torch.randn(30, 5)
+    importance = {}
+    for method in ("per_sample", "closed_form"):
+        reg = regularisers.Regulariser(kind, cfg.replace(fisher_method=method, fisher_samples=20))
+        reg.end_task(model, x, torch.Generator().manual_seed(1))
+        importance[method] = reg.importance
+    for k, v in importance["per_sample"].items():
+        torch.testing.assert_close(importance["closed_form"][k], v, atol=1e-7, rtol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["ewc", "online_ewc", "si"])
@@ -288,11 +326,11 @@ def test_regulariser_defaults_are_the_calibration_tables_best() -> None:
     """The committed calibration table (python -m phenomena.studies.powerlaw_rehearsal.calibration) is where the
     defaults come from."""
     record = json.loads((REPO / "data" / "calibration" / "powerlaw_rehearsal.json").read_text())
-    quick = study.Config.from_preset("quick")
+    full = study.Config.from_preset("full")
     assert record["best"] == {
-        "ewc_lambda": quick.ewc_lambda,
-        "online_ewc_lambda": quick.online_ewc_lambda,
-        "si_c": quick.si_c,
+        "ewc_lambda": full.ewc_lambda,
+        "online_ewc_lambda": full.online_ewc_lambda,
+        "si_c": full.si_c,
     }
     table = pd.DataFrame(record["table"])
     assert calibration.best_values(table) == record["best"]
@@ -313,9 +351,73 @@ def test_claim_rows_read_numbers_render_and_declare_a_resolution() -> None:
     for spec in study.claims:
         assert spec.metric in MEASURES.names() or "." in spec.metric, spec.id  # a measure, never a label
         assert isinstance(spec.resolution, str) and spec.resolution in MEASURES.names(), spec.id
-    record = json.loads((REPO / "data" / "results" / "powerlaw_rehearsal.json").read_text())
+    record = json.loads(
+        (REPO / "data" / "sweeps" / "powerlaw_rehearsal" / "full" / "seed-0" / "results.json").read_text()
+    )
     overrides = dict(record["config"])
     cfg = study.Config.from_preset(overrides.pop("preset"), **overrides)
     for row in study.claims(cfg, record["metrics"]):
         assert "{" not in row.statement and "{" not in row.note, row.id
         assert row.evaluated and row.resolution and row.resolution > 0, row.id
+
+
+#: the rows the quick tier does not run (their verdict is the committed full sweep's)
+NOT_RUN_AT_QUICK = {
+    "powerlaw_ewc_combines",
+    "powerlaw_comparable_long_horizon",
+    "recency_comparable_long_horizon",
+    "heavy_tail_keeps_oldest_tasks",
+    "robust_to_number_of_tasks",
+    "robust_to_model_width",
+    "robust_to_amount_rehearsed",
+}
+
+
+def test_full_preset_is_the_defaults() -> None:
+    """The full tier is the fields' defaults exactly (the committed 5-seed sweep ran them)."""
+    assert study.Config.PRESETS["full"] == {}
+    assert study.Config.from_preset("full") == study.Config(preset="full")
+
+
+def test_quick_preset_runs_only_the_main_comparison() -> None:
+    """The quick tier trains the main comparison and nothing else: no robustness or long-horizon job, an exponent
+    sweep that is the main comparison's power-law run, every environment of full but power law + EWC, the reference
+    schedule (T, network, epochs, budget) unchanged."""
+    quick, full = study.Config.from_preset("quick"), study.Config.from_preset("full")
+    assert experiment.robustness_jobs(quick) == [] and experiment.horizon_jobs(quick) == []
+    assert set(quick.sweep_exponents) == {quick.exponent}
+    assert set(full.environments) - set(quick.environments) == {"powerlaw_ewc"}
+    assert quick.n_seeds == 1 and experiment.seeds_of(quick.replace(seed=5)) == [5]
+    same = (
+        "n_tasks",
+        "n_train",
+        "n_test",
+        "n_new",
+        "hidden",
+        "epochs",
+        "batch_size",
+        "lr",
+        "exponent",
+        "budget",
+    )
+    assert all(getattr(quick, f) == getattr(full, f) for f in same)
+    jobs = []
+
+    def record(cfg: study.Config, job: experiment.Job, run: object) -> stream.EnvResult:
+        jobs.append(job)
+        return controls.oracle_runner(cfg, job, None)
+
+    experiment.compute(quick, None, runner=record)
+    main = {(env, 0, json.dumps({})) for env in quick.environments}
+    assert {(env, seed, json.dumps(var)) for env, seed, var in jobs} == main and len(jobs) == len(main)
+
+
+def test_quick_preset_leaves_the_rows_it_does_not_run_not_evaluated() -> None:
+    """At quick every row of the main comparison is judged and the others are "not evaluated" (never NaN or a
+    fail): judged on the oracle learner's metrics at the quick config (no training)."""
+    quick = study.Config.from_preset("quick")
+    rows = {r.id: r for r in study.claims(quick, controls.oracle(quick))}
+    assert rows.keys() == {spec.id for spec in study.claims}
+    assert {i for i, r in rows.items() if not r.evaluated} == NOT_RUN_AT_QUICK
+    for i in rows.keys() - NOT_RUN_AT_QUICK:
+        assert np.isfinite(rows[i].ours), i

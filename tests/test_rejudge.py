@@ -31,7 +31,9 @@ def test_the_metrics_hash_covers_summary_and_compute_not_the_claims(tmp_path: Pa
     """The stored metrics depend on ``summary.py`` and the computation it imports, never on the measures, the rows
     (claims.toml), the prose or the package's ``__init__``."""
     package = REPO / "lib" / "phenomena" / "studies" / STUDY
-    files = {p.name for p in cache.module_closure(f"phenomena.studies.{STUDY}.summary") if p.parent == package}
+    files = {
+        p.name for p in cache.module_closure(f"phenomena.studies.{STUDY}.summary") if p.parent == package
+    }
     assert {"summary.py", "experiment.py", "config.py"} <= files
     assert not files & {"measures.py", "readouts.py", "story.py", "claims.toml"}
     assert study_metrics_hash(STUDY) != study_source_hash(STUDY)

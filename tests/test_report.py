@@ -388,7 +388,9 @@ def test_results_files_in_the_old_format_still_render(tmp_path: Path) -> None:
     ]
     (root / "data" / "results" / "induction_heads.json").write_text(json.dumps(old))
     rows = dashboard_rows(build(root, tmp_path / "site", STUDIES))
-    assert rows[("induction_heads", "sharp_drop")][6] == "fails ! not as expected"  # "expect" defaults to holds
+    assert (
+        rows[("induction_heads", "sharp_drop")][6] == "fails ! not as expected"
+    )  # "expect" defaults to holds
     assert rows[("induction_heads", "init_is_chance")][0] == "claim"  # "kind" defaults to claim
 
 

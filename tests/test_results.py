@@ -71,7 +71,7 @@ def test_claims_frame_is_one_row_per_claim_of_the_committed_results() -> None:
 
 
 def test_sweep_frame_is_one_row_per_claim_and_seed() -> None:
-    summary = json.loads((REPO / "data" / "sweeps" / "icl_linear_regression-quick.json").read_text())
+    summary = json.loads((REPO / "data" / "sweeps" / "icl_linear_regression-full.json").read_text())
     df = results.sweep_frame(summary)
     assert len(df) == sum(len(c["seeds"]) for c in summary["claims"])
     first = summary["claims"][0]
@@ -84,7 +84,7 @@ def test_sweep_frame_is_one_row_per_claim_and_seed() -> None:
 def test_aggregate_writes_the_csv_that_frame_reads(tmp_path: Path) -> None:
     study = "induction_heads"
     shutil.copytree(REPO / "data" / "sweeps" / study, tmp_path / "data" / "sweeps" / study)
-    path = aggregate(tmp_path, study, "quick")
+    path = aggregate(tmp_path, study, "full")
     table = pd.read_csv(path.with_suffix(".csv"))
     expected = results.sweep_frame(json.loads(path.read_text()))
     pd.testing.assert_frame_equal(table, pd.read_csv(io.StringIO(expected.to_csv(index=False))))

@@ -318,7 +318,7 @@ def test_papermill_command_and_environment(monkeypatch: pytest.MonkeyPatch, tmp_
 def test_unknown_study_preset_or_device_name_the_allowed_values() -> None:
     with pytest.raises(ValueError, match=r"study='nope'.*induction_heads"):
         tasks.parse_studies("induction_heads,nope")
-    with pytest.raises(ValueError, match=r"preset='huge'.*\['gpu', 'paper', 'quick', 'smoke'\]"):
+    with pytest.raises(ValueError, match=r"preset='huge'.*\['full', 'gpu', 'paper', 'quick', 'smoke'\]"):
         tasks.check_names([Task(FAST, "huge", 0)])
     with pytest.raises(ValueError, match=r"device='tpu'.*'cuda'"):
         tasks.check_names([Task(FAST, "smoke", 0)], device="tpu")
@@ -465,7 +465,9 @@ def test_local_sweep_end_to_end_then_a_rerun_runs_nothing(tmp_path: Path) -> Non
     assert summary["seeds"] == [0, 1, 2] and summary["source_hash"] == study_source_hash(FAST)
     assert len(summary["claims"]) == len(records[0]["claims"])
     assert all(c["n"] == 3 for c in summary["claims"])  # every seed counts, defined or not
-    assert any(c["n_defined"] == 3 and c["lo"] < c["mean"] < c["hi"] for c in summary["claims"])  # seeds differ
+    assert any(
+        c["n_defined"] == 3 and c["lo"] < c["mean"] < c["hi"] for c in summary["claims"]
+    )  # seeds differ
     assert problems(path, tmp_path) == []  # values, interval, verdict recomputed from the per-seed files
     stamps = [tasks.seed_results_path(tmp_path, Task(FAST, "smoke", s)).stat().st_mtime_ns for s in range(3)]
     again = sweep.sweep([FAST], [0, 1, 2], "smoke", root=tmp_path, jobs=2, device="cpu")

@@ -41,12 +41,12 @@ import math
 import string
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from phenomena.cache import function_slice
-from phenomena.paths import results_path, write_json
+from phenomena.paths import repo_root, results_path, write_json
 
 Kind = Literal["claim", "control", "sanity"]
 Expect = Literal["holds", "fails", "unclear"]
@@ -179,7 +179,18 @@ _SPEC_KEYS = {
     "resolution",
     "note",
 }
-_ALIASES = {"smoke": "quick", "gpu": "paper"}  # a preset a row gives no threshold for takes this one's
+#: a preset a row gives no value for takes the next one's in its chain: the tiers are judged by the full tier's
+#: registered thresholds and expectations unless a row says otherwise; gpu takes the paper preset's
+_FALLBACK = {"smoke": "quick", "quick": "full", "gpu": "paper"}
+
+
+def _at(table: Mapping[str, Any], preset: str) -> tuple[str, Any] | None:
+    """``(the preset whose entry applies, the entry)`` of ``table`` at ``preset``, following :data:`_FALLBACK`."""
+    while preset:
+        if preset in table:
+            return preset, table[preset]
+        preset = _FALLBACK.get(preset, "")
+    return None
 
 
 @dataclass(frozen=True)
@@ -187,9 +198,10 @@ class Spec:
     """One claims row as data (a ``[[row]]`` table of a study's ``claims.toml``).
 
     ``threshold`` and ``evidence`` map presets to the bound (a number, or ``[lo, hi]`` for ``op = "in"``) and where
-    it comes from; ``smoke`` takes ``quick``'s and ``gpu`` ``paper``'s where not given. ``expect`` maps presets to
-    ``holds`` / ``fails`` / ``unclear`` (default ``holds``; ``gpu``, never run yet, ``unclear``), and ``reason`` says
-    why wherever it is not ``holds``. ``resolution``: the smallest change the measurement can show (one test example
+    it comes from; ``full`` (the tier the committed sweep judges) is required, ``quick`` and ``smoke`` take
+    ``full``'s and ``gpu`` ``paper``'s where not given. ``expect`` maps presets to ``holds`` / ``fails`` / ``unclear``
+    with the same fallback (default ``holds``; ``gpu``, never run yet, ``unclear``), and ``reason`` says why wherever
+    it is not ``holds``. ``resolution``: the smallest change the measurement can show (one test example
     of accuracy, one eval interval over the timescale), a number or the name of a measure giving it.
     ``statement`` and ``note`` are templates, formatted with the config's fields and the measures."""
 
@@ -219,29 +231,27 @@ class Spec:
                 )
             if value != "holds" and not self.reason:
                 raise ValueError(f"{where}: expect.{preset}={value!r} needs a reason")
-        if "quick" not in self.threshold:
-            raise ValueError(f"{where}: threshold needs a 'quick' value")
+        if "full" not in self.threshold:
+            raise ValueError(f"{where}: threshold needs a 'full' value (the tier the committed sweep judges)")
 
     def bound(self, preset: str) -> float | tuple[float, float]:
-        value = self.threshold.get(
-            preset, self.threshold.get(_ALIASES.get(preset, ""), self.threshold["quick"])
-        )
+        _, value = _at(self.threshold, preset) or ("full", self.threshold["full"])
         return tuple(value) if isinstance(value, list) else value  # type: ignore[return-value]
 
     def evidence_at(self, preset: str) -> str:
         if preset == "smoke":
-            return "smoke: wiring only; quick's threshold"
-        text = self.evidence.get(preset) or self.evidence.get(_ALIASES.get(preset, ""), "")
-        if preset == "gpu" and "gpu" not in self.threshold:
+            return "smoke: wiring only; the full tier's threshold"
+        source = (_at(self.threshold, preset) or ("full", None))[0]
+        text = (_at(self.evidence, source) or ("", ""))[1]
+        if preset == "gpu" and source != "gpu":
             return f"gpu preset (not run yet, so it expects unclear): the paper preset's threshold; {text}"
-        return text
+        return text if source == preset else f"the {source} tier's threshold: {text}"
 
     def expect_at(self, preset: str) -> Expect:
-        if preset == "smoke":
-            return self.expect.get("quick", "holds")
-        if preset == "gpu":
-            return self.expect.get("gpu", "unclear")
-        return self.expect.get(preset, "holds")
+        if preset == "gpu" and "gpu" not in self.expect:
+            return "unclear"
+        found = _at(self.expect, preset)
+        return found[1] if found else "holds"
 
     def hash(self, preset: str, measures: Measures) -> str:
         """The registration of this row at ``preset``: what judges it (kind, measure name and definition,
@@ -531,6 +541,38 @@ def post_hoc_text(row: Mapping[str, Any]) -> str:
     return f"post hoc: {old} -> {new}{why}"
 
 
+SWEEP_TIER = "full"  # the tier whose committed 5-seed sweep judges every row
+
+
+def committed_sweep(study: str) -> dict[str, Any] | None:
+    """The committed over-seeds summary of ``study`` at the full tier (``data/sweeps/<study>-full.json`` of this
+    checkout), or None."""
+    path = repo_root() / "data" / "sweeps" / f"{study}-{SWEEP_TIER}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def sweep_text(row: Mapping[str, Any]) -> str:
+    """``holds, 0.14 [0.09, 0.19] (5/5 seeds)`` for one row of a sweep summary."""
+    n_defined, n = row.get("n_defined", row.get("n")), row.get("n")
+    if row.get("mean") is None:
+        return f"{row['verdict']} ({n_defined}/{n} seeds defined)"
+    spread = f" [{row['lo']:.3g}, {row['hi']:.3g}]" if row.get("lo") is not None else ""
+    return f"{row['verdict']}, {row['mean']:.3g}{spread} ({n_defined}/{n} seeds)"
+
+
+def with_sweep_verdicts(rows: Sequence[dict[str, Any]], study: str) -> list[dict[str, Any]]:
+    """``rows`` (claim records) where every row this run did not evaluate carries ``full_sweep``: the committed
+    full-tier sweep's verdict for it, to show beside (never counted as this run's outcome)."""
+    summary = committed_sweep(study) if any(r["passed"] is None for r in rows) else None
+    verdicts = {
+        c["id"]: sweep_text(c) for c in (summary or {}).get("claims", []) if c["verdict"] != NOT_EVALUATED
+    }
+    return [
+        {**r, "full_sweep": verdicts[r["id"]]} if r["passed"] is None and r["id"] in verdicts else dict(r)
+        for r in rows
+    ]
+
+
 def _finite_or_explained(c: Claim) -> bool:
     return not c.evaluated or bool(c.note) or (isinstance(c.ours, float) and math.isfinite(c.ours))
 
@@ -559,7 +601,7 @@ def check(
         "preset": preset,
         "seed": seed,
         "wall_time_s": round(float(wall_time_s), 1),
-        "claims": [c.record() for c in claims],
+        "claims": with_sweep_verdicts([c.record() for c in claims], study),
         "departures": list(departures),
         "metrics": metrics or {},
         **(extra or {}),
@@ -588,22 +630,35 @@ def markdown_table(records: Sequence[dict[str, Any]]) -> str:
     for r in records:
         bang = "" if r["outcome"] in (r["expect"], NOT_EVALUATED) or r["expect"] == "unclear" else " **!**"
         hoc = " *post hoc*" if is_post_hoc(r) else ""
+        outcome = r["outcome"]
+        if r.get("full_sweep"):  # not run at this tier: the committed full sweep's verdict, marked as such
+            outcome = f"not run here; *full sweep: {r['full_sweep']}*"
         lines.append(
             f"| {r['kind']} | {md(r['statement'])} | {md(r['paper'])} | {md(fmt_ours(r['ours']))} "
-            f"| {md(r['threshold'])} | {r['outcome']}{bang} | {r['expect']}{hoc} |"
+            f"| {md(r['threshold'])} | {md(outcome)}{bang} | {r['expect']}{hoc} |"
         )
     return "\n".join(lines)
 
 
 def did_not_reproduce(records: Sequence[dict[str, Any]], departures: Sequence[str]) -> list[str]:
     """Bullets for "What did not reproduce": every row that fails (a failing sanity row included) or is expected to
-    fail or be unclear, with its numbers and its post-hoc mark, then every declared departure from the paper."""
+    fail or be unclear, with its numbers and its post-hoc mark; every row not run at this tier whose committed full
+    sweep fails or is unclear, with the sweep's numbers; then every declared departure from the paper."""
     out = []
     for r in records:
+        hoc = f"; {post_hoc_text(r)}" if is_post_hoc(r) else ""
+        where = f"(threshold {r['threshold']}; paper: {r['paper']})"
+        if r["outcome"] == NOT_EVALUATED:
+            swept = r.get("full_sweep", "")
+            if r["kind"] != "sanity" and swept.split(",")[0].split(" ")[0] in ("fails", "unclear"):
+                out.append(
+                    f"`{r['id']}` ({r['kind']}, expected {r['expect']}, not run at this tier{hoc}): {r['statement']}: "
+                    f"the committed full sweep {swept} {where}."
+                )
+            continue
         if not (r["outcome"] == "fails" or (r["kind"] != "sanity" and r["expect"] in ("fails", "unclear"))):
             continue
         why = f" {r['note']}" if r.get("note") else ""
-        hoc = f" ({post_hoc_text(r)})" if is_post_hoc(r) else ""
         if r["expect"] == "unclear":
             why += (
                 " It varies with the seed: over the committed seeds its interval straddles the threshold, so one run"
@@ -611,7 +666,7 @@ def did_not_reproduce(records: Sequence[dict[str, Any]], departures: Sequence[st
             )
         out.append(
             f"`{r['id']}` ({r['kind']}, expected {r['expect']}, {r['outcome']} here{hoc}): {r['statement']} = "
-            f"{fmt_ours(r['ours'])} (threshold {r['threshold']}; paper: {r['paper']}).{why}"
+            f"{fmt_ours(r['ours'])} {where}.{why}"
         )
     return out + [f"Departure: {d}" for d in departures]
 
@@ -629,33 +684,3 @@ def did_not_reproduce_markdown(record: dict[str, Any]) -> str:
 def md(value: Any) -> str:
     """Text safe inside a Markdown table cell."""
     return str(value).replace("|", "\\|").replace("\n", " ")
-
-
-# ------------------------------------------------------------------------ legacy builders (removed once converted)
-
-
-def expectation(preset: str, reason: str = "", **declared: Expect) -> Expect:  # pragma: no cover - legacy
-    if preset == "smoke":
-        return declared.get("quick", "holds")
-    if preset == "gpu":
-        return declared.get("gpu", "unclear")
-    return declared.get(preset, "holds")
-
-
-def declare_after_sweep(
-    preset: str, rows: list[Claim], declared: dict[str, tuple[Expect, str]]
-) -> list[Claim]:
-    if preset not in ("quick", "smoke"):
-        return rows
-    return [replace(c, expect=declared[c.id][0]) if c.id in declared else c for c in rows]
-
-
-def gpu_thresholds(paper: dict[str, Threshold]) -> dict[str, Threshold]:
-    return dict(paper)
-
-
-def _between(cls: type[Claim], *, ours: float, bound: Any, **kw: Any) -> Claim:
-    return cls._make("in", ours, bound, **kw)
-
-
-Claim.between = classmethod(_between)  # type: ignore[attr-defined]

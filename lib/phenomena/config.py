@@ -23,7 +23,9 @@ import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Self, get_args, get_origin
 
-PRESET_NAMES = ("smoke", "quick", "gpu", "paper")
+#: smoke: seconds, wiring only; quick: the default, each paper's headline in minutes on a laptop; full: every claim
+#: row (the committed 5-seed sweep's tier); gpu / paper: the paper's scale on one GPU
+PRESET_NAMES = ("smoke", "quick", "full", "gpu", "paper")
 
 
 def field(
@@ -130,7 +132,7 @@ class StudyConfig:
 
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}
 
-    preset: Literal["smoke", "quick", "gpu", "paper"] = "quick"
+    preset: Literal["smoke", "quick", "full", "gpu", "paper"] = "quick"
     seed: int = field(0, ge=0, doc="seed for data, initialisation and evaluation")
     precision: Literal["fp32", "bf16"] = field(
         "fp32",

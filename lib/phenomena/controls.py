@@ -10,7 +10,7 @@ made by the study's own evaluation code wherever it exists):
   induction circuit, planted intruders, a perfect-memory learner. Every row of kind ``claim`` must *pass* under it,
   unless the module's ``ORACLE_CANNOT`` names the row with the reason the oracle cannot exercise it.
 
-:func:`judge` runs the study's ``claims(cfg, metrics)`` on both, at each preset's thresholds (``quick`` and
+:func:`judge` runs the study's ``claims(cfg, metrics)`` on both, at each preset's thresholds (``full`` and
 ``paper``), and :func:`problems` lists every row that breaks the rule. ``make controls`` (``python -m
 phenomena.controls``) writes ``data/controls/<study>.json`` -- per row the null's and the oracle's value and
 outcome -- which the README table shows beside ours; ``tests/test_controls.py`` recomputes them in ``make test``
@@ -33,7 +33,7 @@ from phenomena.claims import Claim
 from phenomena.paths import output_root, repo_root, write_json
 
 #: the presets whose thresholds the controls judge (smoke is never enforced)
-PRESETS: tuple[str, ...] = ("quick", "paper")
+PRESETS: tuple[str, ...] = ("full", "paper")
 CONTROLS = ("data", "controls")  # under the repository (committed) or the output root (written)
 
 
@@ -138,7 +138,7 @@ def run(study_name: str) -> dict[str, Any]:
     }
 
 
-def table(record: dict[str, Any], preset: str = "quick") -> str:
+def table(record: dict[str, Any], preset: str = "full") -> str:
     """Plain-text table: row -> threshold, null value and outcome, oracle value and outcome."""
     lines = [
         f"{record['study']} ({preset} thresholds)",

@@ -7,7 +7,7 @@ hold / fail / are unclear over seeds, its runtime), ``<!-- reproduce:start/end -
 expected to fail, or is unclear over seeds, with its numbers, and every declared departure) and
 ``<!-- gallery:start/end -->`` (``figures/<study>/*.png``), and the block ``<!-- results:start/end -->`` of
 ``CLAIMS.md`` beside it (one row per claim: the paper's number, ours as ``mean [lo, hi] (n)`` over the seeds of the
-committed quick sweep ``data/sweeps/<study>-quick.json`` where one exists, else the seed-0 run of
+committed full-tier sweep ``data/sweeps/<study>-full.json`` where one exists, else the seed-0 run of
 ``data/results/<study>.json``, the null and oracle controls' values from ``data/controls/<study>.json``, the verdict
 and the expectation). A test checks that the committed files equal what this module writes, so they cannot drift
 from the results.
@@ -26,7 +26,7 @@ from phenomena import studies
 from phenomena.claims import did_not_reproduce, md, post_hoc_text
 from phenomena.paths import atomic_path, repo_root
 
-SWEEP_PRESET = "quick"
+SWEEP_PRESET = "full"  # the tier the committed 5-seed sweep judges
 
 
 def number(value: Any) -> str:
@@ -74,7 +74,7 @@ def _study_order(root: Path) -> list[str]:
 
 
 def _controls(root: Path, study: str) -> dict[str, dict[str, Any]]:
-    """The committed null/oracle values of a study's rows at the quick thresholds (empty if none committed)."""
+    """The committed null/oracle values of a study's rows at the full tier's thresholds (empty if none committed)."""
     path = root / "data" / "controls" / f"{study}.json"
     if not path.exists():
         return {}
@@ -128,7 +128,7 @@ def margin_text(row: dict[str, Any] | None) -> str:
 
 
 def _runtime(record: dict[str, Any], sweep: dict[str, Any] | None) -> float:
-    """Minutes of one quick run: the median over the sweep's runs (a seed served from the cache takes seconds)."""
+    """Minutes of one full-tier run: the median over the sweep's runs (a seed served from the cache takes seconds)."""
     walls = [w for w in (sweep or {}).get("wall_time_s", {}).values() if w is not None]
     return (statistics.median(walls) if walls else record["wall_time_s"]) / 60
 
@@ -152,7 +152,7 @@ def glance(root: Path) -> str:
     the claim verdicts counted, runtime."""
     rows = [
         "| Study | Headline figure | What it tests | What reproduces (verdicts over seeds) "
-        "| Claims: holds / fails / unclear | One run |",
+        "| Claims: holds / fails / unclear | One run: default / full |",
         "|---|---|---|---|---|---|",
     ]
     for study in _study_order(root):
@@ -169,7 +169,7 @@ def glance(root: Path) -> str:
         rows.append(
             f'| [{module.TITLE}](notebooks/{study}.ipynb) | <img src="{fig}" width="260"> '
             f"| {md(getattr(module, 'SUMMARY', ''))} | {md(one_liner(getattr(module, 'HEADLINES', {}), judged))} "
-            f"| {counts} ({seeds}) | {_runtime(record, sweep):.1f} min |"
+            f"| {counts} ({seeds}) | {record['wall_time_s'] / 60:.1f} / {_runtime(record, sweep):.1f} min |"
         )
     return "\n".join(rows)
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from phenomena import studies
 from phenomena.aggregate import aggregate
+from phenomena.claims import with_sweep_verdicts
 from phenomena.paths import repo_root, write_json
 from phenomena.run import study_metrics_hash, study_source_hash
 
@@ -41,7 +42,9 @@ def rejudge_record(path: Path) -> str:
         return "stale: its config no longer builds as recorded; re-run it"
     metrics = record["metrics"]
     registered = {row["id"]: row.get("registered") for row in record["claims"]}
-    record["claims"] = [c.record() for c in study.claims(cfg, metrics, registered)]
+    record["claims"] = with_sweep_verdicts(
+        [c.record() for c in study.claims(cfg, metrics, registered)], record["study"]
+    )
     record["departures"] = list(study.departures(cfg, metrics))
     record["source_hash"] = study_source_hash(record["study"])
     record["rejudged"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")

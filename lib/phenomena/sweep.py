@@ -182,7 +182,7 @@ def sweep(
 
 def make_figures(
     study_names: Sequence[str],
-    preset: str = "quick",
+    preset: str = "full",
     *,
     root: Path | None = None,
     jobs: int | None = None,

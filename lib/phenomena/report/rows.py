@@ -182,7 +182,10 @@ def dashboard_rows(
     rows = [sweep_row(swept[i], c) if i in swept else run_row(c) for i, c in single.items()]
     rows += [sweep_row(c, None) for i, c in swept.items() if i not in single]
     preset = str(record.get("preset", "quick"))
-    by_id = {r["id"]: r for r in (controls or {}).get("rows", {}).get(preset, [])}
+    judged = (controls or {}).get("rows", {})
+    by_id = {
+        r["id"]: r for r in judged.get(preset) or judged.get("full", [])
+    }  # the tiers share full's thresholds
     return [
         dataclasses.replace(
             row,
@@ -370,10 +373,12 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def find_sweep(root: Path, study: str, preset: str) -> Path | None:
-    """The sweep summary of ``study``: at the single run's preset if there is one, else the most recent."""
-    exact = root / "data" / "sweeps" / f"{study}-{preset}.json"
-    if exact.exists():
-        return exact
+    """The sweep summary of ``study``: at the single run's preset if there is one, else the full tier's (the
+    committed sweep that judges every row), else the most recent."""
+    for tier in (preset, "full"):
+        exact = root / "data" / "sweeps" / f"{study}-{tier}.json"
+        if exact.exists():
+            return exact
     latest: list[tuple[str, Path]] = []
     for path in sorted((root / "data" / "sweeps").glob(f"{study}-*.json")):
         summary = read_json(path)

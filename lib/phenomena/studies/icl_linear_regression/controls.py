@@ -96,8 +96,9 @@ def blend(a: Predictor, b: Predictor, weight: float) -> Predictor:
 
 
 def config() -> Config:
-    """The quick preset's task, with fewer evaluation prompts (the controls take seconds)."""
-    return Config.from_preset("quick", eval_prompts=512, td_eval_prompts=256)
+    """The full preset's task and panels (every row: the task pools and the depth panel), with fewer evaluation
+    prompts (the controls take seconds)."""
+    return Config.from_preset("full", eval_prompts=512, td_eval_prompts=256)
 
 
 def null(cfg: Config) -> dict[str, Any]:

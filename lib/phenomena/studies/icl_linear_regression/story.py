@@ -80,4 +80,9 @@ def comparison(cfg: Config, m: dict[str, Any]) -> str:
             f"{td[-1]['unseen/err/ridge']:.3f} (Raventós et al.: past a threshold of ~2^14 tasks the model matches "
             "ridge; the claims table says on which side of each comparison ours lands)."
         )
+    else:
+        lines.append(
+            '* **Task diversity.** Not run at this tier (`td_pool_sizes` is empty): `preset="full"` runs Raventós\' '
+            "task pools, and the claims table shows its committed sweep's verdicts."
+        )
     return "\n".join(lines)

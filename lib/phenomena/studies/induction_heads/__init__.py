@@ -11,7 +11,8 @@ in-context classification task, and burstiness decides between in-context and in
 Modules: ``config``, ``copy_task`` (data and probes), ``scores`` (induction / previous-token / ICL scores, transition
 steps), ``training`` (the copy models, head table, ablations), ``reddy`` (the classification task), ``experiment``
 (``compute``), ``summary`` (``summarize``: what a run stores), ``measures`` (the named numbers the claims read),
-``claims.toml`` (the rows, as data), ``story`` (departures and comparison prose).
+``claims.toml`` (the rows, as data), ``story`` (departures and comparison prose), ``plots`` (the notebook's
+panels that a tier may switch off).
 """
 
 from pathlib import Path

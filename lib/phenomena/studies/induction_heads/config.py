@@ -54,9 +54,34 @@ class Config(StudyConfig):
             rd_eval_every=20,
             rd_eval_size=64,
         ),
-        "quick": dict(),
+        # the headline tier (the notebook's default; `make figures` at seed 0): the phase change of the 2-layer model
+        # and the rows it supports (heads form, previous-token head, abrupt loss drop, heads with the loss drop,
+        # copying, the ICL score, the main model's ablations) with the 1-layer and fixed-offset controls. The main
+        # model keeps its 4,000 steps: the phase change's timing varies by seed (induction-score t50 1.9-2.7k and t90
+        # 2.2-3.3k steps over seeds 0-6, the latest at seed 5), it needs a plateau after it, and the copy loss still
+        # falls after it (the unseen-length copy row, < 0.35 of ln V, is 0.24-0.33 at 4,000 steps over seeds 0-6; at
+        # 3,000 steps seeds 2 and 4 would fail it, 0.356 and 0.353). The 1-layer control runs 2,000 steps like the
+        # fixed-offset one (it forms no head at 4,000 either: its rows only get easier). Evaluations every 100 steps
+        # instead of 50 (the transition's t10 -> t90 window is ~600 steps, the timing rows' resolution 100 / t50 ~
+        # 0.04-0.05; an evaluation costs ~8 training steps), checkpoints every 200 (on the evaluations).
+        # Switched off: the 6-head ablation model (spare_steps = 0: 29% of the full tier's time) and every Reddy run
+        # (rd_steps = 0 and no burstiness / K / eps values: 37%); their 9 rows come out "not evaluated" and the full
+        # tier's committed sweep judges them
+        "quick": dict(
+            one_layer_steps=2000,
+            eval_every=100,
+            checkpoint_every=200,
+            spare_steps=0,
+            rd_steps=0,
+            rd_burstiness=(),
+            rd_sweep_classes=(),
+            rd_sweep_eps=(),
+        ),
+        # every claim row: the field defaults exactly (the main model, the 1-layer and fixed-offset controls, the
+        # 6-head ablation model, the seven Reddy runs; ~14 min on one core); the committed 5-seed sweep
+        "full": dict(),
         # one modern GPU, <= 2 min (not yet timed on one): the paper preset's copy task and model, 6k steps;
-        # quick's Reddy runs with the paper's burstiness values and evaluation size
+        # full's Reddy runs with the paper's burstiness values and evaluation size
         "gpu": dict(
             seq_len=256,
             segment_min=16,
@@ -152,17 +177,25 @@ class Config(StudyConfig):
     spare_heads: int = field(
         6,
         ge=0,
-        doc="heads per layer of a second 2-layer model, trained only for the ablations, with heads to spare (at "
-        "quick every one of 4 layer-1 heads becomes an induction head); 0 = ablate the main model",
+        doc="heads per layer of a second 2-layer model, trained only for the ablations, with heads to spare (in the "
+        "main model every one of 4 layer-1 heads becomes an induction head); 0 = ablate the main model",
     )
     spare_d_model: int = field(96, positive=True, doc="residual width of the ablation model")
     spare_steps: int = field(
         5000,
-        positive=True,
-        doc="optimiser steps of the ablation model (evaluated every checkpoint_every steps: only its end is used)",
+        ge=0,
+        doc="optimiser steps of the ablation model (evaluated every checkpoint_every steps: only its end is used); "
+        "0 = no ablation model at all (quick): its two rows are not evaluated, whatever spare_heads",
     )
     # optimisation (fresh tokens every step)
-    steps: int = field(4000, positive=True, doc="optimiser steps (2-layer model and 1-layer control alike)")
+    steps: int = field(
+        4000,
+        positive=True,
+        doc="optimiser steps (2-layer model; the 1-layer control too, unless one_layer_steps)",
+    )
+    one_layer_steps: int = field(
+        0, ge=0, doc="optimiser steps of the 1-layer control; 0 = steps, as the 2-layer model (full)"
+    )
     batch_size: int = field(32, positive=True, doc="sequences per step")
     lr: float = field(2e-3, positive=True, doc="AdamW learning rate")
     warmup_steps: int = field(200, ge=0, doc="linear lr warmup")
@@ -185,12 +218,14 @@ class Config(StudyConfig):
     )
     rd_jump_classes: int = field(0, ge=0, doc="classes K of the abrupt-jump run; 0 = fresh classes (K = inf)")
     rd_classes: int = field(512, ge=0, doc="classes K of the burstiness runs (a multiple of rd_labels)")
-    rd_burstiness: tuple[int, ...] = field((1, 4), positive=True, doc="burstiness values B compared at K")
+    rd_burstiness: tuple[int, ...] = field(
+        (1, 4), positive=True, doc="burstiness values B compared at K (empty at quick: no burstiness runs)"
+    )
     rd_sweep_classes: tuple[int, ...] = field(
-        (64, 2048), ge=0, doc="K values of the K sweep (ends only at quick)"
+        (64, 2048), ge=0, doc="K values of the K sweep (ends only at full; empty at quick)"
     )
     rd_sweep_eps: tuple[float, ...] = field(
-        (0.0, 1.0), ge=0.0, doc="eps values of the eps sweep (ends only at quick)"
+        (0.0, 1.0), ge=0.0, doc="eps values of the eps sweep (ends only at full; empty at quick)"
     )
     rd_eps_classes: int = field(256, ge=0, doc="classes K of the eps sweep; 0 = rd_classes")
     rd_sweep_bursty: int = field(2, positive=True, doc="B of the K and eps sweeps")
@@ -199,7 +234,9 @@ class Config(StudyConfig):
     rd_hidden: int = field(128, positive=True, doc="width of the MLP classifier")
     rd_init_std: float = field(0.1, positive=True, doc="weight init std of the classification transformer")
     rd_steps: int = field(
-        3500, positive=True, doc="steps of the abrupt-jump run (jumps at ~2.1-2.5k, seeds 0-2)"
+        3500,
+        ge=0,
+        doc="steps of the abrupt-jump run (jumps at ~2.1-2.5k, seeds 0-2); 0 = no jump run (quick)",
     )
     rd_lr: float = field(1e-3, positive=True, doc="Adam lr of the abrupt-jump run")
     rd_sweep_steps: int = field(1500, positive=True, doc="steps of each burstiness / sweep run")

@@ -72,11 +72,11 @@ OUT_SCALE = 9.0
 
 
 def config() -> Config:
-    """The quick task (V = 64, T = 64) at the hand-built circuit's width (3V + T = 256 residual dimensions, at least
-    max(T, V + 1) per head: d_model = 288 with 4 heads, not quick's 8, whose 36-wide heads cannot hold the circuit),
+    """The full tier's task (V = 64, T = 64) at the hand-built circuit's width (3V + T = 256 residual dimensions, at
+    least max(T, V + 1) per head: d_model = 288 with 4 heads, not 8, whose 36-wide heads cannot hold the circuit),
     two training steps for the null, smaller evaluation sets (16 sequences per probe, 256 per Reddy set)."""
     return Config.from_preset(
-        "quick",
+        "full",
         d_model=288,
         n_heads=4,
         steps=2,

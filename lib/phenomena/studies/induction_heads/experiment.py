@@ -80,9 +80,12 @@ def reddy_run(cfg: Config, s: ReddySetting, run: Run) -> History:
 
 def compute(cfg: Config, run: Run) -> Results:
     """Train (cached) and analyse everything the notebook shows."""
-    two, one = copy_run(cfg, 2, run), copy_run(cfg, 1, run)
+    two = copy_run(cfg, 2, run)
+    # one_layer_steps > 0 (quick): the 1-layer control's own schedule; 0 (full): the 2-layer model's
+    one = copy_run(cfg.replace(steps=cfg.one_layer_steps) if cfg.one_layer_steps else cfg, 1, run)
     shortcut = copy_run(shortcut_config(cfg), 2, run)
-    spare = copy_run(cfg.spare_config(), 2, run) if cfg.spare_heads else two
+    # spare_steps = 0 (quick): no ablation model; the two rows read off it are not evaluated (measures.py)
+    spare = copy_run(cfg.spare_config(), 2, run) if cfg.spare_heads and cfg.spare_steps else two
     eval_set = EvalSet.make(cfg)
     ev = two.evals()
     steps = ev["step"].to_numpy()
@@ -110,7 +113,8 @@ def compute(cfg: Config, run: Run) -> Results:
         group: [(s, reddy_run(cfg, s, run)) for s in settings]
         for group, settings in reddy_settings(cfg).items()
     }
-    jump = reddy_jump(reddy["jump"][0][1], cfg.rd_eval_burstiness / cfg.rd_pairs)
+    # rd_steps = 0 (quick): no jump run, nothing to time
+    jump = reddy_jump(reddy["jump"][0][1], cfg.rd_eval_burstiness / cfg.rd_pairs) if reddy["jump"] else {}
     return Results(
         two,
         one,

@@ -141,6 +141,12 @@ def _ablations(m: Metrics, spare: bool) -> dict[str, dict[str, Any]]:
     return {row["kind"]: row for row in rows}
 
 
+def _ablation_model_trained(cfg: Config) -> None:
+    """NotEvaluated where the configuration trains no ablation model (spare_steps = 0: the quick tier)."""
+    if not cfg.spare_steps:
+        raise NotEvaluated("spare_steps = 0: no ablation model at this preset (preset='full' trains it)")
+
+
 def _induction_effect(abl: dict[str, dict[str, Any]]) -> bool:
     return "all_induction" in abl and abl["all_induction"]["delta_loss"] > INDUCTION_EFFECT
 
@@ -154,6 +160,7 @@ def ablation_head_dim(cfg: Config, m: Metrics) -> float:
 @MEASURES
 def ablated_loss_over_bigram(cfg: Config, m: Metrics) -> float:
     """Ablation model, its induction heads zeroed: repeated-copy loss / bigram entropy (NaN: none or all of layer 1)."""
+    _ablation_model_trained(cfg)
     row = _ablations(m, spare=True).get("all_induction")
     if row is None or row["heads"] == row["layer_heads"]:
         return NAN
@@ -163,6 +170,7 @@ def ablated_loss_over_bigram(cfg: Config, m: Metrics) -> float:
 @MEASURES
 def matched_over_induction_rise(cfg: Config, m: Metrics) -> float:
     """Ablation model: loss rise, as many non-induction heads of layer 1 zeroed / its induction heads zeroed."""
+    _ablation_model_trained(cfg)
     abl = _ablations(m, spare=True)
     if not _induction_effect(abl) or "matched_non_induction" not in abl:
         return NAN
@@ -203,6 +211,8 @@ def idle_over_induction_rise(cfg: Config, m: Metrics) -> float:
 @MEASURES
 def reddy_jump_width(cfg: Config, m: Metrics) -> float:
     """(t_hi - t_lo) / t_hi of the novel-class in-context accuracy's jump to 0.9 (1 if it never gets there)."""
+    if not m["reddy"]["jump"]:
+        raise NotEvaluated("rd_steps = 0: no abrupt-jump run at this preset (preset='full' runs it)")
     return m["reddy"]["jump"][0]["jump"]["width_over_time"]
 
 

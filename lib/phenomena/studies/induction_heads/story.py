@@ -50,6 +50,12 @@ def departures(cfg: Config, m: dict[str, Any]) -> list[str]:
         if sweeps
         else ""
     )
+    one_layer = (
+        f" The 1-layer control trains {cfg.one_layer_steps:,} steps, the fixed-offset control half the 2-layer model's."
+        if cfg.one_layer_steps
+        else ""
+    )
+    reddy_runs = bool(cfg.rd_steps or cfg.rd_burstiness or sweeps)
     return [
         f"Data: a synthetic copy task (V = {cfg.vocab_size}, contexts of {cfg.seq_len} tokens, a random segment of "
         f"{cfg.segment_min}-{cfg.segment_max} tokens copied after 0-{cfg.gap_max} filler tokens, fresh sequences "
@@ -57,16 +63,21 @@ def departures(cfg: Config, m: dict[str, Any]) -> list[str]:
         "learned.",
         f"Model: 2-layer attention-only, {cfg.d_model} wide, {cfg.n_heads} heads per layer, no LayerNorm, {pos}, init std {cfg.init_std:g}, "
         f"{cfg.steps:,} steps of {cfg.batch_size} sequences (Olsson et al.'s small attention-only models see "
-        "billions of tokens).",
+        "billions of tokens)." + one_layer,
         "Phase-change timing: the probe's copy gain (first-copy minus repeated-copy loss) and the fresh tokens' loss "
         "(the bigram stage) are timed apart; Olsson et al. read one loss curve of natural text.",
         f"ICL score: mean loss over the last eighth of the context minus the first eighth ({cfg.seq_len}-token "
         "contexts; the first eighth never holds a copy, and its tokens are predictable from the bigram table alone); "
         "Olsson et al. take the loss at token 500 minus the loss at token 50.",
-        f"Reddy's task at his D = {cfg.rd_dim}, L = {cfg.rd_labels}, N = {cfg.rd_pairs}, eps = {cfg.rd_eps:g}, with "
-        f"short runs: {cfg.rd_steps:,} steps for the abrupt-jump run (fresh classes every sequence), "
-        f"{cfg.rd_sweep_steps:,} per burstiness run (K = {cfg.rd_classes}, B in {{{bursts}}}){sweep}.",
-    ]
+    ] + (
+        [
+            f"Reddy's task at his D = {cfg.rd_dim}, L = {cfg.rd_labels}, N = {cfg.rd_pairs}, eps = {cfg.rd_eps:g}, "
+            f"with short runs: {cfg.rd_steps:,} steps for the abrupt-jump run (fresh classes every sequence), "
+            f"{cfg.rd_sweep_steps:,} per burstiness run (K = {cfg.rd_classes}, B in {{{bursts}}}){sweep}."
+        ]
+        if reddy_runs
+        else []
+    )
 
 
 def comparison(cfg: Config, m: dict[str, Any]) -> str:
@@ -108,8 +119,11 @@ def comparison(cfg: Config, m: dict[str, Any]) -> str:
         f"{short['probe_loss_rep']:.2f} nats and no head's induction score exceeds "
         f"{short['probe_induction_max']:.2f} (the copy task's own model: {f['probe_induction_max']:.2f}).",
     ]
-    jump = m["reddy"]["jump"][0]["jump"]
-    if jump["jumped"]:
+    runs = m["reddy"]["jump"]
+    jump = runs[0]["jump"] if runs else {}
+    if not runs:
+        lines.append("* **Reddy's task.** Not run at this tier: preset='full' runs it.")
+    elif jump["jumped"]:
         lines.append(
             f"* **Reddy's task.** In-context accuracy on novel classes jumps from the slow phase's side "
             f"({jump['lo']:.2f}) to 0.9 between steps {jump['t_lo']:.0f} and {jump['t_hi']:.0f}, a width of "

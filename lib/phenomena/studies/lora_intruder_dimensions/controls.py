@@ -81,8 +81,8 @@ BASE_F = {
 
 
 def config() -> Config:
-    """The quick preset's runs (ranks 1 / 4 / 16, the lr sweep at r = 1, lambdas, epsilon 0.5, top 10)."""
-    return Config.from_preset("quick")
+    """The full preset's runs (ranks 1 / 4 / 16, the lr sweep at r = 1, lambdas, epsilon 0.5, top 10): every row."""
+    return Config.from_preset("full")
 
 
 def base_matrices(seed: int = 0) -> dict[str, Tensor]:
@@ -228,8 +228,11 @@ def _sequence(
     cfg: Config, weights: dict[str, dict[str, Tensor]], W0: dict[str, Tensor], learned: bool
 ) -> list:
     """The sequential panel: after each later task the earlier task's accuracy falls by the relative energy of the
-    later update (the constructed response); LoRA's later update plants one intruder per matrix, full FT's is dense."""
-    out = []
+    later update (the constructed response); LoRA's later update plants one intruder per matrix, full FT's is dense.
+    Empty without ``seq_tasks`` (no sequential panel), as in :func:`experiment.run_study`."""
+    out: list = []
+    if not cfg.seq_tasks:
+        return out
     for spec in (cfg.full_run(), cfg.headline_run()):
         method = "full FT" if spec.method == "full" else f"LoRA r={spec.rank}"
         W = weights[spec.name]

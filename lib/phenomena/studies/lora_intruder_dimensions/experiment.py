@@ -66,7 +66,7 @@ class Results:
     accuracy), the task descriptions, one row per run (``rows``), per-run, per-matrix spectra (``analyses``),
     intruders during training of the lr-sweep runs (``steps``), the intervention on the headline run at the paper's
     rule (``intervened``, its ``targets`` and ``intervention`` rows; empty when that run did not learn or has no
-    intruder), peft's variant (``peft``) and the sequential panel (``sequence``)."""
+    intruder), peft's variant (``peft``) and the sequential panel (``sequence``; empty without ``seq_tasks``)."""
 
     base: Base
     finetunes: dict[str, FineTune]
@@ -302,8 +302,9 @@ def _sequence_job(cfg: Config, spec: RunSpec, snapshot_every: int, threads: int)
 
 def train_in_parallel(cfg: Config, run: Run, workers: int, threads: int) -> None:
     """Fill the cache with every fine-tuning run of :func:`run_study` -- the runs on the target task, then the two
-    sequential panels -- ``workers`` at a time in spawned processes, so that :func:`run_study` then reads them. A
-    no-op for one worker, off the CPU, or with the cache disabled (the processes could not hand their runs back)."""
+    sequential panels (if ``seq_tasks`` names any) -- ``workers`` at a time in spawned processes, so that
+    :func:`run_study` then reads them. A no-op for one worker, off the CPU, or with the cache disabled (the
+    processes could not hand their runs back)."""
     if workers < 2 or run.device.type != "cpu" or os.environ.get("PHENOMENA_NO_CACHE"):
         return
     sweep = {s.name for s in cfg.families()["lr sweep"]}
@@ -314,7 +315,7 @@ def train_in_parallel(cfg: Config, run: Run, workers: int, threads: int) -> None
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         for job, jobs in (
             (_train_job, specs),
-            (_sequence_job, [cfg.full_run(), cfg.headline_run()]),
+            (_sequence_job, [cfg.full_run(), cfg.headline_run()] if cfg.seq_tasks else []),
         ):
             futures = [pool.submit(job, cfg, s, snap[s.name], threads) for s in jobs]
             done, pending = wait(futures, timeout=max(1.0, deadline - time.monotonic()))
@@ -357,10 +358,11 @@ def run_study(cfg: Config, base: Base, run: Run) -> dict[str, Any]:
     targets, inter, peft_rows = {}, [], []
     if intervened:
         targets, inter, peft_rows = intervene_on(fts[intervened], analyses[intervened], base, task, ev, cfg)
-    # sequential fine-tuning: full FT vs the headline LoRA on the target task, then each later task
+    # sequential fine-tuning: full FT vs the headline LoRA on the target task, then each later task (none when
+    # seq_tasks is empty, the quick tier: no sequential panel)
     seq = []
     names = ["a", *(f"seq{i}" for i in range(1, len(later) + 1))]
-    for spec in (cfg.full_run(), cfg.headline_run()):
+    for spec in (cfg.full_run(), cfg.headline_run()) if later else ():
         stages = get_sequence(base, [task, *later], spec, cfg, run, fts[spec.name])
         for i, st in enumerate(stages):
             heads = {names[j]: ([task, *later][j], stages[j].head) for j in range(i + 1)}

@@ -43,6 +43,7 @@ def one_test_example(cfg: Config, m: Metrics) -> float:
 def one_later_test_example(cfg: Config, m: Metrics) -> float:
     """One example of the smallest later task's test set, in accuracy (a topic task holds n_test_per_class test
     examples per class unless a class has fewer than twice that, so this is the finest it can be)."""
+    _needs_sequence(cfg)
     return 1 / min(len(TASK_MODULES[t.removeprefix("topics-")]) * cfg.n_test_per_class for t in cfg.seq_tasks)
 
 
@@ -70,6 +71,8 @@ def full_ft_intruders(cfg: Config, m: Metrics) -> float:
 @MEASURES
 def lora_minus_full_fewest(cfg: Config, m: Metrics) -> float:
     """Fewest intruders of LoRA at the paper's rule over r <= 16 minus full FT's; NaN unless all of them learned."""
+    if sum(r <= 16 for r in cfg.ranks) < 2:
+        raise NotEvaluated("a minimum over ranks r <= 16 needs >= 2 of them at the paper's rule")
     return as_float(m["lora_minus_full_intruders"])
 
 
@@ -171,6 +174,12 @@ def intervention_acc_cost(cfg: Config, m: Metrics) -> float:
 # ------------------------------------------------------------------------------------------------ the sequence panel
 
 
+def _needs_sequence(cfg: Config) -> None:
+    """Raise :class:`NotEvaluated` where the configuration has no sequential panel (no ``seq_tasks``)."""
+    if not cfg.seq_tasks:
+        raise NotEvaluated("the sequential panel needs >= 1 later task (seq_tasks is empty)")
+
+
 def later_task_gaps(sequence: list[dict[str, Any]]) -> dict[str, float]:
     """Per later task of the sequential panel: LoRA's accuracy on it right after training on it, minus full FT's."""
     out = {}
@@ -186,6 +195,7 @@ def later_task_gaps(sequence: list[dict[str, Any]]) -> dict[str, float]:
 @MEASURES
 def worst_later_task_gap(cfg: Config, m: Metrics) -> float:
     """Lowest accuracy on a later task of the sequence right after training on it, LoRA minus full FT."""
+    _needs_sequence(cfg)
     return min(later_task_gaps(m["sequence"]).values(), default=NAN)
 
 
@@ -196,17 +206,20 @@ def lora_method(m: Metrics) -> str:
 @MEASURES
 def seq_lora_drop(cfg: Config, m: Metrics) -> float:
     """Target-task accuracy LoRA lost over the later tasks of the sequence."""
+    _needs_sequence(cfg)
     return m["sequence_task_a_acc_drop"][lora_method(m)]
 
 
 @MEASURES
 def seq_full_drop(cfg: Config, m: Metrics) -> float:
     """Target-task accuracy full FT lost over the later tasks of the sequence."""
+    _needs_sequence(cfg)
     return m["sequence_task_a_acc_drop"]["full FT"]
 
 
 @MEASURES
 def seq_drop_lora_minus_full(cfg: Config, m: Metrics) -> float:
     """Target-task accuracy lost over the sequence, LoRA minus full FT."""
+    _needs_sequence(cfg)
     drops = m["sequence_task_a_acc_drop"]
     return drops[lora_method(m)] - drops["full FT"]

@@ -12,6 +12,28 @@ def _num(x: float | None) -> float:
     return float("nan") if x is None else float(x)
 
 
+PAPER_FULL_LR, PAPER_LR_ALPHA = (
+    1e-5,
+    2.4e-3,
+)  # Shuttleworth et al.: full FT's lr and LoRA's alpha x lr (App. B.3)
+
+
+def _learning_rates(cfg: Config) -> str:
+    """The learning rates, said as the paper's or as a departure from it."""
+    ranks = ", ".join(map(str, cfg.ranks))
+    if (cfg.full_lr, cfg.lr_alpha_product) == (PAPER_FULL_LR, PAPER_LR_ALPHA):
+        return (
+            f"Full fine-tuning at the paper's lr {cfg.full_lr:g}; LoRA at the paper's rule alpha = 2r, alpha x lr = "
+            f"{cfg.lr_alpha_product:g}, ranks {ranks} (the paper: 1-64)."
+        )
+    return (
+        f"Learning rates off the paper's: full fine-tuning at {cfg.full_lr:g} ({cfg.full_lr / PAPER_FULL_LR:.2g}x "
+        f"the paper's {PAPER_FULL_LR:g}), LoRA at alpha = 2r with alpha x lr = {cfg.lr_alpha_product:g} "
+        f"({cfg.lr_alpha_product / PAPER_LR_ALPHA:.2g}x the paper's rule), ranks {ranks}: the quick tier's "
+        "shorter runs keep lr x steps of the rule's 5 epochs; preset='full' trains at the paper's rates."
+    )
+
+
 def departures(cfg: Config, m: dict[str, Any]) -> list[str]:
     """Declared departures from the paper's setup, with our numbers."""
     task = m["task"]
@@ -25,8 +47,7 @@ def departures(cfg: Config, m: dict[str, Any]) -> list[str]:
         f"training examples with {cfg.warmup_frac:.0%} warmup and linear decay (the paper: 5 epochs, 6% warmup, "
         "linear decay); 5 epochs of MNLI are ~120k steps, so at the paper's rule our updates are far smaller, most "
         "at the ranks whose lr the rule divides by r.",
-        f"Full fine-tuning at the paper's lr {cfg.full_lr:g}; LoRA at the paper's rule alpha = 2r, alpha x lr = "
-        f"{cfg.lr_alpha_product:g}, ranks {', '.join(map(str, cfg.ranks))} (the paper: 1-64).",
+        _learning_rates(cfg),
         "Forgetting is MiniLM's own training loss (contrastive sentence retrieval, InfoNCE at temperature "
         f"{cfg.probe_temperature:g}) on {cfg.n_probe} sentences of news prose (the Lee corpus shipped in gensim's "
         "test data) against their word-dropped copies; the paper measures its pre-training loss on the pre-training "
@@ -35,6 +56,33 @@ def departures(cfg: Config, m: dict[str, Any]) -> list[str]:
         "intervention (the paper has neither).",
     ]
     return out
+
+
+#: what the comparison says of a panel the quick tier does not run
+NOT_RUN = 'Not run at this tier: `preset="full"` runs it (its committed 5-seed sweep judges the rows).'
+
+
+def _forgetting_line(cfg: Config, m: dict[str, Any]) -> str:
+    """Intruders vs forgetting over the lr sweep and beyond the update's size; at the quick tier (the rule's run
+    only) the two forgetting numbers of the headline comparison."""
+    sweep = m["lr_sweep"]
+    if len(sweep) < 2:
+        full = next(r for r in m["runs"] if r["method"] == "full")
+        head = f"LoRA r = {cfg.headline_rank} at the rule {sweep[0]['forgetting']:.4f}; " if sweep else ""
+        return (
+            f"* **Intruders vs forgetting.** Forgetting on news prose: full FT {full['forgetting']:.4f}, {head}"
+            f"the lr sweep and the other ranks that set intruders against forgetting: {NOT_RUN}"
+        )
+    return (
+        f"* **Intruders vs forgetting.** Over the lr sweep's runs that learned, Spearman rho(intruders, forgetting on "
+        f"news prose) = {_num(m['rho_sweep_forgetting']):.2f} (paper 0.971), rho(||dW||, forgetting) = "
+        f"{_num(m['rho_sweep_size_forgetting']):.2f}; on the in-domain Python-docs probe "
+        f"{_num(m['rho_sweep_forgetting_pydocs']):.2f}; with embedding drift {_num(m['rho_sweep_drift']):.2f}; with "
+        f"accuracy {_num(m['rho_sweep_acc']):.2f} (paper -0.338, not significant). Beyond the update's size (the "
+        f"residual of forgetting after a line on ||dW||, over the {m['beyond_size_runs']} LoRA runs that learned), "
+        f"intruders correlate at {_num(m['intruders_beyond_size']):.2f}: near 0 means the update's size, not its "
+        "intruders, carries the forgetting here."
+    )
 
 
 def comparison(cfg: Config, m: dict[str, Any]) -> str:
@@ -57,14 +105,7 @@ def comparison(cfg: Config, m: dict[str, Any]) -> str:
             if first and first["lr"] > rule
             else "."
         ),
-        f"* **Intruders vs forgetting.** Over the lr sweep's runs that learned, Spearman rho(intruders, forgetting on "
-        f"news prose) = {_num(m['rho_sweep_forgetting']):.2f} (paper 0.971), rho(||dW||, forgetting) = "
-        f"{_num(m['rho_sweep_size_forgetting']):.2f}; on the in-domain Python-docs probe "
-        f"{_num(m['rho_sweep_forgetting_pydocs']):.2f}; with embedding drift {_num(m['rho_sweep_drift']):.2f}; with "
-        f"accuracy {_num(m['rho_sweep_acc']):.2f} (paper -0.338, not significant). Beyond the update's size (the "
-        f"residual of forgetting after a line on ||dW||, over the {m['beyond_size_runs']} LoRA runs that learned), "
-        f"intruders correlate at {_num(m['intruders_beyond_size']):.2f}: near 0 means the update's size, not its "
-        "intruders, carries the forgetting here.",
+        _forgetting_line(cfg, m),
     ]
     if m["intervened"]:
         lines.append(
@@ -82,5 +123,7 @@ def comparison(cfg: Config, m: dict[str, Any]) -> str:
         "* **Sequential fine-tuning.** Accuracy lost on the target task: "
         + ", ".join(f"{k} {v:+.3f}" for k, v in drops.items())
         + " (the paper: LoRA loses more)."
+        if drops
+        else f"* **Sequential fine-tuning.** {NOT_RUN}"
     )
     return "\n".join(lines)

@@ -79,6 +79,8 @@ def later_tasks(cfg: Config, m: Metrics) -> str:
 
 @MEASURES.label
 def seq_lora_method(cfg: Config, m: Metrics) -> str:
+    if not m["sequence_task_a_acc_drop"]:
+        raise NotEvaluated("no sequential panel")  # the template shows n/a
     return lora_method(m)
 
 

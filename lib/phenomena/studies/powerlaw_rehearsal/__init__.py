@@ -10,7 +10,8 @@ Modules: ``config``, ``data`` (permuted tasks), ``schedules`` (environments as s
 ``regularisers`` (EWC, online EWC, SI as training-loop hooks), ``stream`` (the phase loop, ACC/BWT/FWT),
 ``experiment`` (``compute``), ``summary`` (``summarize``: what a run stores), ``measures`` (the named numbers the
 claims read) with ``readouts`` (each row's resolution and what its statement names), ``claims.toml`` (the rows, as
-data), ``story`` (departures and comparison prose); ``calibration`` (the regularisers' grid).
+data), ``story`` (departures and comparison prose), ``plots`` (the panels a tier may switch off); ``calibration``
+(the regularisers' grid).
 """
 
 from pathlib import Path

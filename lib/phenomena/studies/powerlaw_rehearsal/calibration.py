@@ -1,6 +1,6 @@
 """The calibration behind the regularisers' strengths: EWC's lambda, online EWC's lambda and SI's c.
 
-Each baseline is run on the no-rehearsal stream of the quick preset (seed 0) at every value of a small grid, and the
+Each baseline is run on the no-rehearsal stream of the full preset (seed 0) at every value of a small grid, and the
 value with the best final ACC becomes the config's default -- so that power-law rehearsal is compared with the
 strongest version of each regulariser this setup allows, not with an arbitrary one. ``python -m
 phenomena.studies.powerlaw_rehearsal.calibration`` reruns the grid and writes the table to
@@ -47,10 +47,10 @@ def best_values(table: pd.DataFrame) -> dict[str, float]:
 
 def main() -> int:
     torch.set_num_threads(1)
-    cfg, seed = Config.from_preset("quick"), 0
+    cfg, seed = Config.from_preset("full"), 0
     table = calibrate(cfg, seed)
     record: dict[str, Any] = {
-        "preset": "quick",
+        "preset": "full",
         "seed": seed,
         "grid": {k: list(v[1]) for k, v in GRID.items()},
         "table": table.to_dict(orient="records"),

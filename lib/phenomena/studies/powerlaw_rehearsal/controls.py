@@ -52,10 +52,10 @@ RETENTION = {
 
 
 def config() -> Config:
-    """Every environment of the quick preset on sklearn's 8x8 digits at a small scale (the null trains for real)."""
+    """Every environment of the full preset on sklearn's 8x8 digits at a small scale (the null trains for real)."""
     return Config.from_preset(
         "smoke",
-        environments=Config.from_preset("quick").environments,
+        environments=Config.from_preset("full").environments,
         sweep_exponents=(1.0, 5.6),
         horizon_tasks=6,
         horizon_oldest=2,

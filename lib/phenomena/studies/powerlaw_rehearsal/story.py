@@ -29,7 +29,11 @@ def departures(cfg: Config, m: dict[str, Any]) -> list[str]:
             f"At T = {cfg.n_tasks} the shifted power law (1 + L/{cfg.offset:g})^-{cfg.exponent:g} is nearly an "
             f"exponential: log n(L) is linear in L with R^2 {fit['r2_log_n_vs_lag']:.3f} and in log L with R^2 "
             f"{fit['r2_log_n_vs_log_lag']:.3f}, so the main comparison barely separates power law from exponential; "
-            f"the long-horizon panel (T = {cfg.horizon_tasks}, pure L^-{cfg.horizon_exponent:g}) is where they differ."
+            + (
+                f"the long-horizon panel (T = {cfg.horizon_tasks}, pure L^-{cfg.horizon_exponent:g}) is where they differ."
+                if cfg.horizon_tasks
+                else "the long-horizon panel is where they differ (not run at this tier: preset='full' runs it)."
+            )
         )
     return out
 
@@ -64,13 +68,17 @@ def comparison(cfg: Config, m: dict[str, Any]) -> str:
                 if acc["powerlaw"] > max(acc[e] for e in others)
                 else " (below the best of them). "
             )
-            + "The exponent sweep "
-            + ", ".join(f"d = {float(d):g}: {a:.3f}" for d, a in sweep.items())
-            + f" puts the steep precursor exponent d = {cfg.exponent:g} "
             + (
-                "last."
-                if float(m["worst_exponent"]) == cfg.exponent
-                else f"not last (worst: d = {m['worst_exponent']:g})."
+                "The exponent sweep "
+                + ", ".join(f"d = {float(d):g}: {a:.3f}" for d, a in sweep.items())
+                + f" puts the steep precursor exponent d = {cfg.exponent:g} "
+                + (
+                    "last."
+                    if float(m["worst_exponent"]) == cfg.exponent
+                    else f"not last (worst: d = {m['worst_exponent']:g})."
+                )
+                if len(sweep) > 1
+                else "The exponent sweep is not run at this tier (preset='full' runs it)."
             )
         )
     if "recency" in acc and others:

@@ -1,0 +1,42 @@
+"""The LoRA notebook's figure helpers: which panels a configuration has the runs for, and the note a panel shows in
+their place when its tier does not run them (the quick tier trains full FT and LoRA r = 1 at the paper's rule only;
+``preset="full"`` runs every panel). Nothing here computes a stored number."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+
+from phenomena.studies.lora_intruder_dimensions.config import Config
+
+NOT_RUN = "not run at this tier: preset='full' runs it"
+
+
+def has_ranks(cfg: Config) -> bool:
+    """Whether the paper's rule is run at more than one rank (the intruders-vs-rank panel)."""
+    return len(cfg.ranks) > 1
+
+
+def has_lr_sweep(cfg: Config) -> bool:
+    """Whether the headline rank is run at more than the rule's own lr (the intruders-vs-lr panel)."""
+    return len(cfg.families()["lr sweep"]) > 1
+
+
+def has_forgetting_panel(cfg: Config) -> bool:
+    """Whether there are several LoRA runs to set intruders against forgetting (Fig. 7's panels)."""
+    return len(cfg.lora_runs()) > 1
+
+
+def has_sequence(cfg: Config) -> bool:
+    """Whether the sequential panel (Fig. 9) is run."""
+    return bool(cfg.seq_tasks)
+
+
+def not_run(what: str) -> None:
+    """Say in the notebook's output that the panel ``what`` is not run at this tier."""
+    print(f"{what}: {NOT_RUN}.")
+
+
+def not_run_on(ax: plt.Axes, what: str) -> None:
+    """Write the not-run note in the axes ``ax`` instead of a panel."""
+    ax.text(0.5, 0.5, f"{what}:\n{NOT_RUN}", ha="center", va="center", transform=ax.transAxes, fontsize=9)
+    ax.set_axis_off()
