@@ -40,3 +40,11 @@ def not_run_on(ax: plt.Axes, what: str) -> None:
     """Write the not-run note in the axes ``ax`` instead of a panel."""
     ax.text(0.5, 0.5, f"{what}:\n{NOT_RUN}", ha="center", va="center", transform=ax.transAxes, fontsize=9)
     ax.set_axis_off()
+
+
+def rule_text(cfg: Config) -> str:
+    """Where the LoRA runs' learning rate sits: "at the paper's rule", or its multiple of it (the quick tier)."""
+    from phenomena.studies.lora_intruder_dimensions.story import PAPER_LR_ALPHA
+
+    factor = cfg.lr_alpha_product / PAPER_LR_ALPHA
+    return "at the paper's rule" if factor == 1 else f"at {factor:.2g}x the paper's rule"
