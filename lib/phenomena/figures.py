@@ -300,3 +300,18 @@ def explore(show: Callable[..., None], **controls: Any) -> None:
         if hasattr(control, "continuous_update"):
             control.continuous_update = False  # one redraw per move, not one per pixel dragged
     display(panel)
+
+
+#: what a notebook shows where its tier does not run a panel (the quick tier; `preset="full"` runs every panel)
+NOT_RUN = "not run at this tier: preset='full' runs it"
+
+
+def not_run(what: str) -> None:
+    """Say in the notebook's output that the panel ``what`` is not run at this tier."""
+    print(f"{what}: {NOT_RUN}.")
+
+
+def not_run_on(ax: plt.Axes, what: str) -> None:
+    """Write the not-run note in the axes ``ax`` instead of a panel."""
+    ax.text(0.5, 0.5, f"{what}:\n{NOT_RUN}", ha="center", va="center", transform=ax.transAxes, fontsize=9)
+    ax.set_axis_off()

@@ -7,14 +7,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from phenomena.figures import PALETTE, pool_size_axis
-
-NOT_RUN = "not run at this tier: preset='full' runs it"
-
-
-def not_run(what: str) -> None:
-    """Say in the notebook's output that the panel ``what`` is not run at this tier."""
-    print(f"{what}: {NOT_RUN}.")
+from phenomena.figures import NOT_RUN, PALETTE, not_run, not_run_on, pool_size_axis  # noqa: F401 (the notebook calls plots.not_run)
 
 
 def task_diversity_figure(td: pd.DataFrame) -> plt.Figure:

@@ -10,16 +10,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from phenomena.figures import PALETTE
+from phenomena.figures import NOT_RUN, PALETTE, not_run, not_run_on  # noqa: F401 (the notebook calls plots.not_run)
 from phenomena.studies.induction_heads.config import Config
 from phenomena.studies.induction_heads.experiment import Results
-
-NOT_RUN = "not run at this tier: preset='full' runs it"
-
-
-def not_run(what: str) -> None:
-    """Say in the notebook's output that the panel ``what`` is not run at this tier."""
-    print(f"{what}: {NOT_RUN}.")
 
 
 def final_accuracies(runs: list, var: str) -> pd.DataFrame:

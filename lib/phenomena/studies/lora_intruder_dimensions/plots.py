@@ -4,11 +4,8 @@ their place when its tier does not run them (the quick tier trains full FT and L
 
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
-
+from phenomena.figures import NOT_RUN, not_run, not_run_on  # noqa: F401 (the notebook calls plots.not_run)
 from phenomena.studies.lora_intruder_dimensions.config import Config
-
-NOT_RUN = "not run at this tier: preset='full' runs it"
 
 
 def has_ranks(cfg: Config) -> bool:
@@ -29,17 +26,6 @@ def has_forgetting_panel(cfg: Config) -> bool:
 def has_sequence(cfg: Config) -> bool:
     """Whether the sequential panel (Fig. 9) is run."""
     return bool(cfg.seq_tasks)
-
-
-def not_run(what: str) -> None:
-    """Say in the notebook's output that the panel ``what`` is not run at this tier."""
-    print(f"{what}: {NOT_RUN}.")
-
-
-def not_run_on(ax: plt.Axes, what: str) -> None:
-    """Write the not-run note in the axes ``ax`` instead of a panel."""
-    ax.text(0.5, 0.5, f"{what}:\n{NOT_RUN}", ha="center", va="center", transform=ax.transAxes, fontsize=9)
-    ax.set_axis_off()
 
 
 def rule_text(cfg: Config) -> str:

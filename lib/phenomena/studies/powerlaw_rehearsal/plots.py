@@ -8,11 +8,10 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from phenomena.figures import PALETTE
+from phenomena.figures import NOT_RUN, PALETTE, not_run, not_run_on  # noqa: F401 (the notebook calls plots.not_run)
 from phenomena.studies.powerlaw_rehearsal.config import Config
 from phenomena.studies.powerlaw_rehearsal.experiment import Results
 
-NOT_RUN = "not run at this tier: preset='full' runs it"
 ROBUST_NAMES = {
     "n_tasks": "number of tasks T",
     "width": "hidden width",
@@ -34,11 +33,6 @@ def robust_panels(cfg: Config) -> list[str]:
 def has_horizon(cfg: Config) -> bool:
     """Whether the long-horizon panel is run (``horizon_tasks`` > 0)."""
     return bool(cfg.horizon_tasks)
-
-
-def not_run(what: str) -> None:
-    """Say in the notebook's output that the panel ``what`` is not run at this tier."""
-    print(f"{what}: {NOT_RUN}.")
 
 
 def exponent_sweep_figure(cfg: Config, results: Results) -> plt.Figure | None:
