@@ -30,8 +30,8 @@ TEST_OUT  := $(CURDIR)/build/test-out
 NBVAL     := --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 -p no:randomly
 # pytest-xdist: JOBS workers, each notebook's cells (each test file) on one worker
 XDIST     := -n $(JOBS) --dist loadfile
-# every parallel notebook and test single-threaded (torch and BLAS), headless
-ONE_THREAD := PHENOMENA_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PHENOMENA_HEADLESS=1
+# every parallel notebook and test single-threaded (torch and BLAS), without worker processes, headless
+ONE_THREAD := PHENOMENA_THREADS=1 PHENOMENA_WORKERS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PHENOMENA_HEADLESS=1
 
 export PYTHONHASHSEED := 0
 export HF_HUB_OFFLINE := 1
