@@ -109,8 +109,8 @@ test-fast: $(STAMP) ## make test without the slow and browser tests (~2 min)
 test-unit: $(STAMP) ## unit tests only
 	PHENOMENA_OUT=$(TEST_OUT) $(ONE_THREAD) $(BIN)/pytest $(XDIST) tests
 
-bench: $(STAMP) ## training steps/s today vs new (DEVICE), micro-benchmarks, notebooks at PRESET (BENCH_ARGS=--fast: steps only)
-	$(BIN)/python scripts/bench.py --preset $(PRESET) --device $(DEVICE) $(BENCH_ARGS)
+bench: $(STAMP) ## each notebook alone at quick and full (and the old path beside full) against its targets; MISSED marks a miss (BENCH_ARGS)
+	$(BIN)/python scripts/bench.py --device $(DEVICE) $(BENCH_ARGS)
 
 new-study: $(STAMP) ## scaffold a new study package, notebook and test: make new-study NAME=my_phenomenon
 	$(BIN)/python scripts/new_study.py $(NAME)

@@ -288,7 +288,7 @@ def test_train_hooks_run_in_order_and_an_optimizer_is_reused() -> None:
 # ---- phenomena.workers: both cores for one notebook ----------------------------------------------------------------
 
 
-def _draw_job(run, name: str) -> torch.Tensor:  # noqa: ANN001 - a worker job: fn(child_run, *args)
+def _draw_job(run: Run, name: str) -> torch.Tensor:
     """A run that depends only on its own seed (as every study's runs must), through the cache."""
     from phenomena import cache
 
@@ -296,18 +296,25 @@ def _draw_job(run, name: str) -> torch.Tensor:  # noqa: ANN001 - a worker job: f
         gen = torch.Generator().manual_seed(run.cfg.seed * 1000 + len(name))
         return torch.randn(64, generator=gen) @ torch.randn(64, 8, generator=gen)
 
-    return cache.cached(f"workers-test-{name}", {"seed": run.cfg.seed, "name": name}, draw, module="phenomena.workers")
+    return cache.cached(
+        f"workers-test-{name}", {"seed": run.cfg.seed, "name": name}, draw, module="phenomena.workers"
+    )
 
 
-def _failing_job(run, name: str) -> None:  # noqa: ANN001
+def _failing_job(run: Run, name: str) -> None:
     raise RuntimeError(f"worker job {name} failed")
 
 
-def _workers_run(seed: int = 7):  # noqa: ANN202
+def _workers_run(seed: int = 7) -> Run:
     from phenomena.run import Run
     from phenomena.studies import icl_linear_regression as icl
 
-    return Run(study="icl_linear_regression", cfg=icl.Config.from_preset("smoke", seed=seed), device=torch.device("cpu"), threads=1)
+    return Run(
+        study="icl_linear_regression",
+        cfg=icl.Config.from_preset("smoke", seed=seed),
+        device=torch.device("cpu"),
+        threads=1,
+    )
 
 
 @pytest.mark.parametrize("raw", ["0", "-1", "two", "1.5"])
@@ -322,7 +329,9 @@ def test_workers_from_env_names_the_parameter(raw: str, monkeypatch: pytest.Monk
     assert workers.workers_from_env(1) == 1
 
 
-def test_workers_fill_the_cache_with_what_this_process_computes(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workers_fill_the_cache_with_what_this_process_computes(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Runs computed in two worker processes are read back from the cache equal, bit for bit, to the runs this
     process computes; one worker, the cache off or a GPU run start nothing."""
     from phenomena import workers

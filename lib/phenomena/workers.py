@@ -78,7 +78,7 @@ def prefill(run: Run, jobs: Sequence[Job], workers: int | None = None, *, what: 
     deadline = time.monotonic() + DEADLINE_S
     with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(_child, fn, child, tuple(args)) for fn, args in jobs]
-        done, pending = wait(futures, timeout=max(1.0, deadline - time.monotonic()))
+        _, pending = wait(futures, timeout=max(1.0, deadline - time.monotonic()))
         if pending:
             for f in pending:
                 f.cancel()
