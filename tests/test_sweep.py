@@ -532,3 +532,28 @@ def test_figures_mode_writes_the_committed_outputs_under_its_root(tmp_path: Path
     assert list((tmp_path / "figures" / FAST).glob("*.png"))
     assert (tmp_path / "build" / f"{FAST}.ipynb").exists() and (tmp_path / "build" / f"{FAST}.log").exists()
     assert not (tmp_path / "data" / "sweeps").exists()
+
+
+def test_a_full_sweep_publishes_only_the_figures_the_default_tier_does_not_draw(tmp_path: Path) -> None:
+    """Seed 0 of a plain full sweep writes figures/<study>/ for the panels whose committed sidecar is the full tier's
+    (or absent); a figure the default tier draws (sidecar preset quick) is left to make figures."""
+    from phenomena.tasks import TaskResult
+
+    study = "powerlaw_rehearsal"
+    src = tmp_path / "build" / "sweeps" / study / "full" / "seed-0" / "figures" / study
+    dest = tmp_path / "figures" / study
+    src.mkdir(parents=True)
+    dest.mkdir(parents=True)
+    for name in ("headline", "panel", "new"):
+        (src / f"{name}.png").write_bytes(b"full " + name.encode())
+        (src / f"{name}.json").write_text(json.dumps({"preset": "full"}))
+    (dest / "headline.json").write_text(json.dumps({"preset": "quick"}))
+    (dest / "panel.json").write_text(json.dumps({"preset": "full", "stale": True}))
+    ran = [TaskResult(Task(study, "full", 0), RAN), TaskResult(Task(study, "full", 1), RAN)]
+    written = sweep.publish_full_figures(sweep.SweepOutcome(results=ran), tmp_path)
+    assert sorted(p.name for p in written) == ["new.png", "panel.png"]
+    assert json.loads((dest / "headline.json").read_text())["preset"] == "quick"
+    assert json.loads((dest / "panel.json").read_text()) == {"preset": "full"}
+    assert (dest / "new.png").read_bytes() == b"full new"
+    quick = [TaskResult(Task(study, "quick", 0), RAN)]  # another tier publishes nothing
+    assert sweep.publish_full_figures(sweep.SweepOutcome(results=quick), tmp_path) == []

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from typing import Any
 
 from phenomena.aggregate import AggregateError, NoResults, aggregate
 from phenomena.executors import SubmititOptions, run_local, run_submitit, stop_all
-from phenomena.paths import output_root
+from phenomena.paths import atomic_path, output_root
 from phenomena.tasks import (
     EXECUTORS,
     FAILED,
@@ -156,6 +157,34 @@ def finish(outcome: SweepOutcome, what: str) -> SweepOutcome:
     return outcome
 
 
+#: the tier whose seed-0 run draws the committed figures of the panels the notebooks' default tier does not run
+FULL_TIER = "full"
+
+
+def publish_full_figures(outcome: SweepOutcome, root: Path) -> list[Path]:
+    """Copy the seed-0 figures of a plain ``full`` sweep into ``figures/<study>/``, except those the default tier
+    draws (their committed sidecar says ``quick``: ``make figures`` owns them). Returns the PNGs written."""
+    written: list[Path] = []
+    for r in outcome.results:
+        t = r.task
+        if r.status != RAN or t.preset != FULL_TIER or t.seed != 0 or t.overrides:
+            continue
+        src = root / "build" / "sweeps" / t.study / t.tag / "seed-0" / "figures" / t.study
+        dest = root / "figures" / t.study
+        for png in sorted(src.glob("*.png")):
+            side = dest / f"{png.stem}.json"
+            if side.exists() and json.loads(side.read_text()).get("preset") != FULL_TIER:
+                continue
+            dest.mkdir(parents=True, exist_ok=True)
+            for part in sorted(src.glob(f"{png.stem}.*")):
+                with atomic_path(dest / part.name) as tmp:
+                    shutil.copyfile(part, tmp)
+            written.append(dest / png.name)
+    if written:
+        say(f"[figures] {len(written)} full-tier seed-0 figure(s) of panels the default tier does not run")
+    return written
+
+
 def sweep(
     study_names: Sequence[str],
     seeds: Sequence[int],
@@ -176,6 +205,7 @@ def sweep(
     started = time.perf_counter()
     outcome = execute_all(tasks, options, jobs or os.cpu_count() or 1, executor, submitit_options)
     summarize_groups(outcome, options.root)
+    publish_full_figures(outcome, options.root)
     outcome.wall_s = time.perf_counter() - started
     return finish(outcome, "sweep")
 
