@@ -217,8 +217,9 @@ def acc_bwt_fwt(R: np.ndarray, b: np.ndarray) -> dict[str, float]:
 
 def max_forgetting(R: np.ndarray) -> float:
     """Chaudhry et al.'s forgetting of an accuracy matrix R (T, T): the mean over tasks j < T-1 of the drop from the
-    best accuracy task j had after any phase l in [j, T-2] to its final one. Unlike BWT it is never negative per task
-    and counts a task that was learned better later and then lost."""
+    best accuracy task j had after any phase l in [j, T-2] to its final one. It is never below -BWT (the max includes
+    l = j) and, unlike BWT, counts a task that was learned better after its own phase and then lost; a task that the
+    last phase lifts above its earlier best adds a negative term."""
     R = np.asarray(R, dtype=float)
     T = len(R)
     if R.shape != (T, T) or T < 2:
