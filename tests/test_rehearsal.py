@@ -104,6 +104,21 @@ def test_metrics_on_hand_made_matrices() -> None:
         stream.acc_bwt_fwt(np.ones((2, 3)), np.ones(2))
 
 
+def test_max_forgetting_counts_what_bwt_nets_out() -> None:
+    """Chaudhry et al.'s forgetting is -BWT when every task peaks in its own phase, and larger when a task rose
+    later (rehearsal's backward transfer) and was then lost."""
+    R = np.array([[0.9, 0.1, 0.1], [0.5, 0.9, 0.2], [0.4, 0.6, 0.9]])
+    assert stream.max_forgetting(R) == pytest.approx(-stream.acc_bwt_fwt(R, np.zeros(3))["BWT"])
+    rose = np.array([[0.8, 0.1, 0.1], [0.9, 0.9, 0.1], [0.5, 0.9, 0.9]])
+    assert stream.acc_bwt_fwt(rose, np.zeros(3))["BWT"] == pytest.approx(-0.15)
+    assert stream.max_forgetting(rose) == pytest.approx(((0.9 - 0.5) + (0.9 - 0.9)) / 2)
+    assert stream.max_forgetting(np.ones((4, 4))) == 0.0
+    R = np.random.default_rng(0).uniform(size=(5, 5))
+    assert stream.max_forgetting(R) >= -stream.acc_bwt_fwt(R, np.zeros(5))["BWT"]
+    with pytest.raises(ValueError, match="R must be"):
+        stream.max_forgetting(np.ones((2, 3)))
+
+
 def test_diagonal_fisher_matches_per_sample_loop() -> None:
     torch.manual_seed(0)
     model = stream.make_mlp(5, (4,), n_classes=3)
@@ -140,10 +155,10 @@ def test_closed_form_fisher_matches_the_per_sample_loop() -> None:
 
 
 @pytest.mark.parametrize("kind", ["ewc", "online_ewc"])
-def test_fisher_method_selects_the_closed_form_only_when_asked(cfg: study.Config, kind: str) -> None:
-    """The default (the full preset) keeps the per-sample loop; the quick preset's closed form gives the same
-    penalty to float rounding."""
-    assert cfg.fisher_method == "per_sample"
+def test_closed_form_fisher_gives_the_per_sample_penalty(cfg: study.Config, kind: str) -> None:
+    """Every CPU tier uses the closed form (the default); it gives the per-sample loop's penalty to float
+    rounding."""
+    assert cfg.fisher_method == "closed_form"
     assert study.Config.from_preset("quick").fisher_method == "closed_form"
     torch.manual_seed(0)
     model = stream.make_mlp(5, (4,), n_classes=3)
@@ -366,6 +381,7 @@ NOT_RUN_AT_QUICK = {
     "powerlaw_ewc_combines",
     "powerlaw_comparable_long_horizon",
     "recency_comparable_long_horizon",
+    "recency_superior_long_horizon",
     "heavy_tail_keeps_oldest_tasks",
     "robust_to_number_of_tasks",
     "robust_to_model_width",
@@ -379,6 +395,22 @@ def test_full_preset_is_the_defaults() -> None:
     assert study.Config.from_preset("full") == study.Config(preset="full")
 
 
+def test_full_preset_trains_each_distinct_job_once() -> None:
+    """The full tier: one run-seed per config seed (run seed = config seed), the exponent sweep adds d = 1 beside the
+    main power law, and the long horizon's none and power-law runs are the robustness panel's T = 20 runs."""
+    full = study.Config.from_preset("full", seed=6)
+    assert experiment.seeds_of(full) == [6] and full.sweep_exponents == (1.0, full.exponent)
+    jobs = []
+
+    def record(cfg: study.Config, job: experiment.Job, run: object) -> stream.EnvResult:
+        jobs.append(job)
+        return controls.oracle_runner(cfg, job, None)
+
+    experiment.compute(full, None, runner=record)
+    keys = [experiment.job_key(job) for job in jobs]
+    assert len(keys) == len(set(keys)) == 10 + 1 + 10 + 4
+
+
 def test_quick_preset_runs_only_the_main_comparison() -> None:
     """The quick tier trains the main comparison and nothing else: no robustness or long-horizon job, an exponent
     sweep that is the main comparison's power-law run, every environment of full but power law + EWC, the reference
@@ -388,6 +420,7 @@ def test_quick_preset_runs_only_the_main_comparison() -> None:
     assert set(quick.sweep_exponents) == {quick.exponent}
     assert set(full.environments) - set(quick.environments) == {"powerlaw_ewc"}
     assert quick.n_seeds == 1 and experiment.seeds_of(quick.replace(seed=5)) == [5]
+    assert quick.fisher_method == full.fisher_method == "closed_form"
     same = (
         "n_tasks",
         "n_train",
@@ -421,3 +454,40 @@ def test_quick_preset_leaves_the_rows_it_does_not_run_not_evaluated() -> None:
     assert {i for i, r in rows.items() if not r.evaluated} == NOT_RUN_AT_QUICK
     for i in rows.keys() - NOT_RUN_AT_QUICK:
         assert np.isfinite(rows[i].ours), i
+
+
+def test_step_matched_learning_speed_is_stored_per_phase() -> None:
+    """The metrics keep each environment's step-matched new-task accuracy per phase t >= 1 and its slope: on the
+    oracle, the power law learns each task 0.05 faster than the one before, no rehearsal does not."""
+    cfg = controls.config()
+    m = controls.oracle(cfg)
+    assert m["speed_steps_by_phase"]["powerlaw"] == pytest.approx([0.55, 0.6, 0.65])
+    assert m["speed_steps_by_phase"]["none"] == pytest.approx([0.5] * 3)
+    assert m["facilitation_slope_steps"]["powerlaw"] == pytest.approx(0.05)
+    assert m["facilitation_slope_steps"]["none"] == pytest.approx(0.0, abs=1e-12)
+    rows = {r.id: r for r in study.claims(cfg, m)}
+    assert rows["facilitation_trend_per_step"].ours == pytest.approx(0.05)
+
+
+def test_a_run_trained_in_a_worker_process_is_the_in_process_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """phenomena.workers.prefill trains jobs in spawned processes into the cache; each run seeds its own data,
+    initialisation, shuffles, schedule and Fisher samples, so the cached result has the same bits as the run
+    trained here after other draws from the global random state."""
+    from phenomena import workers
+    from phenomena.run import Run
+
+    monkeypatch.setenv("PHENOMENA_CACHE", str(tmp_path))
+    monkeypatch.delenv("PHENOMENA_NO_CACHE", raising=False)
+    cfg = study.Config.from_preset("smoke", n_tasks=3, epochs=1)
+    run = Run.start("powerlaw_rehearsal", cfg, device="cpu")
+    jobs = [("ewc", 1, {}), ("recency", 1, {"n_tasks": 4})]
+    assert workers.prefill(run, [(experiment.prefill_job, (cfg, job)) for job in jobs], workers=2) == 2
+    torch.rand(7)  # a global random state the children never saw
+    for env, seed, var in jobs:
+        cached = experiment.cached_run(cfg, (env, seed, var), run).to_dict()
+        here = stream.run_environment(cfg, env, seed, torch.device("cpu"), **var).to_dict()
+        assert cached["seconds"] != here["seconds"]  # read from the cache, not trained again
+        for k in ("R", "b", "ff_acc", "schedule", "extra"):
+            assert cached[k] == here[k], (env, k)

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from phenomena import workers
 from phenomena.studies.powerlaw_rehearsal.config import REHEARSAL_FORMS, Config
 from phenomena.studies.powerlaw_rehearsal.schedules import make_schedule
 from phenomena.studies.powerlaw_rehearsal.stream import (
@@ -99,6 +100,19 @@ def cached_run(cfg: Config, job: Job, run: Run) -> EnvResult:
     return EnvResult.from_dict(stored)
 
 
+def prefill_job(run: Run, cfg: Config, job: Job) -> None:
+    """:func:`cached_run` in the argument order of :func:`phenomena.workers.prefill` (run first): a worker trains
+    and caches the job, the sequential code of :func:`compute` reads it back. Every run seeds its own data,
+    initialisation, shuffles and schedule from its seed, so where it trains does not change its result."""
+    cached_run(cfg, job, run)
+
+
+def _cost(job: Job, cfg: Config) -> tuple[int, int]:
+    """A rough size of a job, to start the longest ones first: its number of tasks, then its widest layer."""
+    _, _, var = job
+    return var.get("n_tasks", cfg.n_tasks), max(var.get("hidden", cfg.hidden))
+
+
 def robustness_jobs(cfg: Config) -> list[tuple[str, float, Job]]:
     """(panel, value, job) of the robustness panels: power law and none for each task count and width; power law
     alone for each budget (without rehearsal the budget means nothing). One seed: the first of the main ones."""
@@ -152,28 +166,37 @@ def horizon_table(cfg: Config, jobs: list[tuple[str, Job]], runs: list[EnvResult
 
 
 def compute(cfg: Config, run: Run | None, runner: Runner | None = None) -> Results:
-    """Run (cached) every environment over the seeds, the exponent sweep and the robustness panels. ``runner``
+    """Run (cached) every environment over the seeds, the exponent sweep, the robustness panels and the long
+    horizon. With the default runner, the distinct jobs are first trained in worker processes where
+    :func:`phenomena.workers.prefill` starts any (longest first), then read back from the cache in order. ``runner``
     replaces the training of each job (the null and oracle controls); ``run`` may then be None."""
     seeds = seeds_of(cfg)
     schedules = {f: make_schedule(f, cfg, seed=seeds[0]) for f in (*REHEARSAL_FORMS, "none", "joint")}
     schedules["powerlaw (pure)"] = make_schedule("powerlaw", cfg, offset=0.0)
-    done: dict[str, EnvResult] = {}
-    runs = run_many(
-        cfg, [(env, s, {}) for env in cfg.environments for s in seeds], run, "environments", done, runner
-    )
-    table = summary_table(runs)
-    by_env = table.groupby("env")[["ACC", "BWT", "FWT"]].agg(["mean", "std"]).reindex(list(cfg.environments))
+    main_jobs = [(env, s, {}) for env in cfg.environments for s in seeds]
     sweep_jobs = [
         ("powerlaw", s, {} if d == cfg.exponent else {"exponent": d})
         for d in cfg.sweep_exponents
         for s in seeds
-    ]
-    swept = run_many(cfg, sweep_jobs, run, "exponent sweep", done, runner)  # d = cfg.exponent: reused
+    ]  # d = cfg.exponent: the main run, reused
+    jobs = robustness_jobs(cfg)
+    long = horizon_jobs(cfg)
+    if runner is None and run is not None:
+        every = main_jobs + sweep_jobs + [job for _, _, job in jobs] + [job for _, job in long]
+        unique = list({job_key(job): job for job in every}.values())
+        unique.sort(key=lambda job: _cost(job, cfg), reverse=True)
+        workers.prefill(run, [(prefill_job, (cfg, job)) for job in unique], what="environment runs")
+    done: dict[str, EnvResult] = {}
+    runs = run_many(cfg, main_jobs, run, "environments", done, runner)
+    table = summary_table(runs)
+    by_env = (
+        table.groupby("env")[["ACC", "BWT", "FWT", "F"]].agg(["mean", "std"]).reindex(list(cfg.environments))
+    )
+    swept = run_many(cfg, sweep_jobs, run, "exponent sweep", done, runner)
     exps = [d for d in cfg.sweep_exponents for _ in seeds]
     sweep = pd.DataFrame(
         [{"exponent": d, "seed": r.seed, **acc_bwt_fwt(r.R, r.b)} for d, r in zip(exps, swept)]
     )
-    jobs = robustness_jobs(cfg)
     robust_runs = run_many(cfg, [job for _, _, job in jobs], run, "robustness", done, runner)
     rows = [
         {"panel": p, "value": v, "env": r.env, "ACC": acc_bwt_fwt(r.R, r.b)["ACC"]}
@@ -187,24 +210,33 @@ def compute(cfg: Config, run: Run | None, runner: Runner | None = None) -> Resul
         if not (p == "budget" and e == "none")
     ]
     robust = pd.DataFrame(rows).sort_values(["panel", "env", "value"])
-    long = horizon_jobs(cfg)
     horizon = horizon_table(
         cfg, long, run_many(cfg, [job for _, job in long], run, "long horizon", done, runner)
     )
     return Results(seeds, schedules, runs, table, by_env, sweep, robust, horizon)
 
 
+def _speeds(r: EnvResult, key: str) -> np.ndarray:
+    """A run's new-task accuracy in every phase (T,), after ``ff_examples`` new-task examples (``key="example"``)
+    or after ``ff_steps`` optimiser steps (``key="step"``)."""
+    return np.asarray(r.ff_acc if key == "example" else r.extra["ff_step_acc"], dtype=float)
+
+
+def speed_by_phase(results: Results, envs: list[str], key: str = "step") -> dict[str, list[float]]:
+    """Per environment, new-task accuracy in each phase t >= 1 (mean over the main comparison's runs), read per
+    ``key`` as in :func:`_speeds`."""
+    return {env: np.mean([_speeds(r, key)[1:] for r in results.of(env)], axis=0).tolist() for env in envs}
+
+
 def learning_speed(results: Results, envs: list[str], key: str = "example") -> dict[str, float]:
     """Mean new-task accuracy over phases t >= 1 per environment, read after ``ff_examples`` new-task examples
     (``key="example"``) or after ``ff_steps`` optimiser steps (``key="step"``)."""
-
-    def values(r: EnvResult) -> np.ndarray:
-        return np.asarray(r.ff_acc if key == "example" else r.extra["ff_step_acc"])[1:]
-
-    return {env: float(np.mean([values(r) for r in results.of(env)])) for env in envs}
+    return {env: float(np.mean([_speeds(r, key)[1:] for r in results.of(env)])) for env in envs}
 
 
-def facilitation(results: Results, envs: list[str]) -> dict[str, float]:
-    """Per environment, the mean slope of example-matched learning speed against phase (positive: later tasks are
-    learned faster)."""
-    return {env: float(np.mean([facilitation_slope(r.ff_acc) for r in results.of(env)])) for env in envs}
+def facilitation(results: Results, envs: list[str], key: str = "example") -> dict[str, float]:
+    """Per environment, the mean slope of learning speed (read per ``key``) against phase t >= 1 (positive: later
+    tasks are learned faster)."""
+    return {
+        env: float(np.mean([facilitation_slope(_speeds(r, key)) for r in results.of(env)])) for env in envs
+    }

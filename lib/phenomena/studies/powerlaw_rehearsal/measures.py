@@ -68,6 +68,14 @@ def powerlaw_bwt_share(cfg: Config, m: Metrics) -> float:
 
 
 @MEASURES
+def powerlaw_forgetting_share(cfg: Config, m: Metrics) -> float:
+    """Max-based forgetting F(power law) / F(none) (Chaudhry et al. 2018: a task's best accuracy before the last
+    phase minus its final one, averaged over tasks); NaN where no rehearsal forgets too little (F(none) <= 0.05)."""
+    f = {e: r["F"] for e, r in m["by_env"].items()}
+    return f["powerlaw"] / f["none"] if f["none"] > 0.05 else float("nan")
+
+
+@MEASURES
 def powerlaw_minus_best_regulariser_acc(cfg: Config, m: Metrics) -> float:
     """ACC(power law) - the best regulariser's ACC (EWC, online EWC, SI)."""
     return _acc(m, "powerlaw") - _acc(m, _best(m, REGULARISERS, "regulariser"))
@@ -121,6 +129,14 @@ def facilitation_slope_gain(cfg: Config, m: Metrics) -> float:
 
 
 @MEASURES
+def facilitation_slope_steps_gain(cfg: Config, m: Metrics) -> float:
+    """Slope of new-task accuracy after ff_steps optimiser steps against t >= 1, power law minus none."""
+    if cfg.n_tasks < 3:
+        raise NotEvaluated(f"n_tasks = {cfg.n_tasks}: a slope needs at least two phases t >= 1")
+    return m["facilitation_slope_steps"]["powerlaw"] - m["facilitation_slope_steps"]["none"]
+
+
+@MEASURES
 def powerlaw_ewc_minus_powerlaw_acc(cfg: Config, m: Metrics) -> float:
     """ACC(power law + EWC) - ACC(power law alone)."""
     if "powerlaw_ewc" not in m["by_env"]:
@@ -147,6 +163,7 @@ def _horizon(m: Metrics, subject: str = "powerlaw") -> dict[str, dict[str, Any]]
 
 
 def _horizon_best(m: Metrics) -> str:
+    """The other schedule (uniform, exponential) with the highest ACC in the long-horizon panel."""
     rows = _horizon(m)
     return max((e for e in SCHEDULES if e in rows), key=lambda e: rows[e]["ACC"])
 
@@ -158,14 +175,21 @@ def _horizon_share(m: Metrics, subject: str) -> float:
 
 @MEASURES
 def horizon_powerlaw_gain_share(cfg: Config, m: Metrics) -> float:
-    """Long horizon (one seed): power law's ACC gain over none as a share of the best other schedule's."""
+    """Long horizon (one run per config seed): power law's ACC gain over none as a share of the best other schedule's."""
     return _horizon_share(m, "powerlaw")
 
 
 @MEASURES
 def horizon_recency_gain_share(cfg: Config, m: Metrics) -> float:
-    """Long horizon (one seed): recency's ACC gain over none as a share of the best other schedule's."""
+    """Long horizon (one run per config seed): recency's ACC gain over none as a share of the best other schedule's."""
     return _horizon_share(m, "recency")
+
+
+@MEASURES
+def horizon_recency_minus_best_schedule_acc(cfg: Config, m: Metrics) -> float:
+    """Long horizon: ACC(recency, the paper's environment) - ACC(the best other schedule: uniform, exponential)."""
+    rows = _horizon(m, "recency")
+    return rows["recency"]["ACC"] - rows[_horizon_best(m)]["ACC"]
 
 
 @MEASURES

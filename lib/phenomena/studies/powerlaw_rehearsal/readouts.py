@@ -60,6 +60,13 @@ def bwt_share_resolution(cfg: Config, m: Metrics) -> float | None:
 
 
 @MEASURES
+def forgetting_share_resolution(cfg: Config, m: Metrics) -> float | None:
+    """One test image of F(power law) over F(none); None where the share is undefined."""
+    none = m["by_env"]["none"]["F"]
+    return bwt_resolution(cfg, m) / none if none > 0.05 else None
+
+
+@MEASURES
 def gain_share_resolution(cfg: Config, m: Metrics) -> float | None:
     """One test image of the subject's ACC over the best other schedule's gain; None where the share is undefined."""
     gain = _acc(m, _best(m, SCHEDULES, "other schedule")) - _acc(m, "none")
@@ -72,6 +79,12 @@ def horizon_gain_share_resolution(cfg: Config, m: Metrics) -> float | None:
     rows = _horizon(m)
     gain = rows[_horizon_best(m)]["ACC"] - rows["none"]["ACC"]
     return 1 / (cfg.horizon_tasks * cfg.n_test) / gain if gain > 0.01 else None
+
+
+@MEASURES
+def horizon_acc_resolution(cfg: Config, m: Metrics) -> float:
+    """One test image of one long-horizon run's ACC (or a difference of two): 1 / (horizon_tasks x n_test)."""
+    return 1 / (cfg.horizon_tasks * cfg.n_test)
 
 
 @MEASURES

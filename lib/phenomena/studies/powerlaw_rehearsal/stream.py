@@ -2,7 +2,8 @@
 and GEM's metrics (Lopez-Paz & Ranzato 2017).
 
 Accuracy matrix R[i, j] (task j after phase i), b[j] (at init); ACC = mean_j R[T-1, j],
-BWT = mean_{j<T-1} (R[T-1, j] - R[j, j]), FWT = mean_{j>=1} (R[j-1, j] - b[j]). Learning speed on the new task
+BWT = mean_{j<T-1} (R[T-1, j] - R[j, j]), FWT = mean_{j>=1} (R[j-1, j] - b[j]); beside BWT, the max-based forgetting
+of Chaudhry et al. 2018 (Riemannian Walk), F = mean_{j<T-1} (max_{j<=l<T-1} R[l, j] - R[T-1, j]). Learning speed on the new task
 (forward facilitation) is read after a fixed number of its examples and after a fixed number of optimiser steps.
 """
 
@@ -214,6 +215,18 @@ def acc_bwt_fwt(R: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return {"ACC": float(acc), "BWT": float(bwt), "FWT": float(fwt)}
 
 
+def max_forgetting(R: np.ndarray) -> float:
+    """Chaudhry et al.'s forgetting of an accuracy matrix R (T, T): the mean over tasks j < T-1 of the drop from the
+    best accuracy task j had after any phase l in [j, T-2] to its final one. It is never below -BWT (the max includes
+    l = j) and, unlike BWT, counts a task that was learned better after its own phase and then lost; a task that the
+    last phase lifts above its earlier best adds a negative term."""
+    R = np.asarray(R, dtype=float)
+    T = len(R)
+    if R.shape != (T, T) or T < 2:
+        raise ValueError(f"R must be (T, T) with T >= 2; got {R.shape}")
+    return float(np.mean([R[j : T - 1, j].max() - R[T - 1, j] for j in range(T - 1)]))
+
+
 def running_average_accuracy(R: np.ndarray) -> np.ndarray:
     """Mean accuracy over the tasks seen so far, after each phase: (T,)."""
     R = np.asarray(R, dtype=float)
@@ -230,8 +243,16 @@ def facilitation_slope(ff_acc: np.ndarray) -> float:
 
 
 def summary_table(results: list[EnvResult]) -> Any:
-    """Per-run ACC/BWT/FWT as a DataFrame (one row per environment and seed)."""
-
+    """Per-run ACC/BWT/FWT and max-based forgetting F as a DataFrame (one row per environment and seed)."""
     return pd.DataFrame(
-        [{"env": r.env, "seed": r.seed, **acc_bwt_fwt(r.R, r.b), "seconds": r.seconds} for r in results]
+        [
+            {
+                "env": r.env,
+                "seed": r.seed,
+                **acc_bwt_fwt(r.R, r.b),
+                "F": max_forgetting(r.R),
+                "seconds": r.seconds,
+            }
+            for r in results
+        ]
     )

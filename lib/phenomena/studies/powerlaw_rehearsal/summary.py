@@ -1,6 +1,7 @@
-"""What a rehearsal run stores: ``summarize(cfg, results) -> metrics``, the JSON-ready numbers of one run (per-environment
-means and standard deviations of ACC / BWT / FWT over the main comparison's seeds, the exponent sweep, the robustness
-and long-horizon panels, learning speeds and facilitation slopes, the schedule's shape and budget). The claims read
+"""What a rehearsal run stores: ``summarize(cfg, results) -> metrics``, the JSON-ready numbers of one run
+(per-environment means and standard deviations of ACC / BWT / FWT and max-based forgetting F over the main
+comparison's seeds, the exponent sweep, the robustness and long-horizon panels, learning speeds, step-matched learning
+speed per phase, example- and step-matched facilitation slopes, the schedule's shape and budget). The claims read
 them through the named measures (:mod:`.measures`); this module and the computation it summarises are all that the
 stored metrics depend on (:func:`phenomena.run.study_metrics_hash`)."""
 
@@ -11,7 +12,12 @@ from typing import Any
 import numpy as np
 
 from phenomena.studies.powerlaw_rehearsal.config import Config
-from phenomena.studies.powerlaw_rehearsal.experiment import Results, facilitation, learning_speed
+from phenomena.studies.powerlaw_rehearsal.experiment import (
+    Results,
+    facilitation,
+    learning_speed,
+    speed_by_phase,
+)
 from phenomena.studies.powerlaw_rehearsal.schedules import phase_budget, predicted_load
 
 
@@ -36,13 +42,15 @@ def summarize(cfg: Config, results: Results) -> dict[str, Any]:
     return {
         "by_env": {env: {k: float(v) for k, v in row.items()} for env, row in means.iterrows()},
         "by_env_std": {env: {k: float(v) for k, v in row.items()} for env, row in stds.iterrows()},
-        "per_seed": results.table[["env", "seed", "ACC", "BWT", "FWT"]].to_dict(orient="records"),
+        "per_seed": results.table[["env", "seed", "ACC", "BWT", "FWT", "F"]].to_dict(orient="records"),
         "exponent_sweep": sweep.to_dict(),
         "best_exponent": float(sweep.idxmax()),
         "worst_exponent": float(sweep.idxmin()),
         "robustness": results.robust.to_dict(orient="records"),
         "horizon": results.horizon.to_dict(orient="records"),
         "facilitation_slope": facilitation(results, envs),
+        "facilitation_slope_steps": facilitation(results, envs, "step"),
+        "speed_steps_by_phase": speed_by_phase(results, envs, "step"),
         "learning_speed": learning_speed(results, envs, "example"),
         "learning_speed_steps": learning_speed(results, envs, "step"),
         "schedule_fit": {
