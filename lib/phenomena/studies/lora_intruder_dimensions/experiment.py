@@ -52,9 +52,10 @@ class Results:
     """What the notebook plots (all on the CPU): the base model bundle, the full-FT, headline LoRA and intervened
     runs (``finetunes``), the base model's metrics (``base_metrics``: forgetting probes and the head-only
     accuracy), the task descriptions, one row per run (``rows``), per-run, per-matrix spectra (``analyses``),
-    intruders during training of the lr-sweep runs and the ranks at the rule (``steps``), the intervention on the headline run at the paper's
-    rule (``intervened``, its ``targets`` and ``intervention`` rows; empty when that run did not learn or has no
-    intruder), peft's variant (``peft``) and the sequential panel (``sequence``; empty without ``seq_tasks``)."""
+    intruders during training of the lr-sweep runs and the ranks at the rule (``steps``), the intervention on the
+    headline run at the paper's rule (``intervened``, its ``targets`` and ``intervention`` rows; empty when that run
+    did not learn or has no intruder), peft's variant (``peft``) and the sequential panel (``sequence``; empty
+    without ``seq_tasks``)."""
 
     base: Base
     finetunes: dict[str, FineTune]
@@ -303,8 +304,9 @@ def train_in_parallel(cfg: Config, run: Run, workers: int | None = None) -> None
 
 def run_study(cfg: Config, base: Base, run: Run) -> dict[str, Any]:
     """Every number of the notebook: fine-tune (cached) and evaluate every run, analyse its spectra, count
-    intruders during the lr-sweep runs and the ranks at the rule, run the intervention (and peft's variant) on the headline run at the paper's
-    rule (:func:`choose_intervened`), and the sequential panel. Returns the fields of :class:`Results` but ``base``."""
+    intruders during the lr-sweep runs and the ranks at the rule, run the intervention (and peft's variant) on the
+    headline run at the paper's rule (:func:`choose_intervened`), and the sequential panel. Returns the fields of
+    :class:`Results` but ``base``."""
     t0 = time.perf_counter()
     task = build_task(cfg, cfg.task)
     later = [build_task(cfg, t) for t in cfg.seq_tasks]

@@ -225,7 +225,7 @@ def seq_drop_lora_minus_full(cfg: Config, m: Metrics) -> float:
     return drops[lora_method(m)] - drops["full FT"]
 
 
-# ------------------------------------------------------------------------- the random-direction null and size held equal
+# ---------------------------------------------------------------------- the random-direction null and size held equal
 
 
 def _needs_null(cfg: Config) -> None:
