@@ -241,7 +241,11 @@ def test_full_trains_only_what_the_rows_read(monkeypatch: pytest.MonkeyPatch) ->
     results = experiment.compute(full, run)  # type: ignore[arg-type]
     assert sorted(set(run.names)) == ["icl-depth-L1", "icl-main", "icl-td-M0", "icl-td-M4", "icl-td-M64"]
     assert list(results.td["M"]) == [4, 64, 0] and list(results.depth["n_layers"]) == [1, full.n_layers]
-    assert [full.pool_steps(M) for M in full.td_pool_sizes] == [full.td_steps, full.td_steps, full.td_steps_infinite]
+    assert [full.pool_steps(M) for M in full.td_pool_sizes] == [
+        full.td_steps,
+        full.td_steps,
+        full.td_steps_infinite,
+    ]
     for preset in ("gpu", "paper"):
         cfg = study.Config.from_preset(preset)
         assert len(cfg.depth_layers) > 2 and len([M for M in cfg.td_pool_sizes if M]) > 2

@@ -231,11 +231,12 @@ def _fill_depth(run: Run, cfg: Config, n_layers: int) -> None:
 
 
 def training_jobs(cfg: Config) -> list[Job]:
-    """Every independent training run of :func:`compute` as a :func:`phenomena.workers.prefill` job, longest first
-    (each seeds itself from the config, so a run trained in a worker equals the one trained here)."""
+    """Every independent training run of :func:`compute` as a :func:`phenomena.workers.prefill` job, roughly longest
+    first: the main model, the pools by steps, the depth models deepest first (each run seeds itself from the
+    config, so a run trained in a worker equals the one trained here)."""
     return [
         (_fill_main, (cfg,)),
-        *[(_fill_pool, (cfg, M)) for M in cfg.td_pool_sizes],
+        *[(_fill_pool, (cfg, M)) for M in sorted(cfg.td_pool_sizes, key=cfg.pool_steps, reverse=True)],
         *[(_fill_depth, (cfg, L)) for L in reversed(cfg.depth_layers) if not cfg.reuses_main(L)],
     ]
 
