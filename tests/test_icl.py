@@ -194,7 +194,7 @@ def test_full_is_the_defaults_and_quick_changes_only_the_schedule_and_the_panels
     assert study.Config.PRESETS["full"] == {}
     full, quick = study.Config.from_preset("full"), study.Config.from_preset("quick")
     assert full == study.Config(preset="full")
-    changed = {"steps", "warmup_steps", "eval_every", "td_pool_sizes", "depth_layers"}
+    changed = {"steps", "warmup_steps", "eval_every", "td_pool_sizes"}
     assert set(study.Config.PRESETS["quick"]) == changed
     assert quick.replace(**{f: getattr(full, f) for f in changed}, preset="full") == full
     assert quick.td_pool_sizes == () and quick.depth_layers == (1, full.n_layers)
@@ -221,14 +221,60 @@ class _RecordingRun:
         return learners.ICLModel(self.cfg.depth_config(depth).model_config()).state_dict()
 
 
-def test_quick_trains_only_the_main_model_and_the_one_layer_model() -> None:
+def test_quick_trains_only_the_main_model_and_the_one_layer_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """compute() at quick asks for the main model (twice: itself and the depth panel's 6 layers, one cache entry)
     and the 1-layer model; no task-pool model and no 2- or 4-layer model."""
+    monkeypatch.setenv("PHENOMENA_WORKERS", "1")
     quick = study.Config.from_preset("quick", eval_prompts=64)
     run = _RecordingRun(quick)
     results = experiment.compute(quick, run)  # type: ignore[arg-type]
     assert sorted(set(run.names)) == ["icl-depth-L1", "icl-main"]
     assert results.td.empty and list(results.depth["n_layers"]) == [1, quick.n_layers]
+
+
+def test_full_trains_only_what_the_rows_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """compute() at full trains the main model, the 1-layer model and the pools M = 4, 64, infinity: the figure-only
+    runs (M = 16, 2 and 4 layers; issue 32.3) are left to gpu and paper, which still run them."""
+    monkeypatch.setenv("PHENOMENA_WORKERS", "1")
+    full = study.Config.from_preset("full", eval_prompts=64, td_eval_prompts=64)
+    run = _RecordingRun(full)
+    results = experiment.compute(full, run)  # type: ignore[arg-type]
+    assert sorted(set(run.names)) == ["icl-depth-L1", "icl-main", "icl-td-M0", "icl-td-M4", "icl-td-M64"]
+    assert list(results.td["M"]) == [4, 64, 0] and list(results.depth["n_layers"]) == [1, full.n_layers]
+    assert [full.pool_steps(M) for M in full.td_pool_sizes] == [
+        full.td_steps,
+        full.td_steps,
+        full.td_steps_infinite,
+    ]
+    for preset in ("gpu", "paper"):
+        cfg = study.Config.from_preset(preset)
+        assert len(cfg.depth_layers) > 2 and len([M for M in cfg.td_pool_sizes if M]) > 2
+        assert {cfg.pool_steps(M) for M in cfg.td_pool_sizes} == {cfg.td_steps}
+
+
+def test_a_run_trained_in_a_worker_equals_one_trained_here(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every training job of compute() (smoke: main, two pools, the 1- and 2-layer models) filled by two workers
+    is bitwise the model this process trains: each run seeds itself, not from the global random state."""
+    from phenomena import workers
+    from phenomena.run import Run
+
+    cfg = study.Config.from_preset("smoke", seed=11)
+    run = Run(study="icl_linear_regression", cfg=cfg, device=torch.device("cpu"), threads=1)
+    states = {}
+    for where in ("here", "workers"):
+        monkeypatch.setenv("PHENOMENA_CACHE", str(tmp_path / where))
+        if where == "workers":
+            assert workers.prefill(run, experiment.training_jobs(cfg), workers=2) == 2
+        torch.manual_seed(123 if where == "here" else 456)  # a different global state must not matter
+        states[where] = [
+            experiment.trained_model(cfg, run)[0].state_dict(),
+            *[experiment.task_diversity_model(cfg, M, run).state_dict() for M in cfg.td_pool_sizes],
+            *[experiment.depth_model(cfg, L, run).state_dict() for L in cfg.depth_layers],
+        ]
+    n_files = len(list((tmp_path / "workers").glob("*.pt")))
+    assert n_files == len(experiment.training_jobs(cfg)) == 5
+    for a, b in zip(states["here"], states["workers"], strict=True):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_rows_quick_does_not_run_are_not_evaluated() -> None:
@@ -247,4 +293,8 @@ def test_rows_quick_does_not_run_are_not_evaluated() -> None:
             (c.id, c.ours) for c in claims if c.passed is not outcome
         ]
     assert "Not run at this tier" in study.comparison(quick, oracle)
+    assert "is **least-squares-like**" in study.comparison(quick, oracle)
+    nearer_ridge = {**oracle, "spd_mean": {**oracle["spd_mean"], "ridge": 0.0}}
+    assert "is **ridge-like, not least-squares-like**" in study.comparison(quick, nearer_ridge)
+    assert "is **neither least-squares- nor ridge-like**" in study.comparison(quick, null)
     assert not any("Task diversity" in line for line in study.departures(quick, oracle))

@@ -34,6 +34,7 @@ from phenomena.studies.icl_linear_regression.learners import (
 from phenomena.studies.icl_linear_regression.metrics import bootstrap_band, spd, squared_errors
 from phenomena.studies.icl_linear_regression.training import train_icl, train_task_diversity
 from phenomena.train import History
+from phenomena.workers import Job, prefill
 
 if TYPE_CHECKING:
     from phenomena.run import Run
@@ -217,9 +218,34 @@ def evaluate(
     return Results(model, history, errors, bands, ood, spds, pd.DataFrame(td_rows), depth)
 
 
+def _fill_main(run: Run, cfg: Config) -> None:
+    trained_model(cfg, run)
+
+
+def _fill_pool(run: Run, cfg: Config, M: int) -> None:
+    task_diversity_model(cfg, M, run)
+
+
+def _fill_depth(run: Run, cfg: Config, n_layers: int) -> None:
+    depth_model(cfg, n_layers, run)
+
+
+def training_jobs(cfg: Config) -> list[Job]:
+    """Every independent training run of :func:`compute` as a :func:`phenomena.workers.prefill` job, roughly longest
+    first: the main model, the pools by steps, the depth models deepest first (each run seeds itself from the
+    config, so a run trained in a worker equals the one trained here)."""
+    return [
+        (_fill_main, (cfg,)),
+        *[(_fill_pool, (cfg, M)) for M in sorted(cfg.td_pool_sizes, key=cfg.pool_steps, reverse=True)],
+        *[(_fill_depth, (cfg, L)) for L in reversed(cfg.depth_layers) if not cfg.reuses_main(L)],
+    ]
+
+
 def compute(cfg: Config, run: Run) -> Results:
-    """Train (cached) the main model, one model per task-pool size and one per depth of the depth-phase panel, and
+    """Train (cached) the main model, one model per task-pool size and one per depth of the depth-phase panel -- in
+    worker processes where :func:`phenomena.workers.prefill` starts them, else here, one after another -- and
     evaluate everything the notebook shows."""
+    prefill(run, training_jobs(cfg))
     model, history = trained_model(cfg, run)
     return evaluate(
         cfg,

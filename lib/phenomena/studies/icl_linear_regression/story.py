@@ -30,10 +30,34 @@ def departures(cfg: Config, m: dict[str, Any]) -> list[str]:
         sizes = ", ".join(str(r["M"] or "inf") for r in m["task_diversity"])
         out.append(
             f"Task diversity at d = {cfg.td_d}, {cfg.td_n_points} points, {cfg.td_n_layers} layers x "
-            f"{cfg.td_d_model}, {cfg.td_steps:,} steps, M in {{{sizes}}} (Raventós: d = 8, 16 points, 8 layers, "
+            f"{cfg.td_d_model}, {cfg.td_steps:,} steps per finite pool and {cfg.pool_steps(0):,} at M = inf, M in "
+            f"{{{sizes}}} (Raventós: d = 8, 16 points, 8 layers, "
             "M up to 2^20; their threshold is ~2^14)."
         )
     return out
+
+
+def _ridge_or_least_squares(m: dict[str, Any]) -> str:
+    """One sentence, from the metrics: is this run's model least-squares-like (nearest least squares by SPD, with a
+    drop at k = d well below ridge's), ridge-like (nearest ridge), as the CPU tiers' models were in issue 34.1's
+    calibration, or neither?"""
+    drop = m["drop_at_k_d"] / m["ridge_drop_at_k_d"]
+    spd = m["spd_mean"]
+    nearest = min(spd, key=spd.get)
+    if nearest == "ols" and drop < 0.5:
+        kind = "**least-squares-like**"
+    elif nearest in ("ols", "ridge"):
+        kind = (
+            "**ridge-like, not least-squares-like** (at the CPU tiers' compute no setting in the calibration of "
+            "`docs/calibration/icl_linear_regression.md` reached least squares; Garg and Akyürek trained far longer)"
+        )
+    else:
+        kind = f"**neither least-squares- nor ridge-like** (nearest learner: {nearest})"
+    return (
+        f"* **Ridge or least squares.** This model is {kind}: its drop at k = d, err(d) / err(d - 1), is {drop:.2f} "
+        f"times ridge's (least squares drops to zero; 'well below ridge' is under 0.5), and its SPD to least "
+        f"squares is {spd['ols']:.3f} against {spd['ridge']:.3f} to ridge."
+    )
 
 
 def comparison(cfg: Config, m: dict[str, Any]) -> str:
@@ -54,6 +78,7 @@ def comparison(cfg: Config, m: dict[str, Any]) -> str:
         f"* **Which learner.** The nearest learner by mean SPD is {nearest} ({spd[nearest]:.3f}; OLS "
         f"{spd['ols']:.3f}, ridge {spd['ridge']:.3f}, one-step GD {spd['gd']:.3f}, 3-NN {spd['knn']:.3f}); "
         "Akyürek et al.'s 8-layer model was within 0.01 of least squares.",
+        _ridge_or_least_squares(m),
         f"* **Out of distribution.** Orthogonal queries score {m['ood_orthogonal_mean_below_d']:.3f} (optimum 1; a "
         f"zero predictor also scores 1, so this only rules out spurious signal); a repeated query is answered with "
         f"error {m['ood_repeated_mean_below_d']:.3f} below k = d, where ignoring it would cost "

@@ -90,7 +90,7 @@ def train_task_diversity(cfg: Config, M: int, device: torch.device, *, progress:
     train(
         model,
         loss_fn,
-        steps=cfg.td_steps,
+        steps=cfg.pool_steps(M),
         lr=cfg.td_lr,
         warmup_steps=cfg.td_warmup_steps,
         schedule=cfg.schedule,
