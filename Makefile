@@ -30,8 +30,8 @@ TEST_OUT  := $(CURDIR)/build/test-out
 NBVAL     := --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 -p no:randomly
 # pytest-xdist: JOBS workers, each notebook's cells (each test file) on one worker
 XDIST     := -n $(JOBS) --dist loadfile
-# every parallel notebook and test single-threaded (torch and BLAS), headless
-ONE_THREAD := PHENOMENA_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PHENOMENA_HEADLESS=1
+# every parallel notebook and test single-threaded (torch and BLAS), without worker processes, headless
+ONE_THREAD := PHENOMENA_THREADS=1 PHENOMENA_WORKERS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PHENOMENA_HEADLESS=1
 
 export PYTHONHASHSEED := 0
 export HF_HUB_OFFLINE := 1
@@ -109,8 +109,8 @@ test-fast: $(STAMP) ## make test without the slow and browser tests (~2 min)
 test-unit: $(STAMP) ## unit tests only
 	PHENOMENA_OUT=$(TEST_OUT) $(ONE_THREAD) $(BIN)/pytest $(XDIST) tests
 
-bench: $(STAMP) ## training steps/s today vs new (DEVICE), micro-benchmarks, notebooks at PRESET (BENCH_ARGS=--fast: steps only)
-	$(BIN)/python scripts/bench.py --preset $(PRESET) --device $(DEVICE) $(BENCH_ARGS)
+bench: $(STAMP) ## each notebook alone at quick and full (and the old path beside full) against its targets; MISSED marks a miss (BENCH_ARGS)
+	$(BIN)/python scripts/bench.py --device $(DEVICE) $(BENCH_ARGS)
 
 new-study: $(STAMP) ## scaffold a new study package, notebook and test: make new-study NAME=my_phenomenon
 	$(BIN)/python scripts/new_study.py $(NAME)

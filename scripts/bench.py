@@ -1,9 +1,12 @@
 """Benchmarks behind the issues' speed and memory targets: ``make bench`` (or ``python scripts/bench.py``).
 
-1. Every notebook at a preset, run headlessly with papermill in a scratch output folder and with the cache off
-   (``PHENOMENA_NO_CACHE=1``) so that it measures the real computation: wall time of the whole run (kernel start
-   included) and the kernel's peak resident memory, against each study's targets.
-2. Training steps/s of every study at its quick config (``benchmarks/steps.py``), side by side in one process: the
+1. Every notebook alone at each tier (default: quick, the notebooks' default, and full, every claim row), run
+   headlessly with papermill in a scratch output folder on a cold cache of its own, with the notebook's own defaults
+   (every core; worker processes where the study has them): wall time of the whole run (kernel start included),
+   the kernel's peak resident memory and the precision it trained in, against each study's targets. Beside the full
+   tier, the old path: the same work as the notebooks' default before the two tiers (``full`` at
+   :data:`OLD_COMMIT`, from that commit's own source), with the ratio old/new against >= 1.5x.
+2. (``--steps``) Training steps/s of every study at its quick config (``benchmarks/steps.py``), side by side in one process: the
    path before issue #18 ("today": torch's unfused Adam, each study's old precision) vs the new default (fused
    optimiser, ``cfg.precision``), and bf16 where the hardware has fast bf16; achieved GFLOP/s of each step against
    the matmul peak measured in the same run in the same precision; ours vs Hugging Face's ``GPT2Model`` of the same
@@ -12,7 +15,7 @@
    MISSED and the exit status is 3 (1 is a crash).
 3. Study-specific micro-benchmarks (``benchmarks/micro.py``): thread-count timings, analysis speed.
 
-``--fast`` runs (2) alone (no notebooks, no micro-benchmarks); ``--device cuda`` times (2) on the GPU;
+``--fast`` runs (2) alone (no notebooks, no micro-benchmarks); ``--tiers smoke`` is a wiring check; ``--device cuda`` times (2) on the GPU;
 ``--size smoke`` builds (2) from the smoke configs (a wiring check, as the GPU check's CPU test does);
 ``--studies NAME ...`` picks studies.
 
@@ -48,53 +51,115 @@ TARGETS: dict[str, dict[str, float]] = {
 }
 
 
-def run_notebook(study: str, preset: str, out: Path) -> dict[str, float | str | bool]:
-    """Execute one notebook with papermill; return wall time, peak memory and the claims' status."""
-    env = {**os.environ, "PHENOMENA_OUT": str(out), "PHENOMENA_NO_CACHE": "1", "PHENOMENA_HEADLESS": "1"}
-    env.pop("PHENOMENA_PRESET", None)
+#: the old path: the commit whose ``full`` preset is the work the notebooks did by default before the two tiers
+#: (the old quick, field for field), run from its own source in the same bench run as the new path
+OLD_COMMIT = "aaeb554"
+#: the full tier must be this much faster than the old path (issue 32)
+FULL_SPEEDUP_TARGET = 1.5
+
+
+def old_source(tmp: Path) -> Path | None:
+    """``lib/`` and ``notebooks/`` of :data:`OLD_COMMIT`, extracted under ``tmp`` (None: not in this clone)."""
+    root = tmp / f"old-{OLD_COMMIT}"
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", OLD_COMMIT, "lib", "notebooks"],
+        capture_output=True,
+        timeout=120,
+    )
+    if archive.returncode:
+        return None
+    root.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(root)], input=archive.stdout, check=True, timeout=120)
+    return root
+
+
+def run_notebook(study: str, preset: str, out: Path, source: Path = REPO) -> dict[str, float | str | bool]:
+    """Execute one notebook (from ``source``: this checkout or an old commit's) with papermill on a cold cache of
+    its own; return wall time, peak memory, precision and the claims' status."""
+    cache_dir = out / "cache"
+    out.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "PHENOMENA_OUT": str(out),
+        "PHENOMENA_CACHE": str(cache_dir),
+        "PHENOMENA_HEADLESS": "1",
+    }
+    for var in ("PHENOMENA_PRESET", "PHENOMENA_NO_CACHE", "PHENOMENA_WORKERS", "PHENOMENA_THREADS"):
+        env.pop(
+            var, None
+        )  # alone: the notebook's own defaults (every core; worker processes where it has them)
+    if source != REPO:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source / "lib"), env.get("PYTHONPATH")]))
     cmd = [
-        sys.executable, "-m", "papermill", str(REPO / "notebooks" / f"{study}.ipynb"),
+        sys.executable, "-m", "papermill", str(source / "notebooks" / f"{study}.ipynb"),
         str(out / f"{study}.ipynb"), "-k", "python3", "-p", "preset", preset, "-p", "threads", str(THREADS),
-        "--cwd", str(REPO / "notebooks"),
+        "--cwd", str(source / "notebooks"),
     ]  # fmt: skip
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3 * 3600)
     wall = time.perf_counter() - start
     result: dict[str, float | str | bool] = {"study": study, "preset": preset, "wall_s": round(wall, 1)}
     results = out / "data" / "results" / f"{study}.json"
     if results.exists():
         rec = json.loads(results.read_text())
         result["peak_mb"] = rec.get("peak_rss_mb", float("nan"))
-        result["claims_passed"] = all(c["passed"] for c in rec["claims"])
+        result["precision"] = rec.get("precision", "?")
     result["ok"] = proc.returncode == 0
     if proc.returncode:
-        result["error"] = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"
+        errors = [ln for ln in proc.stderr.splitlines() if "Error" in ln or "Exception" in ln]
+        result["error"] = errors[-1].strip() if errors else "failed"
     return result
 
 
-def report_notebooks(studies: list[str], preset: str) -> bool:
-    ok = True
+def report_notebooks(studies: list[str], tiers: list[str], old: bool) -> bool:
+    """Each notebook alone at each tier (and the old path beside ``full``), against its targets."""
     import torch
 
+    capability = torch.backends.cpu.get_cpu_capability()
     print(
-        f"\n== notebooks at preset={preset}, one at a time, {THREADS} thread(s) (cache off; kernel start included); "
-        f"CPU capability {torch.backends.cpu.get_cpu_capability()} =="
+        f"\n== notebooks alone, one after another, {THREADS} thread(s), cold cache, kernel start included; "
+        f"CPU capability {capability} ({os.cpu_count()} cores) ==\n"
+        f"   targets are for the slowest kind, a 2-core AVX2 EPYC; old = the full tier's work at {OLD_COMMIT} "
+        f"(the notebooks' default before the two tiers), run in this same bench"
     )
-    print(f"{'study':<28}{'wall s':>8}{'target':>8}{'peak MiB':>10}{'target':>8}  status")
-    with tempfile.TemporaryDirectory(prefix="phenomena-bench-") as tmp:
-        for study in studies:
-            r = run_notebook(study, preset, Path(tmp))
-            t = TARGETS.get(study, {})
-            t_wall, t_mem = t.get(preset, float("inf")), t.get("mem_mb", float("inf"))
-            peak = float(r.get("peak_mb", float("nan")))
-            good = (
-                bool(r["ok"])
-                and float(r["wall_s"]) <= t_wall
-                and (preset not in ("quick", "full") or peak <= t_mem)
+    print(
+        f"{'study':<26}{'tier':<6}{'wall s':>8}{'target':>8}{'peak MiB':>10}{'target':>8}  precision  status"
+    )
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="phenomena-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        source = old_source(tmp) if old and "full" in tiers else None
+        if old and "full" in tiers and source is None:
+            ok = False
+            print(
+                f"MISSED: commit {OLD_COMMIT} is not in this clone: the old path cannot run (git fetch --unshallow)"
             )
-            ok &= good
-            status = "ok" if good else f"MISSED {r.get('error', '')}"
-            print(f"{study:<28}{r['wall_s']:>8}{t_wall:>8g}{peak:>10.0f}{t_mem:>8g}  {status}", flush=True)
+        for study in studies:
+            t = TARGETS.get(study, {})
+            for tier in tiers:
+                r = run_notebook(study, tier, tmp / f"{study}-{tier}")
+                t_wall, t_mem = t.get(tier, float("inf")), t.get("mem_mb", float("inf"))
+                peak = float(r.get("peak_mb", float("nan")))
+                good = bool(r["ok"]) and float(r["wall_s"]) <= t_wall and (tier == "smoke" or peak <= t_mem)
+                ok &= good
+                status = "ok" if good else f"MISSED {r.get('error', '')}"
+                print(
+                    f"{study:<26}{tier:<6}{r['wall_s']:>8}{t_wall:>8g}{peak:>10.0f}{t_mem:>8g}  "
+                    f"{r.get('precision', '?'):<9}  {status}",
+                    flush=True,
+                )
+                if tier != "full" or source is None:
+                    continue
+                o = run_notebook(study, "full", tmp / f"{study}-old", source)
+                ratio = float(o["wall_s"]) / float(r["wall_s"])
+                good = bool(o["ok"]) and bool(r["ok"]) and ratio >= FULL_SPEEDUP_TARGET
+                ok &= good
+                print(
+                    f"{study:<26}{'old':<6}{o['wall_s']:>8}{'':>8}{float(o.get('peak_mb', float('nan'))):>10.0f}"
+                    f"{'':>8}  {o.get('precision', '?'):<9}  old/new = {ratio:.2f}x (target >= "
+                    f"{FULL_SPEEDUP_TARGET}x)  {'ok' if good else 'MISSED ' + str(o.get('error', ''))}",
+                    flush=True,
+                )
     return ok
 
 
@@ -194,7 +259,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--preset", default="quick", choices=["smoke", "quick", "full", "gpu", "paper"])
+    parser.add_argument(
+        "--tiers", nargs="*", default=["quick", "full"], choices=["smoke", "quick", "full"],
+        help="notebook tiers to time (default: quick and full; full also runs the old path)",
+    )  # fmt: skip
+    parser.add_argument("--no-old", action="store_true", help="skip the old path beside the full tier")
+    parser.add_argument("--steps", action="store_true", help="also the training-step table (issue 18)")
     parser.add_argument(
         "--device", default="cpu", help="device of the training-step table: cpu | cuda | auto"
     )
@@ -214,12 +284,14 @@ def main() -> int:
     unknown = sorted(set(studies) - {p.stem for p in (REPO / "notebooks").glob("*.ipynb")})
     if unknown:
         parser.error(f"unknown studies {unknown}")
-    ok = report_steps(studies, args.device, args.size, args.repeats, args.round_s)
+    ok = True
+    if args.steps or args.fast:
+        ok &= report_steps(studies, args.device, args.size, args.repeats, args.round_s)
     if not (args.no_micro or args.fast):
         for study in studies:
             micro_benchmarks(study)
     if not (args.no_notebooks or args.fast):
-        ok &= report_notebooks(studies, args.preset)
+        ok &= report_notebooks(studies, args.tiers, not args.no_old)
     return 0 if ok else 3  # 3: a figure below its target (1 would be a crash)
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
 from benchmarks import micro
 from phenomena import studies
 from phenomena.studies import induction_heads as ih
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_every_study_has_a_micro_benchmark() -> None:
@@ -58,3 +62,25 @@ def test_step_benchmark_times_both_paths_and_counts_flops(name: str) -> None:
     assert b.preset_steps > 0 and step_flops(b, torch.device("cpu")) > 0
     t = time_paths(b, ("today", "new"), torch.device("cpu"), repeats=1, round_s=0.01)
     assert set(t) == {"today", "new"} and all(v > 0 for v in t.values())
+
+
+def test_bench_old_path_is_the_old_default_source(tmp_path: Path) -> None:
+    """make bench's old path extracts the commit before the two tiers, with every study's notebook and library."""
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import bench
+
+    has = subprocess.run(
+        ["git", "-C", str(REPO), "cat-file", "-e", f"{bench.OLD_COMMIT}^{{commit}}"], check=False
+    )
+    if has.returncode:
+        pytest.skip(
+            f"commit {bench.OLD_COMMIT} is not in this clone (shallow): make bench prints MISSED for it"
+        )
+    root = bench.old_source(tmp_path)
+    assert root is not None
+    for nb in (REPO / "notebooks").glob("*.ipynb"):
+        assert (root / "notebooks" / nb.name).exists()
+        assert (root / "lib" / "phenomena" / "studies" / nb.stem / "config.py").exists()

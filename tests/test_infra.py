@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -282,3 +283,74 @@ def test_train_hooks_run_in_order_and_an_optimizer_is_reused() -> None:
         train(model, lambda m, s: m(torch.ones(1, 2)).sum(), steps=1, lr=0.1, optimizer=opt, progress=False)
     with pytest.raises(ValueError, match="optimizer='sgd' is not allowed"):
         train(model, lambda m, s: m(torch.ones(1, 2)).sum(), steps=1, lr=0.1, optimizer="sgd", progress=False)  # type: ignore[arg-type]
+
+
+# ---- phenomena.workers: both cores for one notebook ----------------------------------------------------------------
+
+
+def _draw_job(run: Run, name: str) -> torch.Tensor:
+    """A run that depends only on its own seed (as every study's runs must), through the cache."""
+    from phenomena import cache
+
+    def draw() -> torch.Tensor:
+        gen = torch.Generator().manual_seed(run.cfg.seed * 1000 + len(name))
+        return torch.randn(64, generator=gen) @ torch.randn(64, 8, generator=gen)
+
+    return cache.cached(
+        f"workers-test-{name}", {"seed": run.cfg.seed, "name": name}, draw, module="phenomena.workers"
+    )
+
+
+def _failing_job(run: Run, name: str) -> None:
+    raise RuntimeError(f"worker job {name} failed")
+
+
+def _workers_run(seed: int = 7) -> Run:
+    from phenomena.run import Run
+    from phenomena.studies import icl_linear_regression as icl
+
+    return Run(
+        study="icl_linear_regression",
+        cfg=icl.Config.from_preset("smoke", seed=seed),
+        device=torch.device("cpu"),
+        threads=1,
+    )
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "two", "1.5"])
+def test_workers_from_env_names_the_parameter(raw: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from phenomena import workers
+
+    monkeypatch.setenv(workers.WORKERS_ENV, raw)
+    with pytest.raises(ValueError, match=r"PHENOMENA_WORKERS\) = .* is not allowed: expected an int >= 1"):
+        workers.workers_from_env()
+    monkeypatch.delenv(workers.WORKERS_ENV)
+    assert workers.workers_from_env() == (os.cpu_count() or 1)  # alone: every core
+    assert workers.workers_from_env(1) == 1
+
+
+def test_workers_fill_the_cache_with_what_this_process_computes(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs computed in two worker processes are read back from the cache equal, bit for bit, to the runs this
+    process computes; one worker, the cache off or a GPU run start nothing."""
+    from phenomena import workers
+
+    run, names = _workers_run(), ["a", "bb", "ccc"]
+    monkeypatch.setenv("PHENOMENA_CACHE", str(tmp_path / "seq"))
+    sequential = [_draw_job(run, n) for n in names]
+    monkeypatch.setenv("PHENOMENA_CACHE", str(tmp_path / "par"))
+    assert workers.prefill(run, [(_draw_job, (n,)) for n in names], workers=2) == 2
+    assert len(list((tmp_path / "par").glob("*.pt"))) == 3
+    assert all(torch.equal(a, _draw_job(run, n)) for a, n in zip(sequential, names))
+    assert workers.prefill(run, [(_draw_job, ("a",))], workers=1) == 0
+    monkeypatch.setenv("PHENOMENA_NO_CACHE", "1")
+    assert workers.prefill(run, [(_draw_job, (n,)) for n in names], workers=2) == 0
+
+
+def test_a_workers_error_reaches_the_notebook(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from phenomena import workers
+
+    monkeypatch.setenv("PHENOMENA_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(RuntimeError, match="worker job x failed"):
+        workers.prefill(_workers_run(), [(_failing_job, ("x",)), (_draw_job, ("y",))], workers=2)

@@ -228,6 +228,8 @@ def task_env(options: Options, out_root: Path) -> dict[str, str]:
         MKL_NUM_THREADS=threads,
         OPENBLAS_NUM_THREADS=threads,
         PHENOMENA_HEADLESS="1",
+        # notebooks here run side by side (make figures, sweeps): no worker processes unless asked for
+        PHENOMENA_WORKERS=env.get("PHENOMENA_WORKERS", "1"),
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
         PYTHONHASHSEED="0",
