@@ -119,6 +119,30 @@ def test_bigram_chain_follows_its_table() -> None:
     torch.testing.assert_close(batch.tokens, batch.tokens.gather(1, batch.source))
 
 
+def _per_position_chain(batch: int, length: int, vocab: int, gen: torch.Generator, table: torch.Tensor) -> torch.Tensor:
+    """The bigram chain sampled the direct way: one ``torch.searchsorted`` of u[t] in the CDF row of x[t - 1]."""
+    x = torch.empty(length, batch, dtype=torch.long)
+    x[0] = torch.randint(0, vocab, (batch,), generator=gen)
+    u = torch.rand(length, batch, 1, generator=gen)
+    cdf = table.cumsum(1)
+    for t in range(1, length):
+        x[t] = torch.searchsorted(cdf[x[t - 1]], u[t])[:, 0].clamp(max=vocab - 1)
+    return x.T.contiguous()
+
+
+@pytest.mark.parametrize("seed", [5, 6, 7])
+def test_bigram_chain_equals_the_per_position_sampler(seed: int) -> None:
+    """The flat inverse-CDF sampler draws the same tokens as the direct per-position one (so the committed runs'
+    data stream is unchanged), at the full tier's sizes and on a sparse table (concentration 0.05: many CDF steps
+    of zero width, u near the rows' ends)."""
+    for conc, batch, length in ((1.0, 32, 64), (1.0, 128, 48), (0.05, 512, 16), (1.0, 3, 2)):
+        cfg = study.Config.from_preset("full", seed=seed, bigram_conc=conc)
+        table = copy_task.bigram_table(cfg)
+        ours = copy_task.fresh_tokens(batch, length, cfg.vocab_size, torch.Generator().manual_seed(seed), table)
+        direct = _per_position_chain(batch, length, cfg.vocab_size, torch.Generator().manual_seed(seed), table)
+        assert torch.equal(ours, direct)
+
+
 def test_repeated_probe() -> None:
     x = copy_task.repeated_probe(5, 7, 11, torch.Generator().manual_seed(0))
     assert x.shape == (5, 14)
@@ -465,19 +489,17 @@ def _planned_copy_runs(cfg: study.Config, monkeypatch: pytest.MonkeyPatch) -> li
 
 
 def test_quick_tier_runs_the_headline_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """full is the field defaults exactly; quick trains the 2-layer model at full's schedule and the two controls
-    (2,000 steps each), and no ablation model or Reddy run."""
+    """full is the field defaults exactly; quick trains full's 2-layer model and two controls (2,000 and 1,000
+    steps), and no ablation model or Reddy run."""
     assert study.Config.PRESETS["full"] == {}
     full, quick = study.Config.from_preset("full"), study.Config.from_preset("quick")
     assert full.to_dict() == {**study.Config().to_dict(), "preset": "full"}
-    assert _planned_copy_runs(full, monkeypatch) == [(2, 4000, 4), (1, 4000, 4), (2, 2000, 4), (2, 5000, 6)]
-    assert _planned_copy_runs(quick, monkeypatch) == [(2, full.steps, 4), (1, 2000, 4), (2, 2000, 4)]
+    assert _planned_copy_runs(full, monkeypatch) == [(2, 4000, 4), (1, 2000, 4), (2, 1000, 4), (2, 3000, 6)]
+    assert _planned_copy_runs(quick, monkeypatch) == [(2, full.steps, 4), (1, 2000, 4), (2, 1000, 4)]
     assert sum(len(v) for v in reddy.reddy_settings(full).values()) == 7  # the jump, 2 B, 2 K, 2 eps
     assert reddy.reddy_settings(quick) == {"jump": [], "burstiness": [], "classes": [], "eps": []}
-    assert quick.eval_every == 2 * full.eval_every and quick.checkpoint_every % quick.eval_every == 0
-    # nothing else differs: the copy task, the model and its optimisation are full's
-    same = {"one_layer_steps", "eval_every", "checkpoint_every", "spare_steps", "preset"}
-    assert {k for k in full.copy_fields() if full.copy_fields()[k] != quick.copy_fields()[k]} <= same
+    # the three copy-task runs are full's, evaluated as often: the copy task, the models, their optimisation
+    assert quick.copy_fields() == full.copy_fields() and full.checkpoint_every % full.eval_every == 0
 
 
 #: the rows the quick tier does not run: the two read off the ablation model, the seven Reddy rows
@@ -517,3 +539,34 @@ def test_rows_the_quick_tier_does_not_run_are_not_evaluated() -> None:
         assert rows[cid].outcome == "not evaluated" and why in rows[cid].note, cid
     assert all(math.isfinite(c.ours) for c in rows.values() if c.evaluated)
     assert all(c.evaluated for c in study.claims(full, _committed_metrics()[1]))
+
+
+def test_runs_trained_in_workers_are_the_runs_compute_trains(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``prefill`` trains every copy model and Reddy run of the smoke tier in two worker processes; ``compute`` then
+    finds each in the cache (no training of its own) equal, bit for bit, to what it trains in this process (each run
+    seeds itself: nothing depends on the global random state a previous run left)."""
+    from phenomena import workers
+
+    cfg = study.Config.from_preset("smoke", seed=5)
+    run = Run(study="induction_heads", cfg=cfg, device=torch.device("cpu"), threads=1)
+    monkeypatch.setenv("PHENOMENA_CACHE", str(tmp_path / "here"))
+    here = experiment.compute(cfg, run)
+    monkeypatch.setenv("PHENOMENA_CACHE", str(tmp_path / "workers"))
+    monkeypatch.setenv(workers.WORKERS_ENV, "2")
+    n_runs = len(experiment.copy_models(cfg)) + sum(len(v) for v in reddy.reddy_settings(cfg).values())
+    assert experiment.prefill(cfg, run) == 2
+    assert len(list((tmp_path / "workers").glob("*.pt"))) == n_runs == 11
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("compute trained a run the workers had cached")
+
+    monkeypatch.setattr(experiment, "train_copy", no_training)
+    monkeypatch.setattr(experiment, "train_reddy", no_training)
+    there = experiment.compute(cfg, run)
+    for role in ("two", "one", "shortcut", "spare"):
+        a, b = getattr(here, role), getattr(there, role)
+        assert a.history.to_dict() == b.history.to_dict(), role
+        assert all(torch.equal(a.model.state_dict()[k], v) for k, v in b.model.state_dict().items()), role
+    for group, runs in here.reddy.items():
+        for (_, a), (_, b) in zip(runs, there.reddy[group], strict=True):  # frames: NaN (IWL at K = inf) equals NaN
+            assert a.eval_frame().equals(b.eval_frame()) and a.train_frame().equals(b.train_frame()), group

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from phenomena.claims import ClaimTable
 from phenomena.studies.induction_heads.config import Config
-from phenomena.studies.induction_heads.experiment import Results, compute
+from phenomena.studies.induction_heads.experiment import Results, compute, prefill
 from phenomena.studies.induction_heads.measures import MEASURES
 from phenomena.studies.induction_heads.seeds import seed_figure
 from phenomena.studies.induction_heads.story import comparison, departures
@@ -55,6 +55,7 @@ __all__ = [
     "comparison",
     "compute",
     "departures",
+    "prefill",
     "seed_figure",
     "summarize",
 ]

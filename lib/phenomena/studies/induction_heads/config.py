@@ -34,6 +34,7 @@ class Config(StudyConfig):
             spare_steps=60,
             batch_size=8,
             warmup_steps=10,
+            one_layer_steps=0,
             eval_every=20,
             checkpoint_every=20,
             eval_batch=16,
@@ -50,35 +51,31 @@ class Config(StudyConfig):
             rd_hidden=16,
             rd_steps=40,
             rd_sweep_steps=40,
+            rd_eps_steps=0,
             rd_batch=16,
             rd_eval_every=20,
             rd_eval_size=64,
         ),
         # the headline tier (the notebook's default; `make figures` at seed 0): the phase change of the 2-layer model
         # and the rows it supports (heads form, previous-token head, abrupt loss drop, heads with the loss drop,
-        # copying, the ICL score, the main model's ablations) with the 1-layer and fixed-offset controls. The main
-        # model keeps its 4,000 steps: the phase change's timing varies by seed (induction-score t50 1.9-2.7k and t90
-        # 2.2-3.3k steps over seeds 0-6, the latest at seed 5), it needs a plateau after it, and the copy loss still
-        # falls after it (the unseen-length copy row, < 0.35 of ln V, is 0.24-0.33 at 4,000 steps over seeds 0-6; at
-        # 3,000 steps seeds 2 and 4 would fail it, 0.356 and 0.353). The 1-layer control runs 2,000 steps like the
-        # fixed-offset one (it forms no head at 4,000 either: its rows only get easier). Evaluations every 100 steps
-        # instead of 50 (the transition's t10 -> t90 window is ~600 steps, the timing rows' resolution 100 / t50 ~
-        # 0.04-0.05; an evaluation costs ~8 training steps), checkpoints every 200 (on the evaluations).
-        # Switched off: the 6-head ablation model (spare_steps = 0: 29% of the full tier's time) and every Reddy run
-        # (rd_steps = 0 and no burstiness / K / eps values: 37%); their 9 rows come out "not evaluated" and the full
-        # tier's committed sweep judges them
+        # copying, the ICL score, the main model's ablations) with the 1-layer and fixed-offset controls -- the same
+        # three copy-task runs as full. The main model keeps its 4,000 steps: the phase change's timing varies by seed
+        # (induction-score t50 1.9-2.7k and t90 2.2-3.3k steps over seeds 0-6, the latest at seed 5), it needs a
+        # plateau after it, and the copy loss still falls after it (the unseen-length copy row, < 0.35 of ln V, is
+        # 0.24-0.33 at 4,000 steps over seeds 0-6; at 3,000 steps seeds 2 and 4 would fail it, 0.356 and 0.353).
+        # Switched off: the 6-head ablation model (spare_steps = 0) and every Reddy run (rd_steps = 0 and no
+        # burstiness / K / eps values); their 9 rows come out "not evaluated" and the full tier's committed sweep
+        # judges them
         "quick": dict(
-            one_layer_steps=2000,
-            eval_every=100,
-            checkpoint_every=200,
             spare_steps=0,
             rd_steps=0,
             rd_burstiness=(),
             rd_sweep_classes=(),
             rd_sweep_eps=(),
         ),
-        # every claim row: the field defaults exactly (the main model, the 1-layer and fixed-offset controls, the
-        # 6-head ablation model, the seven Reddy runs; ~14 min on one core); the committed 5-seed sweep
+        # every claim row: the field defaults exactly (the main model, the 1-layer control at 2,000 steps and the
+        # fixed-offset control, evaluated every 100 steps; the 6-head ablation model, evaluated at its end only; the
+        # seven Reddy runs); the committed 5-seed sweep
         "full": dict(),
         # one modern GPU, <= 2 min (not yet timed on one): the paper preset's copy task and model, 6k steps;
         # full's Reddy runs with the paper's burstiness values and evaluation size
@@ -95,6 +92,7 @@ class Config(StudyConfig):
             n_heads=8,
             spare_heads=0,
             steps=6000,
+            one_layer_steps=0,
             batch_size=64,
             eval_every=100,
             checkpoint_every=500,
@@ -114,6 +112,7 @@ class Config(StudyConfig):
             n_heads=8,
             spare_heads=0,
             steps=20_000,
+            one_layer_steps=0,
             batch_size=64,
             lr=1e-3,
             warmup_steps=500,
@@ -121,6 +120,7 @@ class Config(StudyConfig):
             checkpoint_every=1000,
             rd_steps=20_000,
             rd_sweep_steps=20_000,
+            rd_eps_steps=0,
             rd_burstiness=(1, 2, 4),
             rd_sweep_classes=(128, 512, 2048, 8192),
             rd_sweep_eps=(0.0, 0.1, 0.2, 0.4),
@@ -182,9 +182,10 @@ class Config(StudyConfig):
     )
     spare_d_model: int = field(96, positive=True, doc="residual width of the ablation model")
     spare_steps: int = field(
-        5000,
+        3000,
         ge=0,
-        doc="optimiser steps of the ablation model (evaluated every checkpoint_every steps: only its end is used); "
+        doc="optimiser steps of the ablation model (evaluated at its start and end only: only its end is used; at "
+        "seed 5 its heads formed at 2,250-2,500 steps, the same 4 of 6 from 2,500 to 5,000); "
         "0 = no ablation model at all (quick): its two rows are not evaluated, whatever spare_heads",
     )
     # optimisation (fresh tokens every step)
@@ -194,7 +195,10 @@ class Config(StudyConfig):
         doc="optimiser steps (2-layer model; the 1-layer control too, unless one_layer_steps)",
     )
     one_layer_steps: int = field(
-        0, ge=0, doc="optimiser steps of the 1-layer control; 0 = steps, as the 2-layer model (full)"
+        2000,
+        ge=0,
+        doc="optimiser steps of the 1-layer control (it forms no head at 4,000 either: its rows only get easier); "
+        "0 = steps, as the 2-layer model",
     )
     batch_size: int = field(32, positive=True, doc="sequences per step")
     lr: float = field(2e-3, positive=True, doc="AdamW learning rate")
@@ -202,9 +206,14 @@ class Config(StudyConfig):
     weight_decay: float = field(0.0, ge=0.0, doc="AdamW decoupled weight decay")
     grad_clip: float = field(1.0, positive=True, doc="gradient-norm clip")
     # evaluation
-    eval_every: int = field(50, positive=True, doc="steps between evaluations (transition resolution)")
+    eval_every: int = field(
+        100,
+        positive=True,
+        doc="steps between evaluations (transition resolution: the t10 -> t90 window is ~600 steps; an evaluation "
+        "costs ~6-8 training steps)",
+    )
     checkpoint_every: int = field(
-        250, positive=True, doc="steps between stored checkpoints (attention scrubbing)"
+        200, positive=True, doc="steps between stored checkpoints (attention scrubbing; taken at evaluations)"
     )
     eval_batch: int = field(128, positive=True, doc="sequences in each fixed evaluation batch")
     ind_threshold: float = field(0.4, gt=0.0, lt=1.0, doc="induction-head detection threshold (ARENA: 0.4)")
@@ -239,7 +248,17 @@ class Config(StudyConfig):
         doc="steps of the abrupt-jump run (jumps at ~2.1-2.5k, seeds 0-2); 0 = no jump run (quick)",
     )
     rd_lr: float = field(1e-3, positive=True, doc="Adam lr of the abrupt-jump run")
-    rd_sweep_steps: int = field(1500, positive=True, doc="steps of each burstiness / sweep run")
+    rd_sweep_steps: int = field(
+        1000,
+        positive=True,
+        doc="steps of each burstiness and K-sweep run (their gaps are 0.83-0.97 at 1,000 steps, seed 5)",
+    )
+    rd_eps_steps: int = field(
+        3000,
+        ge=0,
+        doc="steps of each eps-sweep run: ICL at eps = 1 is still rising at 1,500 steps and levels off by 3,000 (seed "
+        "5, mean of the last 3 evaluations: 0.29 / 0.53 / 0.62 / 0.66 / 0.68 at 1,000-3,000 steps); 0 = rd_sweep_steps",
+    )
     rd_sweep_lr: float = field(3e-3, positive=True, doc="Adam lr of the burstiness / sweep runs")
     rd_batch: int = field(128, positive=True, doc="sequences per step")
     rd_eval_every: int = field(100, positive=True, doc="steps between evaluations")
@@ -306,7 +325,7 @@ class Config(StudyConfig):
             n_heads=self.spare_heads,
             d_model=self.spare_d_model,
             steps=self.spare_steps,
-            eval_every=self.checkpoint_every,
+            eval_every=max(1, self.spare_steps),
         )
 
     def copy_fields(self) -> dict[str, Any]:

@@ -88,6 +88,7 @@ def config() -> Config:
         eval_batch=16,
         rd_steps=2,
         rd_sweep_steps=2,
+        rd_eps_steps=0,
         rd_eval_every=1,
         rd_eval_size=256,
     )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from phenomena import workers
 from phenomena.studies.induction_heads.config import Config
 from phenomena.studies.induction_heads.copy_task import EvalSet
 from phenomena.studies.induction_heads.reddy import ReddySetting, reddy_jump, reddy_settings, train_reddy
@@ -78,14 +79,51 @@ def reddy_run(cfg: Config, s: ReddySetting, run: Run) -> History:
     )
 
 
+def copy_models(cfg: Config) -> dict[str, tuple[Config, int]]:
+    """The copy-task models ``compute`` trains, by role: (config, layers). The 1-layer control trains
+    ``one_layer_steps`` (0: the 2-layer model's steps); the ablation model only where ``spare_heads`` and
+    ``spare_steps`` are both set (spare_steps = 0 at quick: its two rows are not evaluated, measures.py)."""
+    models = {
+        "two": (cfg, 2),
+        "one": (cfg.replace(steps=cfg.one_layer_steps) if cfg.one_layer_steps else cfg, 1),
+        "shortcut": (shortcut_config(cfg), 2),
+    }
+    if cfg.spare_heads and cfg.spare_steps:
+        models["spare"] = (cfg.spare_config(), 2)
+    return models
+
+
+def _copy_job(run: Run, cfg: Config, n_layers: int) -> None:
+    """A worker's job: one copy-task model into the cache, by :func:`copy_run` (the call ``compute`` makes)."""
+    copy_run(cfg, n_layers, run)
+
+
+def _reddy_job(run: Run, cfg: Config, s: ReddySetting) -> None:
+    """A worker's job: one Reddy run into the cache, by :func:`reddy_run` (the call ``compute`` makes)."""
+    reddy_run(cfg, s, run)
+
+
+def prefill(cfg: Config, run: Run) -> int:
+    """Train ``compute``'s independent runs (the copy models and the Reddy runs) in worker processes, longest first,
+    so that ``compute`` reads them from the cache (:func:`phenomena.workers.prefill`: nothing happens with one
+    worker, off the CPU or without a cache). Each run seeds itself (``train_copy``, ``train_reddy``), so a run
+    trained in a worker is the run ``compute`` would train. Returns the number of workers used."""
+    jobs: list[tuple[float, workers.Job]] = [
+        (c.steps * n, (_copy_job, (c, n))) for c, n in copy_models(cfg).values()
+    ]
+    jobs += [
+        (s.steps, (_reddy_job, (cfg, s))) for settings in reddy_settings(cfg).values() for s in settings
+    ]
+    # longest first, by a rough cost: one thread takes ~20 ms per copy step and layer and ~20 ms per Reddy step
+    jobs.sort(key=lambda job: -job[0])
+    return workers.prefill(run, [job for _, job in jobs])
+
+
 def compute(cfg: Config, run: Run) -> Results:
     """Train (cached) and analyse everything the notebook shows."""
-    two = copy_run(cfg, 2, run)
-    # one_layer_steps > 0 (quick): the 1-layer control's own schedule; 0 (full): the 2-layer model's
-    one = copy_run(cfg.replace(steps=cfg.one_layer_steps) if cfg.one_layer_steps else cfg, 1, run)
-    shortcut = copy_run(shortcut_config(cfg), 2, run)
-    # spare_steps = 0 (quick): no ablation model; the two rows read off it are not evaluated (measures.py)
-    spare = copy_run(cfg.spare_config(), 2, run) if cfg.spare_heads and cfg.spare_steps else two
+    models = {role: copy_run(c, n, run) for role, (c, n) in copy_models(cfg).items()}
+    two, one, shortcut = models["two"], models["one"], models["shortcut"]
+    spare = models.get("spare", two)
     eval_set = EvalSet.make(cfg)
     ev = two.evals()
     steps = ev["step"].to_numpy()

@@ -211,7 +211,8 @@ def train_reddy(cfg: Config, s: ReddySetting, device: torch.device, *, progress:
 
 def reddy_settings(cfg: Config) -> dict[str, list[ReddySetting]]:
     """The runs of the go-beyond section: the abrupt-jump run, the burstiness comparison and the K and eps sweeps
-    (B = rd_sweep_bursty; the K sweep at eps = rd_eps, the eps sweep at K = rd_eps_classes or rd_classes). A group
+    (B = rd_sweep_bursty; the K sweep at eps = rd_eps, the eps sweep at K = rd_eps_classes or rd_classes, for
+    rd_eps_steps or rd_sweep_steps steps). A group
     is empty where the configuration switches it off (rd_steps = 0; no B, K or eps values)."""
     sweep = {"steps": cfg.rd_sweep_steps, "lr": cfg.rd_sweep_lr}
     jump = [ReddySetting(cfg.rd_bursty, cfg.rd_jump_classes, cfg.rd_eps, cfg.rd_steps, cfg.rd_lr)]
@@ -220,7 +221,13 @@ def reddy_settings(cfg: Config) -> dict[str, list[ReddySetting]]:
         "burstiness": [ReddySetting(b, cfg.rd_classes, cfg.rd_eps, **sweep) for b in cfg.rd_burstiness],
         "classes": [ReddySetting(cfg.rd_sweep_bursty, k, cfg.rd_eps, **sweep) for k in cfg.rd_sweep_classes],
         "eps": [
-            ReddySetting(cfg.rd_sweep_bursty, cfg.rd_eps_classes or cfg.rd_classes, e, **sweep)
+            ReddySetting(
+                cfg.rd_sweep_bursty,
+                cfg.rd_eps_classes or cfg.rd_classes,
+                e,
+                cfg.rd_eps_steps or cfg.rd_sweep_steps,
+                cfg.rd_sweep_lr,
+            )
             for e in cfg.rd_sweep_eps
         ],
     }

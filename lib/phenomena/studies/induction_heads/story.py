@@ -47,11 +47,12 @@ def departures(cfg: Config, m: dict[str, Any]) -> list[str]:
     sweep = (
         f"; the K and eps sweeps ({'; '.join(sweeps)}; B = {cfg.rd_sweep_bursty}) use only the two ends of each "
         f"range, {cfg.rd_sweep_steps:,} steps each"
+        + (f" ({cfg.rd_eps_steps:,} for the eps runs)" if cfg.rd_eps_steps and cfg.rd_sweep_eps else "")
         if sweeps
         else ""
     )
     one_layer = (
-        f" The 1-layer control trains {cfg.one_layer_steps:,} steps, the fixed-offset control half the 2-layer model's."
+        f" The 1-layer control trains {cfg.one_layer_steps:,} steps, the fixed-offset control a quarter of the 2-layer model's."
         if cfg.one_layer_steps
         else ""
     )

@@ -99,8 +99,10 @@ class CopyRun:
 
 def shortcut_config(cfg: Config) -> Config:
     """The fixed-offset control: every segment has length ``segment_max`` and is copied right after itself
-    (``gap_max = 0``), so a fixed positional rule predicts every copy. Trained for half the steps."""
-    return cfg.replace(segment_min=cfg.segment_max, gap_max=0, steps=max(1, cfg.steps // 2))
+    (``gap_max = 0``), so a fixed positional rule predicts every copy. Trained for a quarter of the steps: its loss is
+    flat from ~600 steps (seed 5: 0.586 / 0.571 / 0.566 of ln V at 400 / 1,000 / 2,000 steps, induction score 0.02
+    throughout)."""
+    return cfg.replace(segment_min=cfg.segment_max, gap_max=0, steps=max(1, cfg.steps // 4))
 
 
 def head_table(run: CopyRun, probe: Tensor, half: int) -> pd.DataFrame:
