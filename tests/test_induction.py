@@ -119,30 +119,6 @@ def test_bigram_chain_follows_its_table() -> None:
     torch.testing.assert_close(batch.tokens, batch.tokens.gather(1, batch.source))
 
 
-def _per_position_chain(batch: int, length: int, vocab: int, gen: torch.Generator, table: torch.Tensor) -> torch.Tensor:
-    """The bigram chain sampled the direct way: one ``torch.searchsorted`` of u[t] in the CDF row of x[t - 1]."""
-    x = torch.empty(length, batch, dtype=torch.long)
-    x[0] = torch.randint(0, vocab, (batch,), generator=gen)
-    u = torch.rand(length, batch, 1, generator=gen)
-    cdf = table.cumsum(1)
-    for t in range(1, length):
-        x[t] = torch.searchsorted(cdf[x[t - 1]], u[t])[:, 0].clamp(max=vocab - 1)
-    return x.T.contiguous()
-
-
-@pytest.mark.parametrize("seed", [5, 6, 7])
-def test_bigram_chain_equals_the_per_position_sampler(seed: int) -> None:
-    """The flat inverse-CDF sampler draws the same tokens as the direct per-position one (so the committed runs'
-    data stream is unchanged), at the full tier's sizes and on a sparse table (concentration 0.05: many CDF steps
-    of zero width, u near the rows' ends)."""
-    for conc, batch, length in ((1.0, 32, 64), (1.0, 128, 48), (0.05, 512, 16), (1.0, 3, 2)):
-        cfg = study.Config.from_preset("full", seed=seed, bigram_conc=conc)
-        table = copy_task.bigram_table(cfg)
-        ours = copy_task.fresh_tokens(batch, length, cfg.vocab_size, torch.Generator().manual_seed(seed), table)
-        direct = _per_position_chain(batch, length, cfg.vocab_size, torch.Generator().manual_seed(seed), table)
-        assert torch.equal(ours, direct)
-
-
 def test_repeated_probe() -> None:
     x = copy_task.repeated_probe(5, 7, 11, torch.Generator().manual_seed(0))
     assert x.shape == (5, 14)

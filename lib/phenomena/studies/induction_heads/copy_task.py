@@ -60,24 +60,16 @@ def fresh_tokens(
     batch: int, length: int, vocab: int, gen: torch.Generator, table: Tensor | None = None
 ) -> Tensor:
     """(batch, length) tokens: uniform, or a Markov chain with transition matrix ``table`` (V, V) from a uniform
-    first token, by inverse-CDF sampling: token t is the first index whose cumulative probability in row x[t - 1]
-    reaches u[t] ~ U(0, 1).
-
-    The V rows' CDFs are laid end to end with row v shifted by v (float64: the shift is exact, so every comparison
-    is the float32 one), so one ``np.searchsorted`` per position serves the whole batch; the chain itself is
-    sequential. Equal, token for token, to a per-position ``torch.searchsorted`` on ``table.cumsum(1)[x[t - 1]]``."""
+    first token."""
     if table is None:
         return torch.randint(0, vocab, (batch, length), generator=gen)
-    first = torch.randint(0, vocab, (batch,), generator=gen)
-    u = torch.rand(length, batch, generator=gen).double().numpy()
-    shifted = table.cumsum(1).double() + torch.arange(vocab, dtype=torch.float64)[:, None]
-    flat = shifted.reshape(-1).numpy()
-    x = np.empty((length, batch), dtype=np.int64)
-    x[0] = first.numpy()
-    for t in range(1, length):
-        prev = x[t - 1]
-        x[t] = np.minimum(np.searchsorted(flat, prev + u[t]) - prev * vocab, vocab - 1)
-    return torch.from_numpy(np.ascontiguousarray(x.T))
+    x = torch.empty(length, batch, dtype=torch.long)
+    x[0] = torch.randint(0, vocab, (batch,), generator=gen)
+    u = torch.rand(length, batch, 1, generator=gen)
+    cdf = table.cumsum(1)
+    for t in range(1, length):  # inverse-CDF sampling of row x[t - 1]
+        x[t] = torch.searchsorted(cdf[x[t - 1]], u[t])[:, 0].clamp(max=vocab - 1)
+    return x.T.contiguous()
 
 
 def copy_blocks(
