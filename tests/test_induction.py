@@ -517,7 +517,9 @@ def test_rows_the_quick_tier_does_not_run_are_not_evaluated() -> None:
     assert all(c.evaluated for c in study.claims(full, _committed_metrics()[1]))
 
 
-def test_runs_trained_in_workers_are_the_runs_compute_trains(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_runs_trained_in_workers_are_the_runs_compute_trains(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``prefill`` trains every copy model and Reddy run of the smoke tier in two worker processes; ``compute`` then
     finds each in the cache (no training of its own) equal, bit for bit, to what it trains in this process (each run
     seeds itself: nothing depends on the global random state a previous run left)."""
@@ -544,5 +546,26 @@ def test_runs_trained_in_workers_are_the_runs_compute_trains(tmp_path, monkeypat
         assert a.history.to_dict() == b.history.to_dict(), role
         assert all(torch.equal(a.model.state_dict()[k], v) for k, v in b.model.state_dict().items()), role
     for group, runs in here.reddy.items():
-        for (_, a), (_, b) in zip(runs, there.reddy[group], strict=True):  # frames: NaN (IWL at K = inf) equals NaN
+        for (_, a), (_, b) in zip(
+            runs, there.reddy[group], strict=True
+        ):  # frames: NaN (IWL at K = inf) equals NaN
             assert a.eval_frame().equals(b.eval_frame()) and a.train_frame().equals(b.train_frame()), group
+
+
+def test_copy_data_stays_in_the_vocabulary_where_a_draw_is_exactly_zero() -> None:
+    """Full tier, seed 2: the batch at step 638 draws u = 0 exactly for a bigram step (a flat sampler over the rows'
+    CDFs laid end to end returned token -1 there and crashed the sweep); every token stays in [0, V)."""
+    cfg = study.Config.from_preset("full", seed=2)
+    gen, table = torch.Generator().manual_seed(cfg.seed + 1), copy_task.bigram_table(cfg)
+    for _ in range(640):
+        x = copy_task.copy_blocks(
+            cfg.batch_size,
+            cfg.seq_len,
+            cfg.vocab_size,
+            cfg.segment_min,
+            cfg.segment_max,
+            cfg.gap_max,
+            gen,
+            table,
+        ).tokens
+        assert 0 <= int(x.min()) and int(x.max()) < cfg.vocab_size
