@@ -568,4 +568,4 @@ def test_copy_data_stays_in_the_vocabulary_where_a_draw_is_exactly_zero() -> Non
             gen,
             table,
         ).tokens
-        assert 0 <= int(x.min()) and int(x.max()) < cfg.vocab_size
+        assert int(x.min()) >= 0 and int(x.max()) < cfg.vocab_size
