@@ -385,10 +385,12 @@ def test_controls_reddy_learners() -> None:
 # The claims (rows in claims.toml, measures in measures.py) on the committed seed-0 metrics
 
 
-def _committed_metrics() -> tuple[study.Config, dict]:
-    """The committed seed-0 record's config (the full tier's: the field defaults) and metrics."""
+def _committed_metrics(seed: int = 0) -> tuple[study.Config, dict]:
+    """A committed full-sweep seed's config (the full tier's: the field defaults) and metrics."""
     record = json.loads(
-        (repo_root() / "data" / "sweeps" / "induction_heads" / "full" / "seed-0" / "results.json").read_text()
+        (
+            repo_root() / "data" / "sweeps" / "induction_heads" / "full" / f"seed-{seed}" / "results.json"
+        ).read_text()
     )
     kw = dict(record["config"])
     kw.pop("preset")
@@ -407,9 +409,14 @@ def test_measure_gates_are_the_rows_thresholds() -> None:
 def test_what_the_run_did_not_do_is_undefined_and_fails() -> None:
     """A change that did not happen (an ICL fall under 0.4 nats, a layer of induction heads only) makes the rows that
     need it undefined, i.e. failing seeds, not 'not evaluated'; a configuration without the inputs does not."""
-    cfg, m = _committed_metrics()
-    rows = {c.id: c for c in study.claims(cfg, m)}
-    assert all(c.evaluated and math.isfinite(c.ours) for c in rows.values())
+    gated = ("loss_falls_before_icl_jump", "icl_score_jumps_with_heads", "ablate_all_induction_heads")
+    for seed in range(5):  # a committed seed where the gated rows are defined (the 6-head model formed heads)
+        cfg, m = _committed_metrics(seed)
+        rows = {c.id: c for c in study.claims(cfg, m)}
+        if all(rows[cid].evaluated and math.isfinite(rows[cid].ours) for cid in gated):
+            break
+    else:
+        pytest.fail(f"no committed full-sweep seed defines all of {gated}")
     # the stored flag (gate 0.2) says the ICL score jumped; at 0.4 nats it did not
     m["final"]["icl_score"] = m["icl_score_init"] - 0.39
     m["spare_ablation"] = [
@@ -417,7 +424,7 @@ def test_what_the_run_did_not_do_is_undefined_and_fails() -> None:
     ]
     assert m["icl_jump_exists"]
     rows = {c.id: c for c in study.claims(cfg, m)}
-    for cid in ("loss_falls_before_icl_jump", "icl_score_jumps_with_heads", "ablate_all_induction_heads"):
+    for cid in gated:
         assert rows[cid].evaluated and not rows[cid].passed and math.isnan(rows[cid].ours), cid
     m["reddy"]["classes"] = m["reddy"]["classes"][:1]
     rows = {c.id: c for c in study.claims(cfg, m)}

@@ -111,9 +111,7 @@ def prefill(cfg: Config, run: Run) -> int:
     jobs: list[tuple[float, workers.Job]] = [
         (c.steps * n, (_copy_job, (c, n))) for c, n in copy_models(cfg).values()
     ]
-    jobs += [
-        (s.steps, (_reddy_job, (cfg, s))) for settings in reddy_settings(cfg).values() for s in settings
-    ]
+    jobs += [(s.steps, (_reddy_job, (cfg, s))) for settings in reddy_settings(cfg).values() for s in settings]
     # longest first, by a rough cost: one thread takes ~20 ms per copy step and layer and ~20 ms per Reddy step
     jobs.sort(key=lambda job: -job[0])
     return workers.prefill(run, [job for _, job in jobs])
