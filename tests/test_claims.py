@@ -185,6 +185,20 @@ def test_a_row_judged_under_a_later_spec_is_post_hoc_until_a_run_under_it(tmp_pa
     assert all(is_post_hoc(r) for r in added) and post_hoc_text(added[0]).endswith("added after its run")
 
 
+def test_a_row_set_after_seeing_judging_seeds_stays_post_hoc_under_any_run(tmp_path: Path) -> None:
+    """``seen`` (which judging seeds were in view when the row was set) marks a row post hoc even when the run that
+    judges it started under its spec: re-running what was seen does not pre-register it."""
+    metrics = {"err": 0.3, "a": 1.0, "b": 2.0}
+    text = TOML.replace('id = "small_error"\n', 'id = "small_error"\nseen = "seeds 0-2 of an earlier sweep"\n', 1)
+    assert text != TOML
+    rows = [c.record() for c in table(tmp_path, text)(Cfg(), metrics)]  # a run started under the current spec
+    assert [r["post_hoc"] for r in rows] == [True, False, False]
+    assert post_hoc_text(rows[0]) == "post hoc: set after seeing seeds 0-2 of an earlier sweep"
+    assert table(tmp_path, text).specs[0].hash("full", measures()) == table(tmp_path).specs[0].hash(
+        "full", measures()
+    )  # provenance, not what judges: the spec hash is unmoved
+
+
 def _seed_row(value: float | None, passed: bool | None) -> dict[str, Any]:
     return {"id": "r", "kind": "claim", "statement": "s", "paper": "p", "op": "<", "bound": 0.5, "ours": value,
             "passed": passed, "threshold": "< 0.5", "expect": "holds", "registered": {"hash": "h"},

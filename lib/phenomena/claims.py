@@ -178,6 +178,7 @@ _SPEC_KEYS = {
     "reason",
     "resolution",
     "note",
+    "seen",
 }
 #: a preset a row gives no value for takes the next one's in its chain: the tiers are judged by the full tier's
 #: registered thresholds and expectations unless a row says otherwise; gpu takes the paper preset's
@@ -217,6 +218,10 @@ class Spec:
     reason: str = ""
     resolution: float | str | None = None
     note: str = ""
+    #: set after seeing: which judging seeds' results were in view when this row's threshold, expectation, kind or
+    #: measure was set. Such a row is post hoc whatever run judges it -- re-running the computation that was seen
+    #: (or one close to it) does not make its spec pre-registered
+    seen: str = ""
 
     def __post_init__(self) -> None:
         where = f"claim {self.id!r}"
@@ -389,6 +394,7 @@ def judge(
             metric=spec.metric,
             spec_hash=current[spec.id]["hash"],
             registered=reg,
+            seen=spec.seen,
         )
         note = render(spec.note, cfg, metrics, table.measures)
         reason = spec.reason if spec.expect_at(preset) != "holds" else ""
@@ -445,6 +451,8 @@ class Claim:
     #: the hash of the spec this row was judged under, and the registration its run was started under
     spec_hash: str = ""
     registered: dict[str, Any] | None = None
+    #: set after seeing these judging seeds' results (:attr:`Spec.seen`): post hoc whatever run judged it
+    seen: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -516,8 +524,11 @@ class Claim:
 
 
 def is_post_hoc(row: Mapping[str, Any]) -> bool:
-    """Whether a stored row was judged under a spec other than its registered one (no registration: post hoc). A
-    row that carries no spec hash at all (a table row derived from a summary) says nothing either way: False."""
+    """Whether a stored row was judged under a spec other than its registered one (no registration: post hoc), or
+    its spec was set after seeing judging seeds (``seen``). A row that carries no spec hash at all (a table row
+    derived from a summary) says nothing either way: False."""
+    if row.get("seen"):
+        return True
     if "spec_hash" not in row:
         return bool(row.get("post_hoc_text"))
     reg = row.get("registered")
@@ -529,8 +540,13 @@ def post_hoc_text(row: Mapping[str, Any]) -> str:
     if not is_post_hoc(row):
         return ""
     if "spec_hash" not in row:
-        return str(row["post_hoc_text"])
+        return str(row.get("post_hoc_text") or f"post hoc: set after seeing {row['seen']}")
     reg = row.get("registered")
+    seen = f"post hoc: set after seeing {row['seen']}" if row.get("seen") else ""
+    if seen and reg and reg.get("hash") == row.get("spec_hash"):
+        return seen
+    if seen:
+        return seen + ("; and added after its run" if not reg else "; and changed after its run")
     if not reg:
         return "post hoc: row added after its run"
     old = f"{reg.get('kind', row.get('kind'))} {reg.get('metric')} {reg.get('threshold')}, expect {reg.get('expect')}"
