@@ -189,7 +189,9 @@ def test_a_row_set_after_seeing_judging_seeds_stays_post_hoc_under_any_run(tmp_p
     """``seen`` (which judging seeds were in view when the row was set) marks a row post hoc even when the run that
     judges it started under its spec: re-running what was seen does not pre-register it."""
     metrics = {"err": 0.3, "a": 1.0, "b": 2.0}
-    text = TOML.replace('id = "small_error"\n', 'id = "small_error"\nseen = "seeds 0-2 of an earlier sweep"\n', 1)
+    text = TOML.replace(
+        'id = "small_error"\n', 'id = "small_error"\nseen = "seeds 0-2 of an earlier sweep"\n', 1
+    )
     assert text != TOML
     rows = [c.record() for c in table(tmp_path, text)(Cfg(), metrics)]  # a run started under the current spec
     assert [r["post_hoc"] for r in rows] == [True, False, False]
