@@ -42,6 +42,7 @@ from phenomena.studies.lora_intruder_dimensions.experiment import (
     Results,
     choose_intervened,
     forgetting_of,
+    run_null,
     run_row,
 )
 from phenomena.studies.lora_intruder_dimensions.intruders import (
@@ -188,7 +189,8 @@ def results(cfg: Config, learned: bool) -> Results:
         W = _weights(cfg, spec, W0, learned, seed=100 * i)
         acc = (FULL if spec.method == "full" else LORA) if learned else CHANCE
         an = analyse(svd, W, W0, cfg.top_k)
-        rows.append(run_row(spec, metrics_of(W, W0, acc, learned), an, cfg, base_f, 0.0))
+        null = run_null(svd, W, W0, cfg, i)
+        rows.append(run_row(spec, metrics_of(W, W0, acc, learned), an, cfg, base_f, 0.0, null))
         analyses[spec.name], weights[spec.name] = an, W
     # the intervention, on the run run_study picks (the headline run at the paper's rule), as run_study does it
     intervened = choose_intervened(cfg, rows, known)

@@ -8,18 +8,15 @@ nothing.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import torch
 
-from phenomena import cache, repro
+from phenomena import workers as workers_lib
 from phenomena.studies.lora_intruder_dimensions.config import Config, RunSpec, head_run, iter_runs
 from phenomena.studies.lora_intruder_dimensions.data import Encoded, TextTask, build_task, encode
 from phenomena.studies.lora_intruder_dimensions.evaluate import Evaluator
@@ -31,6 +28,7 @@ from phenomena.studies.lora_intruder_dimensions.intruders import (
     intervention_rows,
     intervention_targets,
     intruder_scores,
+    null_intruders,
     peft_reduce_intruders,
 )
 from phenomena.studies.lora_intruder_dimensions.model import Base, load_base
@@ -39,9 +37,9 @@ T = TypeVar("T")
 
 
 class Run(Protocol):
-    """What this module uses of :class:`phenomena.run.Run`: its device and its cache (a worker process of
-    :func:`train_in_parallel` has the cache only, :class:`CacheOnly`)."""
+    """What this module uses of :class:`phenomena.run.Run`: its config, device and cache."""
 
+    cfg: Any
     device: torch.device
 
     def cached(
@@ -50,23 +48,14 @@ class Run(Protocol):
 
 
 @dataclass
-class CacheOnly:
-    """The :class:`Run` of a worker process: the CPU and the on-disk cache (the same files as the notebook's)."""
-
-    device: torch.device
-
-    def cached(self, name: str, compute: Callable[[], T], *, key: Any = None, module: str | None = None) -> T:
-        return cache.cached(name, key, compute, module=module)
-
-
-@dataclass
 class Results:
     """What the notebook plots (all on the CPU): the base model bundle, the full-FT, headline LoRA and intervened
     runs (``finetunes``), the base model's metrics (``base_metrics``: forgetting probes and the head-only
     accuracy), the task descriptions, one row per run (``rows``), per-run, per-matrix spectra (``analyses``),
-    intruders during training of the lr-sweep runs (``steps``), the intervention on the headline run at the paper's
-    rule (``intervened``, its ``targets`` and ``intervention`` rows; empty when that run did not learn or has no
-    intruder), peft's variant (``peft``) and the sequential panel (``sequence``; empty without ``seq_tasks``)."""
+    intruders during training of the lr-sweep runs and the ranks at the rule (``steps``), the intervention on the
+    headline run at the paper's rule (``intervened``, its ``targets`` and ``intervention`` rows; empty when that run
+    did not learn or has no intruder), peft's variant (``peft``) and the sequential panel (``sequence``; empty
+    without ``seq_tasks``)."""
 
     base: Base
     finetunes: dict[str, FineTune]
@@ -172,9 +161,12 @@ def run_row(
     cfg: Config,
     base: dict[str, float],
     train_s: float,
+    null: dict[float, float],
 ) -> dict[str, Any]:
-    """One row of the runs table: spec, accuracy, intruders at every epsilon, forgetting on both probes (the rise
-    of the retrieval loss over the base model's), representational drift, update statistics."""
+    """One row of the runs table: spec, accuracy, intruders at every epsilon and what the random-direction null of
+    the same update scores there (``null``: epsilon -> mean count, :func:`intruders.null_intruders`; NaN without
+    draws), forgetting on both probes (the rise of the retrieval loss over the base model's), representational
+    drift, update statistics."""
     norms = [a["dw_rel_norm"] for a in analysis.values()]
     row: dict[str, Any] = {
         "run": spec.name,
@@ -194,7 +186,19 @@ def run_row(
     }
     for eps in cfg.epsilons:
         row[f"intruders@{eps:g}"] = count_intruders(analysis, eps)
+        row[f"null@{eps:g}"] = null.get(eps, float("nan"))
+    row["null"] = row[f"null@{cfg.epsilon:g}"]
     return row
+
+
+def run_null(
+    svd: dict[str, Any], W: dict[str, torch.Tensor], base_W0: dict[str, torch.Tensor], cfg: Config, i: int
+) -> dict[float, float]:
+    """The random-direction null of run ``i`` of :func:`iter_runs` (``cfg.null_draws`` draws, seeded by the
+    config's seed and the run's index so that every run has its own draws); empty without draws."""
+    if not cfg.null_draws:
+        return {}
+    return null_intruders(svd, W, base_W0, cfg.top_k, cfg.epsilons, cfg.null_draws, seed=1000 * cfg.seed + i)
 
 
 def forgetting_of(ev: dict[str, float], base: dict[str, float]) -> dict[str, float]:
@@ -248,7 +252,7 @@ def intervene_on(
 
     rows = intervention_rows(W, targets, cfg.lambdas, measure)
     peft_rows = []
-    for lam in sorted({min(cfg.lambdas, key=lambda x: abs(x - 0.75)), 0.0}):
+    for lam in sorted({min(cfg.lambdas, key=lambda x: abs(x - 0.75)), 0.0} & set(cfg.lambdas)):
         m = ev.evaluate(peft_reduce_intruders(base, ft, cfg, lam), b, {"a": (task, ft.head)}, NEWS)
         peft_rows.append({"lambda": lam, "acc": m["acc_a"], **forgetting_of(m, base_f)})
     return {n: list(v) for n, v in targets.items()}, rows, peft_rows
@@ -262,78 +266,47 @@ def choose_intervened(cfg: Config, rows: list[dict[str, Any]], known: Any) -> st
     return name if row["intruders"] > 0 and has_learned(row["acc"], known) else None
 
 
-#: fine-tuning runs trained at once, each in its own process of ``PHENOMENA_THREADS`` threads (default 1: in this
-#: process). On a 2-core machine 2 halves the notebook's training time (the runs are independent); results are the
-#: same (every run is seeded on its own and cached; the notebook then reads the cache).
-WORKERS_ENV = "PHENOMENA_WORKERS"
-#: how long the notebook waits for its worker processes before it gives up (a deadline, never an open wait)
-WORKERS_DEADLINE_S = 6 * 3600
+def snapshotted(cfg: Config) -> set[str]:
+    """The runs that keep factor snapshots for intruders vs steps: the lr sweep and every rank at the paper's rule
+    (issue 33.3: whether the higher ranks' intruders are only late)."""
+    return {s.name for family in ("lr sweep", "alpha=2r") for s in cfg.families()[family]}
 
 
-def workers_from_env(workers: int | None = None) -> int:
-    """``workers`` if given, else ``$PHENOMENA_WORKERS``, else 1; a clear error for anything but an int >= 1."""
-    raw = workers if workers is not None else os.environ.get(WORKERS_ENV, "1")
-    try:
-        n = int(raw)
-    except (TypeError, ValueError):
-        n = 0
-    if n < 1 or (isinstance(raw, float) and raw != n) or isinstance(raw, bool):
-        raise ValueError(f"workers (or ${WORKERS_ENV}) = {raw!r} is not allowed: expected an int >= 1")
-    return n
+def _train_job(run: Run, spec: RunSpec, snapshot_every: int) -> None:
+    """A worker process (:func:`phenomena.workers.prefill`): fine-tune one run on the target task into the cache,
+    through the same :func:`get_finetune` call as :func:`run_study`."""
+    cfg = run.cfg
+    get_finetune(load_base(cfg), build_task(cfg, cfg.task), spec, cfg, run, snapshot_every)
 
 
-def _train_job(cfg: Config, spec: RunSpec, snapshot_every: int, threads: int) -> str:
-    """A worker process: fine-tune one run on the target task into the cache (see :func:`get_finetune`)."""
-    repro.set_threads(threads)
-    base = load_base(cfg)
-    get_finetune(base, build_task(cfg, cfg.task), spec, cfg, CacheOnly(torch.device("cpu")), snapshot_every)
-    return spec.name
-
-
-def _sequence_job(cfg: Config, spec: RunSpec, snapshot_every: int, threads: int) -> str:
+def _sequence_job(run: Run, spec: RunSpec, snapshot_every: int) -> None:
     """A worker process: the sequential panel of one method, after its (cached) run on the target task."""
-    repro.set_threads(threads)
-    base, worker = load_base(cfg), CacheOnly(torch.device("cpu"))
+    cfg = run.cfg
+    base = load_base(cfg)
     tasks = [build_task(cfg, t) for t in (cfg.task, *cfg.seq_tasks)]
-    first = get_finetune(base, tasks[0], spec, cfg, worker, snapshot_every)
-    get_sequence(base, tasks, spec, cfg, worker, first)
-    return spec.name
+    get_sequence(base, tasks, spec, cfg, run, get_finetune(base, tasks[0], spec, cfg, run, snapshot_every))
 
 
-def train_in_parallel(cfg: Config, run: Run, workers: int, threads: int) -> None:
-    """Fill the cache with every fine-tuning run of :func:`run_study` -- the runs on the target task, then the two
-    sequential panels (if ``seq_tasks`` names any) -- ``workers`` at a time in spawned processes, so that
-    :func:`run_study` then reads them. A no-op for one worker, off the CPU, or with the cache disabled (the
-    processes could not hand their runs back)."""
-    if workers < 2 or run.device.type != "cpu" or os.environ.get("PHENOMENA_NO_CACHE"):
-        return
-    sweep = {s.name for s in cfg.families()["lr sweep"]}
-    snap = {s.name: cfg.snapshot_every if s.name in sweep else 0 for s in iter_runs(cfg)}
-    specs = list(iter_runs(cfg))
-    ctx = multiprocessing.get_context("spawn")
-    deadline = time.monotonic() + WORKERS_DEADLINE_S
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        for job, jobs in (
-            (_train_job, specs),
-            (_sequence_job, [cfg.full_run(), cfg.headline_run()] if cfg.seq_tasks else []),
-        ):
-            futures = [pool.submit(job, cfg, s, snap[s.name], threads) for s in jobs]
-            done, pending = wait(futures, timeout=max(1.0, deadline - time.monotonic()))
-            if pending:
-                for f in pending:
-                    f.cancel()
-                raise TimeoutError(
-                    f"{len(pending)} fine-tuning runs did not finish within {WORKERS_DEADLINE_S} s in "
-                    f"{workers} worker processes; run with {WORKERS_ENV}=1 to train in this process"
-                )
-            for f in done:
-                f.result()  # re-raises a worker's error here
+def train_in_parallel(cfg: Config, run: Run, workers: int | None = None) -> None:
+    """Fill the cache with every fine-tuning run of :func:`run_study` in worker processes
+    (:func:`phenomena.workers.prefill`: ``workers``, else ``$PHENOMENA_WORKERS``, else the core count; a no-op for
+    one worker, off the CPU or without the cache): the head-only reference and the runs on the target task, then the
+    two sequential panels (if ``seq_tasks`` names any), which start from those runs. Every run is seeded on its
+    own (:func:`finetune.finetune`), so a run trained in a worker is the run trained here."""
+    snapped = snapshotted(cfg)
+    snap = {s.name: cfg.snapshot_every if s.name in snapped else 0 for s in iter_runs(cfg)}
+    first = [(_train_job, (head_run(cfg), 0))] + [(_train_job, (s, snap[s.name])) for s in iter_runs(cfg)]
+    workers_lib.prefill(run, first, workers, what="fine-tuning runs")
+    if cfg.seq_tasks:
+        seq = [(_sequence_job, (s, snap[s.name])) for s in (cfg.full_run(), cfg.headline_run())]
+        workers_lib.prefill(run, seq, workers, what="sequential fine-tuning runs")
 
 
 def run_study(cfg: Config, base: Base, run: Run) -> dict[str, Any]:
     """Every number of the notebook: fine-tune (cached) and evaluate every run, analyse its spectra, count
-    intruders during the lr-sweep runs, run the intervention (and peft's variant) on the headline run at the paper's
-    rule (:func:`choose_intervened`), and the sequential panel. Returns the fields of :class:`Results` but ``base``."""
+    intruders during the lr-sweep runs and the ranks at the rule, run the intervention (and peft's variant) on the
+    headline run at the paper's rule (:func:`choose_intervened`), and the sequential panel. Returns the fields of
+    :class:`Results` but ``base``."""
     t0 = time.perf_counter()
     task = build_task(cfg, cfg.task)
     later = [build_task(cfg, t) for t in cfg.seq_tasks]
@@ -342,18 +315,19 @@ def run_study(cfg: Config, base: Base, run: Run) -> dict[str, Any]:
     base_f = ev.base_metrics
     head = get_finetune(base, task, head_run(cfg), cfg, run)
     base_f["acc_head_only"] = ev.accuracy(task, head.head)
-    sweep = {s.name for s in cfg.families()["lr sweep"]}
+    snapped = snapshotted(cfg)
     rows, analyses, fts = [], {}, {}
-    for spec in iter_runs(cfg):
-        ft = get_finetune(base, task, spec, cfg, run, cfg.snapshot_every if spec.name in sweep else 0)
+    for i, spec in enumerate(iter_runs(cfg)):
+        ft = get_finetune(base, task, spec, cfg, run, cfg.snapshot_every if spec.name in snapped else 0)
         W = ft.weights(base)
         metrics = ev.evaluate(W, ft.biases(base), {"a": (task, ft.head)})
         an = analyse(svd, W, base.W0, cfg.top_k)
-        rows.append(run_row(spec, metrics, an, cfg, base_f, ft.train_s))
+        null = run_null(svd, W, base.W0, cfg, i)
+        rows.append(run_row(spec, metrics, an, cfg, base_f, ft.train_s, null))
         analyses[spec.name] = _slim(an)
         fts[spec.name] = ft
     final = {r["run"]: r["intruders"] for r in rows}
-    steps = intruders_over_steps({n: fts[n] for n in sweep}, final, base, svd, cfg)
+    steps = intruders_over_steps({n: fts[n] for n in snapped}, final, base, svd, cfg)
     intervened = choose_intervened(cfg, rows, {"base_metrics": base_f, "task": task.describe()})
     targets, inter, peft_rows = {}, [], []
     if intervened:
@@ -402,14 +376,12 @@ def run_study(cfg: Config, base: Base, run: Run) -> dict[str, Any]:
 
 def compute(cfg: Config, run: Run, workers: int | None = None) -> Results:
     """Load the base model and return :func:`run_study`'s results, cached as a whole on the config and source
-    (re-runs are instant; the fine-tuning runs are also cached one by one). ``workers`` (default
-    ``$PHENOMENA_WORKERS``, else 1) fine-tuning runs train at once in separate processes
-    (:func:`train_in_parallel`), each with the run's thread count."""
-    n = workers_from_env(workers)
+    (re-runs are instant; the fine-tuning runs are also cached one by one). The fine-tuning runs train first in
+    worker processes (:func:`train_in_parallel`: ``workers``, else ``$PHENOMENA_WORKERS``, else the core count)."""
     base = load_base(cfg)
 
     def study() -> dict[str, Any]:
-        train_in_parallel(cfg, run, n, torch.get_num_threads())
+        train_in_parallel(cfg, run, workers)
         return run_study(cfg, base, run)
 
     return Results(base=base, **run.cached("lora-results", study))

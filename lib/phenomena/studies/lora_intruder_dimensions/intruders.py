@@ -103,6 +103,51 @@ def count_intruders(analysis: dict[str, dict[str, Any]], epsilon: float, k: int 
     return int(sum(int((a["scores"][:k] < epsilon).sum()) for a in analysis.values()))
 
 
+#: singular values of an update below this fraction of its largest are rounding, not rank (see :func:`random_update`)
+NULL_RTOL = 1e-5
+
+
+def haar_orthonormal(n: int, p: int, gen: torch.Generator) -> Tensor:
+    """A Haar-random (n, p) matrix with orthonormal columns (p <= n): QR of a Gaussian, signs fixed by R's diagonal."""
+    Q, R = torch.linalg.qr(torch.randn(n, p, generator=gen))
+    return Q * torch.sign(torch.diagonal(R)).where(torch.diagonal(R) != 0, torch.ones(()))
+
+
+def random_update(dW: Tensor, gen: torch.Generator) -> Tensor:
+    """The random-direction null of an update dW (out, in): dW's own singular values on Haar-random left and right
+    singular vectors. It has dW's rank (r for a rank-r LoRA update, full rank for full fine-tuning), Frobenius norm
+    and spectrum; only the directions are random."""
+    S = torch.linalg.svdvals(dW.float())
+    S = S[S[0] * NULL_RTOL < S]  # dW's numerical rank: r for LoRA (its other singular values are rounding)
+    if not len(S) or S[0] <= 0:  # an unchanged matrix: no update, no null
+        return torch.zeros(dW.shape)
+    out, inp = dW.shape
+    U, V = haar_orthonormal(out, len(S), gen), haar_orthonormal(inp, len(S), gen)
+    return (U * S) @ V.T
+
+
+def null_intruders(
+    base_svd: dict[str, tuple[Tensor, Tensor, Tensor]],
+    weights: dict[str, Tensor],
+    W0: dict[str, Tensor],
+    k: int,
+    epsilons: Sequence[float],
+    draws: int,
+    seed: int,
+) -> dict[float, float]:
+    """Intruders that a random update of each matrix's size, rank and spectrum scores (:func:`random_update`
+    added to W0, counted with the same top-``k`` and epsilon as the run): per epsilon, the count summed over
+    matrices and averaged over ``draws`` draws (a generator seeded with ``seed``)."""
+    gen = torch.Generator().manual_seed(seed)
+    totals = dict.fromkeys(epsilons, 0.0)
+    for _ in range(draws):
+        for n, W in weights.items():
+            scores = intruder_scores(base_svd[n], W0[n] + random_update(W - W0[n], gen), k)
+            for eps in epsilons:
+                totals[eps] += int((scores < check_epsilon(eps)).sum())
+    return {eps: t / draws for eps, t in totals.items()}
+
+
 def intruders_by(
     analysis: dict[str, dict[str, Any]], epsilon: float, key: Literal["layer", "type"]
 ) -> dict[Any, int]:

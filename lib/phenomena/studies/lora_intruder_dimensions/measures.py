@@ -223,3 +223,53 @@ def seq_drop_lora_minus_full(cfg: Config, m: Metrics) -> float:
     _needs_sequence(cfg)
     drops = m["sequence_task_a_acc_drop"]
     return drops[lora_method(m)] - drops["full FT"]
+
+
+# ---------------------------------------------------------------------- the random-direction null and size held equal
+
+
+def _needs_null(cfg: Config) -> None:
+    if not cfg.null_draws:
+        raise NotEvaluated("the random-direction null needs null_draws >= 1")
+
+
+def _needs_matched(cfg: Config) -> None:
+    if not cfg.full_matched_lr:
+        raise NotEvaluated("size held equal needs the full FT run at full_matched_lr (0: none)")
+
+
+@MEASURES
+def headline_minus_null(cfg: Config, m: Metrics) -> float:
+    """The headline run's intruders at epsilon minus what a random update of its rank, norm and spectrum scores
+    (mean over null_draws draws); NaN unless it learned."""
+    _needs_null(cfg)
+    return as_float(m.get("headline_minus_null"))
+
+
+@MEASURES
+def headline_minus_null_over_epsilon(cfg: Config, m: Metrics) -> float:
+    """The same, summed over every epsilon of the sweep from cfg.epsilon up (the area between the two curves)."""
+    _needs_null(cfg)
+    return as_float(m.get("headline_minus_null_over_epsilon"))
+
+
+@MEASURES
+def matched_size_ratio(cfg: Config, m: Metrics) -> float:
+    """||dW|| / ||W0|| of full FT at full_matched_lr over the headline LoRA run's."""
+    _needs_matched(cfg)
+    return as_float(m.get("matched_size_ratio"))
+
+
+@MEASURES
+def lora_minus_matched_full(cfg: Config, m: Metrics) -> float:
+    """Headline LoRA intruders minus size-matched full FT's, summed over epsilon from cfg.epsilon up; NaN unless both
+    learned."""
+    _needs_matched(cfg)
+    return as_float(m.get("lora_minus_matched_full_over_epsilon"))
+
+
+@MEASURES
+def matched_full_minus_lora_forgetting(cfg: Config, m: Metrics) -> float:
+    """News-prose forgetting of size-matched full FT minus the headline LoRA run's; NaN unless both learned."""
+    _needs_matched(cfg)
+    return as_float(m.get("matched_full_minus_lora_forgetting"))

@@ -52,8 +52,10 @@ def departures(cfg: Config, m: dict[str, Any]) -> list[str]:
         f"{cfg.probe_temperature:g}) on {cfg.n_probe} sentences of news prose (the Lee corpus shipped in gensim's "
         "test data) against their word-dropped copies; the paper measures its pre-training loss on the pre-training "
         "corpora. The Python-docs probe is an in-domain contrast only.",
-        "Added controls: the forgetting correlation beside the update's size, and a matched-norm control for the "
-        "intervention (the paper has neither).",
+        "Added controls: the forgetting correlation beside the update's size, a matched-norm control for the "
+        "intervention, a random-direction null of every run's intruder count (the same rank, norm and spectrum along "
+        "random directions) and, at the full tier, full fine-tuning at a larger lr whose update is as large as LoRA "
+        "r = 1's (the paper has none of these).",
     ]
     return out
 
@@ -85,6 +87,28 @@ def _forgetting_line(cfg: Config, m: dict[str, Any]) -> str:
     )
 
 
+def _null_line(cfg: Config, m: dict[str, Any]) -> str:
+    """The headline run against its random-direction null, and against full FT with an update of its size."""
+    if "headline_null" not in m or not cfg.null_draws:
+        return "* **Against a random update of the same size.** Not computed (`null_draws` = 0)."
+    line = (
+        f"* **Against a random update of the same size.** A random update with the headline run's rank, norm and "
+        f"spectrum scores {_num(m['headline_null']):.2f} intruders at eps {cfg.epsilon:g} (LoRA: "
+        f"{m['headline_intruders']}; summed over eps >= {cfg.epsilon:g}, LoRA minus its null = "
+        f"{_num(m['headline_minus_null_over_epsilon']):+.1f}); full FT's null is {_num(m['full_null']):.2f}: its "
+        "update is spread too thin to enter the top singular vectors in any direction."
+    )
+    mf = m.get("matched_full")
+    if not mf:
+        return line + f" Full FT at LoRA's update size: {NOT_RUN}"
+    return line + (
+        f" Full FT at lr {mf['lr']:.2g}, an update of ||dW|| / ||W0|| = {mf['dw_rel_norm']:.4f} "
+        f"({_num(m['matched_size_ratio']):.2f}x LoRA's), reaches accuracy {mf['acc']:.3f} with {mf['intruders']} "
+        f"intruders at eps {cfg.epsilon:g} (null {_num(mf['null']):.2f}) and forgets {mf['forgetting']:.4f} against "
+        f"LoRA's {mf['forgetting'] - _num(m['matched_full_minus_lora_forgetting']):.4f}."
+    )
+
+
 def comparison(cfg: Config, m: dict[str, Any]) -> str:
     """ "How ours compares with the paper", as Markdown generated from the metrics (no typed numbers)."""
     sweep = m["lr_sweep"]
@@ -105,6 +129,7 @@ def comparison(cfg: Config, m: dict[str, Any]) -> str:
             if first and first["lr"] > rule
             else "."
         ),
+        _null_line(cfg, m),
         _forgetting_line(cfg, m),
     ]
     if m["intervened"]:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import spearmanr
 
-from phenomena.studies.lora_intruder_dimensions.config import Config
+from phenomena.studies.lora_intruder_dimensions.config import MATCHED_FAMILY, Config
 from phenomena.studies.lora_intruder_dimensions.experiment import Results, has_learned
 from phenomena.studies.lora_intruder_dimensions.intruders import DIRECTIONS
 
@@ -119,10 +119,50 @@ def summarize(cfg: Config, res: Results) -> dict[str, Any]:
     out["intruders_beyond_size"] = beyond_size(
         [r["intruders"] for r in pool], [r["dw_rel_norm"] for r in pool], [r["forgetting"] for r in pool]
     )
+    out |= _null_metrics(cfg, rows, hl, full, learned_all)
     out |= _intervention_metrics(cfg, res)
     out |= _sequence_metrics(res)
     out["compute_s"] = res.compute_s
     return out
+
+
+def _above(a: dict[str, Any], b: dict[str, Any], prefix_b: str, eps: Sequence[float]) -> float:
+    """Run ``a``'s intruders minus ``b``'s ``prefix_b`` counts (its intruders or its null), summed over ``eps``."""
+    return float(sum(a[f"intruders@{e:g}"] - b[f"{prefix_b}@{e:g}"] for e in eps))
+
+
+def _null_metrics(
+    cfg: Config,
+    rows: list[dict[str, Any]],
+    hl: dict[str, Any],
+    full: dict[str, Any],
+    learned: dict[str, bool],
+) -> dict[str, Any]:
+    """The headline run against the random-direction null of its own update (at the paper's epsilon and summed
+    over epsilon from it up), and against full fine-tuning at a matched update size (the ``full_matched_lr`` run,
+    if any): counts, size ratio and forgetting. NaN where a run did not learn."""
+    nan = float("nan")
+    eps_up = [e for e in cfg.epsilons if e >= cfg.epsilon]
+    ok = learned[hl["run"]]
+    out: dict[str, Any] = {
+        "headline_null": hl["null"],
+        "full_null": full["null"],
+        "null_by_epsilon": {e: {r["run"]: r[f"null@{e:g}"] for r in rows} for e in cfg.epsilons},
+        "headline_minus_null": hl["intruders"] - hl["null"] if ok else nan,
+        "headline_minus_null_over_epsilon": _above(hl, hl, "null", eps_up) if ok else nan,
+    }
+    matched = next((r for r in rows if r["family"] == MATCHED_FAMILY), None)
+    if matched is None:
+        return out
+    both = ok and learned[matched["run"]]
+    keys = ("run", "lr", "acc", "intruders", "null", "forgetting", "forgetting_pydocs", "dw_rel_norm")
+    return out | {
+        "matched_full": {k: matched[k] for k in keys} | {"learned": learned[matched["run"]]},
+        "matched_size_ratio": matched["dw_rel_norm"] / hl["dw_rel_norm"] if hl["dw_rel_norm"] else nan,
+        "lora_minus_matched_full": hl["intruders"] - matched["intruders"] if both else nan,
+        "lora_minus_matched_full_over_epsilon": _above(hl, matched, "intruders", eps_up) if both else nan,
+        "matched_full_minus_lora_forgetting": matched["forgetting"] - hl["forgetting"] if both else nan,
+    }
 
 
 def _intervention_metrics(cfg: Config, res: Results) -> dict[str, Any]:

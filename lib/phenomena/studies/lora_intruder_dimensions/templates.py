@@ -120,6 +120,13 @@ UNDEFINED: dict[str, str | Callable[[Config, Metrics], str]] = {
     "sweep_rho": "undefined: intruders (or forgetting) constant over the learned runs",
     "beyond_size_rho": "undefined: fewer than 4 learned runs or constant inputs",
     "full_minus_lora_forgetting": "undefined: full FT or the headline LoRA run did not learn the task",
+    "headline_minus_null": "undefined: the headline LoRA run did not learn the task",
+    "headline_minus_null_over_epsilon": "undefined: the headline LoRA run did not learn the task",
+    "matched_size_ratio": "undefined: the headline LoRA run's update is zero",
+    "lora_minus_matched_full": "undefined: the headline LoRA run or size-matched full FT did not learn the task",
+    "matched_full_minus_lora_forgetting": (
+        "undefined: the headline LoRA run or size-matched full FT did not learn the task"
+    ),
     **dict.fromkeys(
         (
             "forgetting_drop",
