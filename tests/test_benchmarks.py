@@ -84,3 +84,24 @@ def test_bench_old_path_is_the_old_default_source(tmp_path: Path) -> None:
     for nb in (REPO / "notebooks").glob("*.ipynb"):
         assert (root / "notebooks" / nb.name).exists()
         assert (root / "lib" / "phenomena" / "studies" / nb.stem / "config.py").exists()
+
+
+def test_bench_memory_counts_a_grandchild_process() -> None:
+    """make bench's peak memory sums the notebook's whole process tree: a grandchild holding ~200 MiB (as a worker
+    process under the kernel would) shows in it, where the top process's own peak would not."""
+    import subprocess
+    import sys
+    import time
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import bench
+
+    hold = "b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096]); import time; time.sleep(3)"
+    outer = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {hold!r}], check=True)"
+    with subprocess.Popen([sys.executable, "-c", outer]) as proc:
+        sampler = bench.TreeMemory(proc.pid, interval_s=0.05)
+        sampler.start()
+        proc.wait(timeout=60)
+        time.sleep(0.1)
+        sampler.stop()
+    assert 200 <= sampler.peak_mb < 1000
