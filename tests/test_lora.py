@@ -567,3 +567,35 @@ def test_null_counts_a_large_random_direction_and_not_a_small_one() -> None:
     assert intruders.null_intruders(svd, big, W0, 10, (0.5,), draws=3, seed=0) == {0.5: 1.0}
     small = {"m": W0["m"] + 0.5 * torch.outer(U0[:, 0], V0[:, 0])}
     assert intruders.null_intruders(svd, small, W0, 10, (0.5,), draws=3, seed=0) == {0.5: 0.0}
+
+
+def test_the_over_seeds_paragraph_sorts_rows_by_their_sweep_verdict() -> None:
+    """The notebook's "what reproduces" paragraph says each headline row under its own verdict, with its numbers,
+    and says plainly when no sweep is committed."""
+    from phenomena.claims import committed_sweep
+
+    row = {"mean": 1.0, "lo": 0.5, "hi": 1.5, "n": 5, "n_defined": 5}
+    fake = {
+        "preset": "full",
+        "seeds": [0, 1, 2, 3, 4],
+        "claims": [
+            {**row, "id": "lora_has_intruders", "verdict": "holds"},
+            {**row, "id": "lora_more_intruders_than_full", "verdict": "fails"},
+            {**row, "id": "lora_as_foreign_as_random", "verdict": "unclear", "mean": None},
+            {**row, "id": "size_matched_full_ft", "verdict": "fails"},  # not a headline row: not said
+        ],
+    }
+    text = study.over_seeds(fake)
+    holds, rest = text.split("Does not reproduce:")
+    fails, unclear = rest.split("Undecided at this scale:")
+    assert "`lora_has_intruders`: holds, 1 [0.5, 1.5] (5/5 seeds)" in holds
+    assert "`lora_more_intruders_than_full`: fails" in fails and "lora_has" not in fails
+    assert "`lora_as_foreign_as_random`: unclear (5/5 seeds defined)" in unclear
+    assert "size_matched_full_ft" not in text
+    assert "No full-tier sweep" in study.over_seeds(None)
+    committed = committed_sweep("lora_intruder_dimensions")
+    if committed:  # the committed sweep's verdicts, each under its own heading
+        text = study.over_seeds(committed)
+        for c in committed["claims"]:
+            if f"`{c['id']}`" in text:
+                assert f"`{c['id']}`: {c['verdict']}" in text

@@ -22,7 +22,7 @@ from phenomena.studies.lora_intruder_dimensions.config import Config
 from phenomena.studies.lora_intruder_dimensions.experiment import Results, compute
 from phenomena.studies.lora_intruder_dimensions.measures import MEASURES
 from phenomena.studies.lora_intruder_dimensions.seeds import seed_figure
-from phenomena.studies.lora_intruder_dimensions.story import comparison, departures
+from phenomena.studies.lora_intruder_dimensions.story import comparison, departures, over_seeds
 from phenomena.studies.lora_intruder_dimensions.summary import summarize
 
 #: the claims, judged: ``claims(cfg, metrics) -> list[Claim]`` (rows in claims.toml, measures in measures.py)
@@ -53,6 +53,7 @@ __all__ = [
     "comparison",
     "compute",
     "departures",
+    "over_seeds",
     "seed_figure",
     "summarize",
 ]

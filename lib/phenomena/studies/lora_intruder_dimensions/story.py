@@ -152,3 +152,50 @@ def comparison(cfg: Config, m: dict[str, Any]) -> str:
         else f"* **Sequential fine-tuning.** {NOT_RUN}"
     )
     return "\n".join(lines)
+
+
+#: the rows the over-seeds paragraph reads, with what each says when it holds
+_VERDICT_ROWS = (
+    ("lora_has_intruders", "LoRA r = 1 at the paper's rule has intruders at eps 0.5"),
+    (
+        "lora_more_intruders_than_full",
+        "LoRA at every rank has more intruders than full fine-tuning at the paper's lrs",
+    ),
+    ("lora_as_foreign_as_random", "LoRA's intruders are as foreign to W0 as a random update's of its size"),
+    (
+        "lora_more_intruders_than_full_at_matched_size",
+        "LoRA has more intruders than full fine-tuning with an update of the same size (summed over eps 0.5-0.9)",
+    ),
+    ("lora_forgets_less_than_full", "LoRA forgets less than full fine-tuning at the paper's lrs"),
+    (
+        "lora_forgets_less_at_matched_size",
+        "LoRA forgets less than full fine-tuning with an update of the same size",
+    ),
+    ("intruders_beyond_update_size", "intruders go with forgetting beyond the update's size"),
+    ("scaling_down_reduces_forgetting", "scaling the top intruder down reduces forgetting"),
+)
+
+
+def over_seeds(sweep: dict[str, Any] | None) -> str:
+    """One paragraph of what reproduces and what does not, generated from the committed 5-seed full sweep (``None``:
+    no sweep committed): each headline row's verdict with its mean, interval and seeds."""
+    if not sweep:
+        return "No full-tier sweep is committed yet: `make sweep STUDY=lora_intruder_dimensions` makes one."
+    from phenomena.claims import sweep_text
+
+    rows = {c["id"]: c for c in sweep["claims"]}
+    said = {"holds": [], "fails": [], "unclear": []}
+    for row_id, text in _VERDICT_ROWS:
+        row = rows.get(row_id)
+        if row is not None and row["verdict"] in said:
+            said[row["verdict"]].append(f"{text} (`{row_id}`: {sweep_text(row)})")
+    seeds = ", ".join(map(str, sweep.get("seeds", [])))
+    parts = [f"**Over the committed {sweep['preset']}-tier sweep (seeds {seeds}).**"]
+    for verdict, lead in (
+        ("holds", "Reproduces"),
+        ("fails", "Does not reproduce"),
+        ("unclear", "Undecided at this scale"),
+    ):
+        if said[verdict]:
+            parts.append(f"{lead}: " + "; ".join(said[verdict]) + ".")
+    return " ".join(parts)
