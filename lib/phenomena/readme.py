@@ -107,8 +107,13 @@ def results_table(root: Path) -> str:
             ours = interval(s) if s else number(c["ours"])
             judged = s["verdict"] if s else f"{c['outcome']} (seed 0)"
             ctl = controls.get(c["id"])
+            # a row this run did not evaluate: its statement as the sweep that judged it wrote it (this run's config
+            # lacks the runs its template names, e.g. a learning rate of 0)
+            statement = (
+                s["statement"] if s and c.get("passed") is None and s.get("statement") else c["statement"]
+            )
             rows.append(
-                f"| {title} | {c['kind']} | {md(c['statement'])} | {md(c['paper'])} | {md(ours)} "
+                f"| {title} | {c['kind']} | {md(statement)} | {md(c['paper'])} | {md(ours)} "
                 f"| {md(_control_cell(ctl, 'null'))} | {md(_control_cell(ctl, 'oracle'))} "
                 f"| {md(c['threshold'])} | {margin_text(s)} | {judged}{bang(judged, c['expect'])} "
                 f"| {c['expect']}{post_hoc_cell(s or c)} |"

@@ -31,14 +31,17 @@ claims = ClaimTable.load(Path(__file__).with_name("claims.toml"), MEASURES)
 TITLE = "LoRA intruder dimensions"
 #: the figure the README shows for this study, and one sentence of what the study shows
 HEADLINE_FIGURE = "intruders_vs_epsilon_and_rank"
-SUMMARY = "Whether LoRA on MiniLM, at the paper's learning-rate rule and 5 epochs, adds 'intruder' singular vectors unlike any pre-trained one while full fine-tuning at matched accuracy adds none, tested against the update's size, a matched-norm edit and over ranks, and whether intruders go with forgetting (Shuttleworth et al.)."
+SUMMARY = "Whether LoRA on MiniLM, at the paper's learning-rate rule and 5 epochs, adds 'intruder' singular vectors unlike any pre-trained one while full fine-tuning at matched accuracy adds none, tested against a random update of the same size and spectrum, full fine-tuning with an update of LoRA's size, a matched-norm edit and over ranks, and whether intruders go with forgetting (Shuttleworth et al.)."
 #: the rows the README's one-liner is generated from (row id -> what it says), in the order of the story
 HEADLINES = {
     "lora_has_intruders": "LoRA r = 1 adds intruder dimensions at the paper's rule",
     "full_ft_no_intruders": "full fine-tuning at matched accuracy adds none",
     "lora_more_intruders_than_full": "LoRA at every rank adds more than full fine-tuning",
+    "lora_as_foreign_as_random": "LoRA's new directions are as foreign to W0 as a random update's",
+    "lora_more_intruders_than_full_at_matched_size": "LoRA adds more than full fine-tuning with an update of the same size",
     "intruders_beyond_update_size": "intruders go with forgetting beyond the update's size",
-    "lora_forgets_less_than_full": "LoRA forgets less than full fine-tuning",
+    "lora_forgets_less_than_full": "LoRA forgets less than full fine-tuning at the paper's learning rates",
+    "lora_forgets_less_at_matched_size": "LoRA forgets less than full fine-tuning with an update of the same size",
     "scaling_down_reduces_forgetting": "scaling the top intruder down reduces forgetting",
 }
 
