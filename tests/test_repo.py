@@ -56,6 +56,17 @@ def test_notebooks_are_committed_without_outputs(nb: Path) -> None:
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_cell_has_a_unique_id(nb: Path) -> None:
+    """nbformat 4.5 cells carry ids (a cell without one is a warning today, an error in later nbformat)."""
+    data = json.loads(nb.read_text())
+    ids = [c.get("id") for c in data["cells"]]
+    if (data["nbformat"], data["nbformat_minor"]) >= (4, 5):
+        assert all(ids) and len(set(ids)) == len(ids), (
+            f"{nb.name}: cells without an id or with a repeated one"
+        )
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_shape(nb: Path) -> None:
     """A parameters cell of literals only; the config is built through Config.from_preset; claims are checked."""
     data = json.loads(nb.read_text())
