@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,39 @@ def test_bench_memory_counts_a_grandchild_process() -> None:
         time.sleep(0.1)
         sampler.stop()
     assert 200 <= sampler.peak_mb < 1000
+
+
+def test_bench_same_scope_takes_out_only_added_work() -> None:
+    """make bench's "same work" run (the 1.5x is judged on it where a study issue added work to ``full``) is ``full``
+    with valid overrides that each change a field, and for induction trains Reddy's eps runs as long as the old path
+    did (its ``rd_sweep_steps`` at the old commit: the eps runs had no steps of their own then)."""
+    import importlib
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import bench
+
+    assert bench.SAME_SCOPE
+    for study, overrides in bench.SAME_SCOPE.items():
+        cls = importlib.import_module(f"phenomena.studies.{study}").Config
+        full, same = cls.from_preset("full"), cls.from_preset("full", **overrides)
+        assert all(getattr(full, k) != getattr(same, k) for k in overrides), study
+    old = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(REPO),
+            "show",
+            f"{bench.OLD_COMMIT}:lib/phenomena/studies/induction_heads/config.py",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if old.returncode:
+        pytest.skip(f"commit {bench.OLD_COMMIT} is not in this clone (shallow)")
+    assert "rd_eps_steps" not in old.stdout
+    assert re.search(r"rd_sweep_steps: int = field\(\s*(\d[\d_]*)", old.stdout).group(1) == str(
+        bench.SAME_SCOPE["induction_heads"]["rd_eps_steps"]
+    )
