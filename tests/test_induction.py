@@ -284,6 +284,26 @@ def test_presets_build_and_unknown_preset_is_refused() -> None:
     assert "rd_steps" not in quick.copy_fields() and "steps" not in quick.reddy_fields()
 
 
+def test_ablation_model_init_is_scaled_to_its_width() -> None:
+    """The ablation model's init std defaults to init_std x sqrt(d_model / spare_d_model), so its initial attention
+    logits have the main model's scale (at a fixed std they grow with the width, and wide models formed no heads at
+    some seeds); an explicit spare_init_std wins, and the spare config keeps the copy task's fields."""
+    full = study.Config.from_preset("full")
+    spare = full.spare_config()
+    assert (spare.n_heads, spare.d_model, spare.steps) == (
+        full.spare_heads,
+        full.spare_d_model,
+        full.spare_steps,
+    )
+    assert spare.d_model // spare.n_heads == full.d_model // full.n_heads  # heads as wide as the main model's
+    assert spare.init_std == pytest.approx(full.init_std * math.sqrt(full.d_model / full.spare_d_model))
+    assert spare.init_std < full.init_std
+    assert full.replace(spare_init_std=0.03).spare_config().init_std == 0.03
+    changed = {"n_heads", "d_model", "init_std", "steps", "eval_every"}
+    a, b = spare.copy_fields(), full.copy_fields()
+    assert {k for k in a if a[k] != b[k]} == changed and spare.eval_every == full.spare_steps
+
+
 def test_smoke_compute_checkpoints_cache_and_controls(tmp_path: object) -> None:
     """The front door at smoke: checkpoints at the evaluation steps, the cache serving an identical run, the
     fixed-offset control built as documented, an ablation table with the baseline row first."""
@@ -477,7 +497,7 @@ def test_quick_tier_runs_the_headline_only(monkeypatch: pytest.MonkeyPatch) -> N
     assert study.Config.PRESETS["full"] == {}
     full, quick = study.Config.from_preset("full"), study.Config.from_preset("quick")
     assert full.to_dict() == {**study.Config().to_dict(), "preset": "full"}
-    assert _planned_copy_runs(full, monkeypatch) == [(2, 4000, 4), (1, 2000, 4), (2, 1000, 4), (2, 3000, 6)]
+    assert _planned_copy_runs(full, monkeypatch) == [(2, 4000, 4), (1, 2000, 4), (2, 1000, 4), (2, 6000, 8)]
     assert _planned_copy_runs(quick, monkeypatch) == [(2, full.steps, 4), (1, 2000, 4), (2, 1000, 4)]
     assert sum(len(v) for v in reddy.reddy_settings(full).values()) == 7  # the jump, 2 B, 2 K, 2 eps
     assert reddy.reddy_settings(quick) == {"jump": [], "burstiness": [], "classes": [], "eps": []}

@@ -1,4 +1,4 @@
-"""The induction-heads notebook's figure helpers for the panels a tier may switch off -- the 6-head ablation model
+"""The induction-heads notebook's figure helpers for the panels a tier may switch off -- the 8-head ablation model
 and Reddy's runs (the abrupt jump, burstiness, the K and eps sweeps) -- and the note a panel shows in their place
 when its tier does not run them (the quick tier runs the 2-layer model and the two controls; ``preset="full"`` runs
 every panel). Each ``*_figure`` returns the figure, or None after printing the note. Nothing here computes a stored
