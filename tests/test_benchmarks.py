@@ -139,6 +139,9 @@ def test_bench_same_scope_takes_out_only_added_work() -> None:
     if old.returncode:
         pytest.skip(f"commit {bench.OLD_COMMIT} is not in this clone (shallow)")
     assert "rd_eps_steps" not in old.stdout
+    scope = bench.SAME_SCOPE["induction_heads"]
+    for name in ("spare_heads", "spare_d_model"):  # the old path's ablation model, at the levers' fewer steps
+        assert re.search(rf"{name}: int = field\(\s*(\d+)", old.stdout).group(1) == str(scope[name])
     assert re.search(r"rd_sweep_steps: int = field\(\s*(\d[\d_]*)", old.stdout).group(1) == str(
         bench.SAME_SCOPE["induction_heads"]["rd_eps_steps"]
     )
