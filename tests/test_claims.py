@@ -109,6 +109,24 @@ def test_the_judge_reads_measures_and_stored_metrics(tmp_path: Path) -> None:
         (('reason = "too small a model"', ""), r"expect.full='fails' needs a reason"),
         (('paper = "x2"', 'paper = "x2"\ntypo = 1'), r"unknown key\(s\) \['typo'\]: allowed"),
         (('id = "ratio_row"', 'id = "small_error"'), "claim ids must be unique"),
+        (
+            (
+                "threshold = { full = 1.5 }",
+                'threshold = { full = 1.5 }\nfail_bound = { full = 1.2 }\nfail_evidence = "e"',
+            ),
+            r"fail_bound.full=1.2 must be >= the threshold 1.5",
+        ),
+        (
+            ("threshold = { full = 1.5 }", "threshold = { full = 1.5 }\nfail_bound = { full = 2.0 }"),
+            "needs a fail_evidence",
+        ),
+        (
+            (
+                "threshold = { full = [0.2, 0.8] }",
+                'threshold = { full = [0.2, 0.8] }\nfail_bound = { full = 1.0 }\nfail_evidence = "e"',
+            ),
+            "fail_bound is allowed only with op '<' or '>'",
+        ),
     ],
 )
 def test_a_bad_spec_is_refused_naming_what_is_wrong(
@@ -163,6 +181,35 @@ def test_the_spec_hash_covers_what_judges_and_not_the_prose(tmp_path: Path) -> N
         return metrics["b"] / metrics["a"]  # the same name, another definition
 
     assert table(tmp_path, ms=redefined).registration("quick")["ratio_row"] != base["ratio_row"]
+
+
+def test_a_fail_bound_is_registered_judged_over_seeds_only_and_shown(tmp_path: Path) -> None:
+    """A smallest effect of interest changes what judges the row (its hash, so a run under the old spec shows it
+    post hoc) and the threshold text, not a single seed's pass; over seeds it turns a nil effect into a fail."""
+    edit = (
+        "threshold = { full = 1.5 }",
+        'threshold = { full = 1.5 }\nfail_bound = { full = 3.0 }\nfail_evidence = "half the paper\'s"',
+    )
+    base, with_fb = table(tmp_path), table(tmp_path, TOML.replace(*edit, 1))
+    assert with_fb.registration("quick")["ratio_row"] != base.registration("quick")["ratio_row"]
+    assert with_fb.registration("quick")["small_error"] == base.registration("quick")["small_error"]
+    row = with_fb(Cfg(), {"err": 0.1, "a": 2.0, "b": 1.0})[1]
+    assert (
+        row.passed is True and row.fail_bound == 3.0
+    )  # a seed passes by the threshold, not the fail bound; and row.threshold == "> 1.5, fails if CI <= 3"
+    assert row.evidence.endswith("half the paper's")
+    old = [c.record() for c in base(Cfg(), {"err": 0.1, "a": 2.0, "b": 1.0})][1:2]
+    assert is_post_hoc(
+        with_fb(Cfg(), {"err": 0.1, "a": 2.0, "b": 1.0}, {"ratio_row": old[0]["registered"]})[1].record()
+    )
+    seeds = [
+        c.record()
+        for a in (1.2, 1.8, 1.4, 1.7, 1.5)
+        for c in with_fb(Cfg(), {"err": 0.1, "a": a, "b": 1.0})[1:2]
+    ]
+    unclear = [{**r, "fail_bound": None} for r in seeds]
+    assert aggregate.summarize_claim(unclear, list(range(5)))["verdict"] == "unclear"
+    assert aggregate.summarize_claim(seeds, list(range(5)))["verdict"] == "fails"
 
 
 def test_a_row_judged_under_a_later_spec_is_post_hoc_until_a_run_under_it(tmp_path: Path) -> None:

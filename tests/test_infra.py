@@ -206,9 +206,30 @@ def test_run_stamps_outputs_with_provenance(_scratch_outputs: Path) -> None:
     rec = json.loads(run.check([_row()], {"m": 1.0}).read_text())
     assert rec["peak_rss_mb"] > 0 and rec["config"]["steps"] == 2
     assert rec["source_hash"] is None and rec["date"]  # "toy" is no study package
-    assert run_module.study_source_hash("induction_heads") == cache.source_hash(
-        "phenomena.studies.induction_heads"
+    code = cache.source_hash("phenomena.studies.induction_heads")
+    assert run_module.study_source_hash("induction_heads") not in (
+        None,
+        code,
+    )  # the claims table is in it too
+
+
+def test_a_claims_table_edit_stales_the_studys_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows are data: editing only ``claims.toml`` changes the source hash that freshness checks and
+    ``phenomena.rejudge`` compare, so a record judged under the old table is re-judged, never taken as current."""
+    study_dir = tmp_path / "studies" / "induction_heads"
+    study_dir.mkdir(parents=True)
+    toml = cache.PACKAGE_DIR / "studies" / "induction_heads" / "claims.toml"
+    (study_dir / "claims.toml").write_text(toml.read_text())
+    real = cache.source_hash("phenomena.studies.induction_heads")
+    monkeypatch.setattr(cache, "PACKAGE_DIR", tmp_path)
+    monkeypatch.setattr(cache, "source_hash", lambda module=None: real)
+    before = run_module.study_source_hash("induction_heads")
+    (study_dir / "claims.toml").write_text(
+        toml.read_text().replace("threshold = { full = 0.4", "threshold = { full = 0.45", 1)
     )
+    assert run_module.study_source_hash("induction_heads") != before
 
 
 def test_cache_source_is_the_import_closure_of_the_compute_module() -> None:

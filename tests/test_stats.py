@@ -89,6 +89,26 @@ def test_verdict(op: str | None, bound: object, lo: float | None, hi: float | No
     assert verdict(op, bound, lo, hi) == expected
 
 
+@pytest.mark.parametrize(
+    ("op", "lo", "hi", "fail_bound", "expected"),
+    [
+        (">", -0.05, 0.04, None, "unclear"),  # a nil effect straddles a sign threshold at any number of seeds
+        (">", -0.05, 0.04, 0.1, "fails"),  # ... but excludes every effect >= 0.1 (half the paper's, say)
+        (">", -0.05, 0.1, 0.1, "fails"),  # hi on the fail bound: no effect > 0.1 in the interval
+        (">", -0.05, 0.15, 0.1, "unclear"),  # still reaches an effect of interest
+        (">", 0.02, 0.06, 0.1, "holds"),  # a real effect, smaller than the paper's: the sign claim holds
+        ("<", -0.02, 0.05, -0.1, "fails"),
+        ("<", -0.15, 0.05, -0.1, "unclear"),
+        ("<", -0.08, -0.01, -0.1, "holds"),
+        (">", 0.5, 2.0, -5.0, "holds"),  # a fail bound on the passing side is ignored (the spec refuses it)
+    ],
+)
+def test_a_smallest_effect_of_interest_decides_a_nil_effect(
+    op: str, lo: float, hi: float, fail_bound: float | None, expected: str
+) -> None:
+    assert verdict(op, 0.0, lo, hi, fail_bound) == expected
+
+
 finite = st.floats(-1e6, 1e6, allow_nan=False)
 
 

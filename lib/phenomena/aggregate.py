@@ -94,6 +94,7 @@ def summarize_claim(rows: Sequence[dict[str, Any]], seeds: Sequence[int]) -> dic
         "evidence",
         "metric",
         "note",
+        "fail_bound",
     )
     out: dict[str, Any] = {k: first.get(k) for k in keys}
     out.update(values=values, seeds=list(seeds), n=len(rows), n_defined=len(defined))
@@ -104,7 +105,7 @@ def summarize_claim(rows: Sequence[dict[str, Any]], seeds: Sequence[int]) -> dic
     else:
         if defined:
             mean, lo, hi = t_interval(defined)
-        on_defined = verdict(first.get("op"), first.get("bound"), lo, hi)
+        on_defined = verdict(first.get("op"), first.get("bound"), lo, hi, first.get("fail_bound"))
         if len(defined) == len(rows):
             judged = on_defined
         elif len(defined) < 2 or on_defined == FAILS:

@@ -89,12 +89,16 @@ def passes(op: str, bound: float | Sequence[float], value: float | None) -> bool
     raise ValueError(f"op={op!r} is not allowed: expected one of {OPS}")
 
 
-def threshold_text(op: str | None, bound: Any) -> str:
+def threshold_text(op: str | None, bound: Any, fail_bound: float | None = None) -> str:
+    """``< 0.35``, ``in [0.5, 2]``; with a smallest effect of interest, ``> 0, fails if CI <= 0.1``."""
     if op is None or bound is None:
         return "n/a"
     if op == "in":
         return f"in [{bound[0]:g}, {bound[1]:g}]"
-    return f"{op} {bound:g}"
+    text = f"{op} {bound:g}"
+    if fail_bound is not None:
+        text += f", fails if CI {'<=' if op == '>' else '>='} {fail_bound:g}"
+    return text
 
 
 # ---------------------------------------------------------------------------------------------------------- measures
@@ -179,6 +183,8 @@ _SPEC_KEYS = {
     "resolution",
     "note",
     "seen",
+    "fail_bound",
+    "fail_evidence",
 }
 #: a preset a row gives no value for takes the next one's in its chain: the tiers are judged by the full tier's
 #: registered thresholds and expectations unless a row says otherwise; gpu takes the paper preset's
@@ -222,6 +228,13 @@ class Spec:
     #: measure was set. Such a row is post hoc whatever run judges it -- re-running the computation that was seen
     #: (or one close to it) does not make its spec pre-registered
     seen: str = ""
+    #: the smallest effect of interest, per preset (``<`` / ``>`` rows only; default: the threshold itself): over
+    #: seeds the row ``fails`` when its whole interval lies on the failing side of this bound, i.e. it excludes every
+    #: effect at least this large (e.g. half the paper's), even where it also includes the threshold. A sign claim
+    #: whose true effect is nil otherwise stays ``unclear`` at any number of seeds. ``fail_evidence`` says where it
+    #: comes from. Per-seed ``passed`` is unchanged (the threshold).
+    fail_bound: dict[str, float] = field(default_factory=dict)
+    fail_evidence: str = ""
 
     def __post_init__(self) -> None:
         where = f"claim {self.id!r}"
@@ -238,10 +251,30 @@ class Spec:
                 raise ValueError(f"{where}: expect.{preset}={value!r} needs a reason")
         if "full" not in self.threshold:
             raise ValueError(f"{where}: threshold needs a 'full' value (the tier the committed sweep judges)")
+        if self.fail_bound:
+            if self.op == "in":
+                raise ValueError(f"{where}: fail_bound is allowed only with op '<' or '>', not 'in'")
+            if not self.fail_evidence:
+                raise ValueError(
+                    f"{where}: fail_bound needs a fail_evidence (where the smallest effect comes from)"
+                )
+            for preset in self.fail_bound:
+                fb, b = float(self.fail_bound[preset]), float(self.bound(preset))  # type: ignore[arg-type]
+                if (self.op == ">" and fb < b) or (self.op == "<" and fb > b):
+                    side = ">=" if self.op == ">" else "<="
+                    raise ValueError(
+                        f"{where}: fail_bound.{preset}={fb:g} must be {side} the threshold {b:g} (op {self.op!r}): "
+                        "an effect smaller than the threshold cannot be the smallest effect of interest"
+                    )
 
     def bound(self, preset: str) -> float | tuple[float, float]:
         _, value = _at(self.threshold, preset) or ("full", self.threshold["full"])
         return tuple(value) if isinstance(value, list) else value  # type: ignore[return-value]
+
+    def fail_at(self, preset: str) -> float | None:
+        """The smallest effect of interest at ``preset`` (following the presets' fallback), or None."""
+        found = _at(self.fail_bound, preset)
+        return float(found[1]) if found else None
 
     def evidence_at(self, preset: str) -> str:
         if preset == "smoke":
@@ -270,6 +303,8 @@ class Spec:
             "bound": self.bound(preset),
             "expect": self.expect_at(preset),
         }
+        if self.fail_at(preset) is not None:  # only where set: every other row keeps the hash it had
+            judged["fail_bound"] = self.fail_at(preset)
         return hashlib.sha256(json.dumps(judged, sort_keys=True).encode()).hexdigest()[:16]
 
     def registration(self, preset: str, measures: Measures) -> dict[str, Any]:
@@ -278,7 +313,7 @@ class Spec:
             "hash": self.hash(preset, measures),
             "kind": self.kind,
             "metric": self.metric,
-            "threshold": threshold_text(self.op, self.bound(preset)),
+            "threshold": threshold_text(self.op, self.bound(preset), self.fail_at(preset)),
             "expect": self.expect_at(preset),
         }
 
@@ -390,7 +425,7 @@ def judge(
             paper=spec.paper,
             kind=spec.kind,
             expect=spec.expect_at(preset),
-            evidence=spec.evidence_at(preset),
+            evidence="; ".join(x for x in (spec.evidence_at(preset), spec.fail_evidence) if x),
             metric=spec.metric,
             spec_hash=current[spec.id]["hash"],
             registered=reg,
@@ -421,6 +456,7 @@ def judge(
                 passed=passes(spec.op, bound, value),
                 note=note,
                 resolution=resolution,
+                fail_bound=spec.fail_at(preset),
                 **common,
             )
         )
@@ -453,6 +489,8 @@ class Claim:
     registered: dict[str, Any] | None = None
     #: set after seeing these judging seeds' results (:attr:`Spec.seen`): post hoc whatever run judged it
     seen: str = ""
+    #: the smallest effect of interest (:attr:`Spec.fail_bound`), judged over seeds only; None: the threshold
+    fail_bound: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -487,7 +525,7 @@ class Claim:
 
     @property
     def threshold(self) -> str:
-        return threshold_text(self.op, self.bound)
+        return threshold_text(self.op, self.bound, self.fail_bound)
 
     @property
     def evaluated(self) -> bool:

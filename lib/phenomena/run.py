@@ -45,12 +45,21 @@ def compute_module(study: str) -> str:
 
 
 def study_source_hash(study: str) -> str | None:
-    """Hash of all the code a study's results depend on: its package and every library module it imports (None for
-    a name that is no study package, e.g. in tests)."""
+    """Hash of all the code a study's results depend on: its package and every library module it imports, and the
+    package's data files (its ``claims.toml``: the rows are data, and a record judged under an older table is stale;
+    ``python -m phenomena.rejudge`` refreshes it). None for a name that is no study package, e.g. in tests."""
     try:
-        return cache.source_hash(f"phenomena.studies.{study}")
+        code = cache.source_hash(f"phenomena.studies.{study}")
     except ValueError:
         return None
+    data = sorted((cache.PACKAGE_DIR / "studies" / study).glob("*.toml"))
+    if not data:
+        return code
+    h = hashlib.sha256(code.encode())
+    for f in data:
+        h.update(str(f.relative_to(cache.PACKAGE_DIR)).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
 
 
 def study_metrics_hash(study: str) -> str | None:

@@ -47,14 +47,23 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, flo
     return mean, mean - half, mean + half
 
 
-def verdict(op: str | None, bound: float | Sequence[float] | None, lo: float | None, hi: float | None) -> str:
+def verdict(
+    op: str | None,
+    bound: float | Sequence[float] | None,
+    lo: float | None,
+    hi: float | None,
+    fail_bound: float | None = None,
+) -> str:
     """``holds``, ``fails`` or ``unclear``: the claim ``value op bound`` judged on the interval ``[lo, hi]``.
 
     - ``<``: holds if ``hi < bound`` (all of the interval is below), fails if ``lo >= bound`` (none of it is);
     - ``>``: holds if ``lo > bound``, fails if ``hi <= bound``;
     - ``in [a, b]``: holds if ``a <= lo`` and ``hi <= b`` (inside), fails if ``hi < a`` or ``lo > b`` (disjoint);
 
-    and ``unclear`` otherwise: the interval straddles the threshold. No interval (``lo``/``hi`` None: fewer than
+    and ``unclear`` otherwise: the interval straddles the threshold. ``fail_bound`` (``<`` / ``>`` only; None: the
+    threshold) is the smallest effect of interest: the row fails when the interval lies wholly on the failing side of
+    it (``<``: ``lo >= fail_bound``; ``>``: ``hi <= fail_bound``), i.e. excludes every effect that large, even if it
+    still reaches past the threshold; it can only turn ``unclear`` into ``fails``. No interval (``lo``/``hi`` None: fewer than
     two seeds, where the t interval is unbounded and so straddles every threshold) or no ``op`` is ``unclear``.
     The conditions mirror :func:`phenomena.claims.passes`: a bound that the claim excludes (``<`` is strict)
     counts against it.
@@ -63,10 +72,12 @@ def verdict(op: str | None, bound: float | Sequence[float] | None, lo: float | N
         return UNCLEAR
     if op == "<":
         b = float(bound)  # type: ignore[arg-type]
-        return HOLDS if hi < b else FAILS if lo >= b else UNCLEAR
+        f = b if fail_bound is None else min(b, float(fail_bound))
+        return HOLDS if hi < b else FAILS if lo >= f else UNCLEAR
     if op == ">":
         b = float(bound)  # type: ignore[arg-type]
-        return HOLDS if lo > b else FAILS if hi <= b else UNCLEAR
+        f = b if fail_bound is None else max(b, float(fail_bound))
+        return HOLDS if lo > b else FAILS if hi <= f else UNCLEAR
     if op == "in":
         a, b = (float(x) for x in bound)  # type: ignore[union-attr]
         return HOLDS if a <= lo and hi <= b else FAILS if hi < a or lo > b else UNCLEAR
