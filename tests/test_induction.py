@@ -304,6 +304,51 @@ def test_ablation_model_init_is_scaled_to_its_width() -> None:
     assert {k for k in a if a[k] != b[k]} == changed and spare.eval_every == full.spare_steps
 
 
+def test_ablation_model_is_redrawn_only_where_layer_1_formed_no_induction_head(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The declared re-draw (issue 34.2): where the first draw's layer 1 has no head above ind_threshold, the next
+    draw (seed + 1000 k, nothing else changed) is trained, up to spare_redraws; the selection reads the head scores
+    only -- an ablation is never computed to choose -- and a draw with a head stops the search."""
+    import pandas as pd
+
+    cfg = study.Config.from_preset("full", seed=3)
+    drawn = {0: cfg.spare_config(0).seed, 1: cfg.spare_config(1).seed, 2: cfg.spare_config(2).seed}
+    assert drawn == {0: 3, 1: 1003, 2: 2003}
+    a, b = cfg.spare_config(0).copy_fields(), cfg.spare_config(1).copy_fields()
+    assert {k for k in a if a[k] != b[k]} == {"seed"}
+
+    class Fake:
+        def __init__(self, seed: int) -> None:
+            self.cfg, self.n_layers = cfg.spare_config().replace(seed=seed), 2
+
+    scores_by_seed = {3: 0.1, 1003: 0.1, 2003: 0.6}
+    trained: list[int] = []
+
+    def fake_run(c: study.Config, n: int, run: object) -> Fake:
+        trained.append(c.seed)
+        return Fake(c.seed)
+
+    def fake_heads(model: Fake, probe: object, half: int) -> pd.DataFrame:
+        s = scores_by_seed[model.cfg.seed]
+        return pd.DataFrame({"layer": [0, 1, 1], "head": [0, 0, 1], "induction": [0.9, s, 0.05]})
+
+    def no_ablations(*args: object, **kw: object) -> None:
+        raise AssertionError("the selection must not look at an ablation")
+
+    monkeypatch.setattr(experiment, "copy_run", fake_run)
+    monkeypatch.setattr(experiment, "head_table", fake_heads)
+    monkeypatch.setattr(experiment, "ablations", no_ablations)
+    chosen = experiment.ablation_model(cfg, None, Fake(3), None)  # type: ignore[arg-type]
+    assert chosen.cfg.seed == 2003 and trained == [1003, 2003]  # layer 0's 0.9 does not count
+    trained.clear()
+    scores_by_seed[3] = 0.5
+    assert experiment.ablation_model(cfg, None, Fake(3), None).cfg.seed == 3 and trained == []  # type: ignore[arg-type]
+    scores_by_seed.update({3: 0.1, 2003: 0.1})
+    assert experiment.ablation_model(cfg, None, Fake(3), None).cfg.seed == 2003  # none formed: the last draw  # type: ignore[arg-type]
+    assert experiment.ablation_model(cfg.replace(spare_redraws=0), None, Fake(3), None).cfg.seed == 3  # type: ignore[arg-type]
+
+
 def test_smoke_compute_checkpoints_cache_and_controls(tmp_path: object) -> None:
     """The front door at smoke: checkpoints at the evaluation steps, the cache serving an identical run, the
     fixed-offset control built as documented, an ablation table with the baseline row first."""
@@ -424,6 +469,36 @@ def test_measure_gates_are_the_rows_thresholds() -> None:
         assert specs["ablate_top_induction_head"].bound(preset) == measures.INDUCTION_EFFECT
         assert specs["ablate_previous_token_head"].bound(preset) == measures.PREV_TOKEN_EFFECT
     assert -specs["icl_score_drops"].bound("full") == measures.ICL_JUMP  # Olsson's ~0.4 nats
+
+
+def test_specificity_compares_the_loss_rise_per_zeroed_head() -> None:
+    """induction_ablation_is_specific: (rise with every other layer-1 head zeroed / their number) over (rise with
+    every induction head zeroed / their number) on the ablation model; undefined where layer 1 has no other head or
+    the induction heads' own rise is under the single-head threshold."""
+    cfg, m = _committed_metrics(0)
+
+    def row(kind: str, heads: int, delta: float) -> dict[str, object]:
+        return {"kind": kind, "ablation": kind, "heads": heads, "layer_heads": 8, "loss_rep": 1.0 + delta,
+                "induction_max": 0.0, "delta_loss": delta}  # fmt: skip
+
+    m["ablation_model"] = {**m["ablation_model"], "separate": True}
+    m["spare_ablation"] = [
+        row("none", 0, 0.0),
+        row("all_induction", 6, 3.0),
+        row("other_layer_heads", 2, 0.1),
+    ]
+    value = measures.MEASURES.value("other_over_induction_rise_per_head", cfg, m)
+    assert value == pytest.approx((0.1 / 2) / (3.0 / 6))
+    m["spare_ablation"] = m["spare_ablation"][:2]  # every layer-1 head an induction head: nothing to compare
+    assert math.isnan(measures.MEASURES.value("other_over_induction_rise_per_head", cfg, m))
+    m["spare_ablation"] = [
+        row("none", 0, 0.0),
+        row("all_induction", 6, 0.2),
+        row("other_layer_heads", 2, 0.0),
+    ]
+    assert math.isnan(
+        measures.MEASURES.value("other_over_induction_rise_per_head", cfg, m)
+    )  # no induction effect
 
 
 def test_what_the_run_did_not_do_is_undefined_and_fails() -> None:

@@ -11,6 +11,9 @@ import numpy as np
 from phenomena.config import StudyConfig, field
 from phenomena.transformer import TransformerConfig
 
+#: a re-draw of the ablation model (``spare_redraws``) adds this to the seed per draw: far from every seed a sweep uses
+SPARE_REDRAW_STRIDE = 1000
+
 
 @dataclass(frozen=True)
 class Config(StudyConfig):
@@ -181,8 +184,7 @@ class Config(StudyConfig):
         doc="heads per layer of a second 2-layer model, trained only for the ablations, so that zeroing its induction "
         "heads does not delete layer 1: layer 1 recruits 5-6 heads as induction heads whatever their number (all 4 "
         "in the main model; 5-6 of 8 and 5-6 of 12 at seeds 5-9, docs/calibration/induction_heads.md), so 8 heads "
-        "leave 2-3 others but no matched set for the specificity row (12 would, but formed no head at seed 6); "
-        "0 = ablate the main model",
+        "leave 1-3 others, which the specificity row compares per head; 0 = ablate the main model",
     )
     spare_d_model: int = field(128, positive=True, doc="residual width of the ablation model (heads of 16)")
     spare_init_std: float = field(
@@ -198,6 +200,14 @@ class Config(StudyConfig):
         doc="optimiser steps of the ablation model (evaluated at its start and end only: only its end is used; its "
         "heads formed at 2,000-4,375 steps over seeds 5-9, so 6,000 leaves >= 1,600 steps of margin); "
         "0 = no ablation model at all (quick): its two rows are not evaluated, whatever spare_heads",
+    )
+    spare_redraws: int = field(
+        2,
+        ge=0,
+        doc="declared re-draws of the ablation model where its layer 1 formed no induction head (the premise of the "
+        "ablation argument): draw k trains the same design with seed + 1000 k; the selection reads only the head "
+        "scores, never an ablation (a 12-head model formed no head at seed 6 in 6,000 steps; the 8-head one formed heads at "
+        "seeds 0-9); 0 = one draw",
     )
     # optimisation (fresh tokens every step)
     steps: int = field(
@@ -327,13 +337,15 @@ class Config(StudyConfig):
             qk_pos_layers=self.pos_layers,
         )
 
-    def spare_config(self) -> Config:
+    def spare_config(self, draw: int = 0) -> Config:
         """The ablation model's config: the copy task and training of this one with ``spare_heads`` heads, width
-        ``spare_d_model``, init std ``spare_init_std`` (0: scaled to the width) and ``spare_steps`` steps (this
-        config itself when ``spare_heads`` = 0)."""
+        ``spare_d_model``, init std ``spare_init_std`` (0: scaled to the width) and ``spare_steps`` steps, seeded
+        ``seed + 1000 draw`` (``draw`` > 0: a declared re-draw, ``spare_redraws``); this config itself when
+        ``spare_heads`` = 0."""
         if not self.spare_heads:
             return self
         return self.replace(
+            seed=self.seed + SPARE_REDRAW_STRIDE * draw,
             n_heads=self.spare_heads,
             d_model=self.spare_d_model,
             init_std=self.spare_init_std or self.init_std * math.sqrt(self.d_model / self.spare_d_model),

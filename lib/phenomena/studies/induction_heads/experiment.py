@@ -27,6 +27,8 @@ from phenomena.train import History
 from phenomena.transformer import Transformer
 
 if TYPE_CHECKING:
+    from torch import Tensor
+
     from phenomena.run import Run
 
 LEVELS = (0.1, 0.5, 0.9)
@@ -93,6 +95,21 @@ def copy_models(cfg: Config) -> dict[str, tuple[Config, int]]:
     return models
 
 
+def ablation_model(cfg: Config, run: Run, first: CopyRun, probe: Tensor) -> CopyRun:
+    """The ablation model: its first draw (``first``, ``cfg.spare_config()``), or, where its layer 1 has no induction
+    head (score > ``ind_threshold`` on ``probe``), the first of up to ``spare_redraws`` re-draws
+    (``cfg.spare_config(k)``: seed + 1000 k) that has one; the last draw where none has. The selection reads only
+    the head scores -- the premise of the ablation argument -- never an ablation's outcome."""
+    model = first
+    for draw in range(cfg.spare_redraws + 1):
+        if draw:
+            model = copy_run(cfg.spare_config(draw), 2, run)
+        heads = head_table(model, probe, cfg.probe_len)
+        if (heads[heads.layer == model.n_layers - 1].induction > cfg.ind_threshold).any():
+            break
+    return model
+
+
 def _copy_job(run: Run, cfg: Config, n_layers: int) -> None:
     """A worker's job: one copy-task model into the cache, by :func:`copy_run` (the call ``compute`` makes)."""
     copy_run(cfg, n_layers, run)
@@ -121,8 +138,8 @@ def compute(cfg: Config, run: Run) -> Results:
     """Train (cached) and analyse everything the notebook shows."""
     models = {role: copy_run(c, n, run) for role, (c, n) in copy_models(cfg).items()}
     two, one, shortcut = models["two"], models["one"], models["shortcut"]
-    spare = models.get("spare", two)
     eval_set = EvalSet.make(cfg)
+    spare = ablation_model(cfg, run, models["spare"], eval_set.probe) if "spare" in models else two
     ev = two.evals()
     steps = ev["step"].to_numpy()
     # the phase change is timed on the copy gain (first-copy minus repeated-copy loss on the probe): with bigram

@@ -168,13 +168,15 @@ def ablated_loss_over_bigram(cfg: Config, m: Metrics) -> float:
 
 
 @MEASURES
-def matched_over_induction_rise(cfg: Config, m: Metrics) -> float:
-    """Ablation model: loss rise, as many non-induction heads of layer 1 zeroed / its induction heads zeroed."""
+def other_over_induction_rise_per_head(cfg: Config, m: Metrics) -> float:
+    """Ablation model, layer 1: loss rise per zeroed head, every non-induction head zeroed together / every induction
+    head zeroed together (NaN unless the induction heads' own rise exceeds 0.3 nats and one other head exists)."""
     _ablation_model_trained(cfg)
     abl = _ablations(m, spare=True)
-    if not _induction_effect(abl) or "matched_non_induction" not in abl:
+    if not _induction_effect(abl) or "other_layer_heads" not in abl:
         return NAN
-    return abl["matched_non_induction"]["delta_loss"] / abl["all_induction"]["delta_loss"]
+    other, ind = abl["other_layer_heads"], abl["all_induction"]
+    return (other["delta_loss"] / other["heads"]) / (ind["delta_loss"] / ind["heads"])
 
 
 @MEASURES

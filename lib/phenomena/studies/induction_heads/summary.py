@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from phenomena.studies.induction_heads.config import Config
+from phenomena.studies.induction_heads.config import SPARE_REDRAW_STRIDE, Config
 from phenomena.studies.induction_heads.copy_task import bigram_entropy, bigram_table
 from phenomena.studies.induction_heads.experiment import Results
 
@@ -136,6 +136,8 @@ def _ablation_model(results: Results) -> dict[str, Any]:
         "n_heads": spare.cfg.n_heads,
         "d_model": spare.cfg.d_model,
         "steps": spare.cfg.steps,
+        # the draw the ablations ran on (0: the first; k: the k-th declared re-draw, seed + 1000 k)
+        "draw": (spare.cfg.seed - results.two.cfg.seed) // SPARE_REDRAW_STRIDE,
         "probe_loss_rep": float(last["probe_loss_rep"]),
         "far_loss_rep": float(last["far_loss_rep"]),
         "layer1_induction": [round(float(v), 4) for v in layer1.induction],

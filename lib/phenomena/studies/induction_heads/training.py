@@ -129,7 +129,9 @@ def ablations(run: CopyRun, probe: Tensor, half: int, seed: int = 0) -> pd.DataF
     head among the others); ``all_induction`` (every last-layer head above the induction threshold);
     ``matched_non_induction`` (as many last-layer heads *below* the threshold, the lowest-scoring ones: the same
     number of heads removed from the same layer, so a difference is specific to induction heads; absent when the
-    layer has too few non-induction heads); ``matched_prev_token`` (the layer-0 head with the second-highest
+    layer has too few non-induction heads); ``other_layer_heads`` (every last-layer head below the threshold, where
+    there are induction heads and at least one other: the specificity row compares the two per zeroed head);
+    ``matched_prev_token`` (the layer-0 head with the second-highest
     previous-token score: one head of the same layer as the top previous-token head); ``idle`` (every head scoring
     < 0.2 on both scores). ``layer_heads`` is the number of heads in the last layer, so a reader can see when "all
     induction heads" is the whole layer."""
@@ -168,6 +170,9 @@ def ablations(run: CopyRun, probe: Tensor, half: int, seed: int = 0) -> pd.DataF
         groups.append(
             ("matched_non_induction", f"{len(matched)} layer-{L - 1} non-induction heads", pairs(matched))
         )
+    if len(inductive) and len(non_inductive):
+        label = f"all {len(non_inductive)} other layer-{L - 1} heads"
+        groups.append(("other_layer_heads", label, pairs(non_inductive)))
     if len(first) > 1:
         runner_up = first.iloc[[1]]
         groups.append(
