@@ -82,7 +82,7 @@ def test_claims_pass_fail_and_file_shape(_scratch_outputs: Path) -> None:
     assert rec["claims"][0] == {
         "id": "a", "statement": "small", "paper": 0.02, "ours": 0.01, "op": "<", "bound": 0.05,
         "threshold": "< 0.05", "passed": True, "outcome": "holds", "kind": "claim", "expect": "holds",
-        "evidence": "", "note": "", "resolution": None, "metric": "", "spec_hash": "", "registered": None, "seen": "",
+        "evidence": "", "note": "", "resolution": None, "metric": "", "spec_hash": "", "registered": None, "seen": "", "fail_bound": None,
         "post_hoc": True,
     }  # fmt: skip
 

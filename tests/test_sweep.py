@@ -79,7 +79,7 @@ def claim_problems(name: str, claim: dict[str, Any], records: dict[int, dict[str
     stored = (claim["mean"], claim["lo"], claim["hi"])
     if not all(close(a, b) for a, b in zip(stored, (mean, lo, hi))):
         out.append(f"{name}: (mean, lo, hi) = {stored}, recomputed {(mean, lo, hi)}")
-    expected = verdict(claim["op"], claim["bound"], lo, hi)
+    expected = verdict(claim["op"], claim["bound"], lo, hi, claim.get("fail_bound"))
     if len(values) < len(claim["seeds"]):  # failing (undefined) seeds: never holds
         expected = "fails" if len(values) < 2 or expected == "fails" else "unclear"
     if claim["verdict"] != expected:
