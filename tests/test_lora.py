@@ -599,3 +599,23 @@ def test_the_over_seeds_paragraph_sorts_rows_by_their_sweep_verdict() -> None:
         for c in committed["claims"]:
             if f"`{c['id']}`" in text:
                 assert f"`{c['id']}`: {c['verdict']}" in text
+
+
+@pytest.mark.parametrize("shape", [(48, 48), (96, 24), (24, 96)])
+def test_top_left_singular_vectors_match_the_svd(shape: tuple[int, int]) -> None:
+    """The Gram-eigenvector shortcut gives the SVD's top-k left singular vectors (up to sign) and values, for
+    square, tall and wide matrices, including a low-rank update on top (a LoRA-like W)."""
+    gen = torch.Generator().manual_seed(0)
+    W = (
+        torch.randn(*shape, generator=gen) / 10
+        + 2.0
+        * torch.outer(torch.randn(shape[0], generator=gen), torch.randn(shape[1], generator=gen))
+        / shape[0]
+    )
+    U, S, _ = intruders.left_svd(W)
+    Uk, Sk = intruders.top_left(W, 10)
+    assert Uk.shape == (shape[0], 10) and Sk.shape == (10,)
+    assert torch.allclose(Sk, S[:10], rtol=1e-4, atol=1e-5)
+    assert torch.allclose((Uk * U[:, :10]).sum(0).abs(), torch.ones(10), atol=1e-4)
+    # and a k beyond the smaller side is cut to it
+    assert intruders.top_left(W, 1000)[0].shape[1] == min(shape)

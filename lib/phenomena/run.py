@@ -20,14 +20,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import matplotlib.pyplot as plt
 import torch
 
-from phenomena import cache, claims, figures, repro
+from phenomena import cache, claims, repro
 from phenomena.config import StudyConfig
 from phenomena.precision import effective_precision
+
+if (
+    TYPE_CHECKING
+):  # matplotlib, seaborn and pandas (~90 MB) load only where a figure is made: a worker process
+    import matplotlib.pyplot as plt  # that unpickles a Run to train does not need them (issue 32: memory)
 
 T = TypeVar("T")
 THREADS_ENV = "PHENOMENA_THREADS"
@@ -117,6 +121,8 @@ class Run:
         run = cls(
             study=study, cfg=cfg, device=dev, threads=threads, precision=precision, registered=registered
         )
+        from phenomena import figures
+
         figures.style()
         print(
             f"{study}: preset={cfg.preset} seed={cfg.seed} device={run.device} threads={threads} precision={precision}"
@@ -139,6 +145,8 @@ class Run:
 
     def savefig(self, fig: plt.Figure, name: str) -> Path:
         """Save ``fig`` as ``figures/<study>/<name>.png`` with a provenance sidecar."""
+        from phenomena import figures
+
         return figures.savefig(fig, self.study, name, self.provenance())
 
     def cached(self, name: str, compute: Callable[[], T], *, key: Any = None, module: str | None = None) -> T:

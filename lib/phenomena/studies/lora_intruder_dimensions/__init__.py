@@ -15,13 +15,13 @@ and notes show), ``claims.toml`` (the rows, as data), ``story`` (departures and 
 """
 
 from pathlib import Path
+from typing import Any
 
 from phenomena.claims import ClaimTable
 from phenomena.studies.lora_intruder_dimensions import templates  # noqa: F401  (registers the labels)
 from phenomena.studies.lora_intruder_dimensions.config import Config
 from phenomena.studies.lora_intruder_dimensions.experiment import Results, compute
 from phenomena.studies.lora_intruder_dimensions.measures import MEASURES
-from phenomena.studies.lora_intruder_dimensions.seeds import seed_figure
 from phenomena.studies.lora_intruder_dimensions.story import comparison, departures, over_seeds
 from phenomena.studies.lora_intruder_dimensions.summary import summarize
 
@@ -44,6 +44,17 @@ HEADLINES = {
     "lora_forgets_less_at_matched_size": "LoRA forgets less than full fine-tuning with an update of the same size",
     "scaling_down_reduces_forgetting": "scaling the top intruder down reduces forgetting",
 }
+
+
+def __getattr__(name: str) -> Any:
+    """``seed_figure`` loads on first use: it needs matplotlib and seaborn (~90 MB), which a worker process that
+    only trains (it imports this package to unpickle its job) never does (issue 32: memory)."""
+    if name == "seed_figure":
+        from phenomena.studies.lora_intruder_dimensions.seeds import seed_figure
+
+        return seed_figure
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "HEADLINES",

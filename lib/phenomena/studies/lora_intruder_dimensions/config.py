@@ -77,7 +77,8 @@ class Config(StudyConfig):
             full_matched_lr=0.0,
         ),
         # every claim row, the tier the committed 5-seed sweep judges: the field defaults exactly (head only, full FT,
-        # LoRA r = 1 / 4 / 16 at the rule, r = 1 at 2x and 4x the rule, the sequence, six lambdas)
+        # LoRA r = 1 / 4 / 16 at the rule, r = 1 at 0.5x, 2x, 3x and 4x the rule, the sequence over three later
+        # tasks, the rows' two lambdas)
         "full": dict(),
         # one modern GPU: the offline MiniLM (a GPU machine may have no network), the paper's batch size for 5 epochs
         # of the task (2,602 training examples / 16 = 163 steps per epoch), more of the paper's rank families
@@ -164,10 +165,11 @@ class Config(StudyConfig):
         (), positive=True, doc="ranks trained with peft use_rslora (paper preset)"
     )
     lr_sweep_factors: tuple[float, ...] = field(
-        (2.0, 4.0),
+        (0.5, 2.0, 3.0, 4.0),
         positive=True,
-        doc="lr multiples of the paper's rule at the headline rank (Fig. 7; full: two, for time; quick: none; at 200 "
-        "steps 8x collapsed the model at 2 of 5 seeds)",
+        doc="lr multiples of the paper's rule at the headline rank (Fig. 7; full: five lrs with the rule's, so that "
+        "rho over the sweep is not a 3-point statistic (issue 33.4); quick: none; at 200 steps 8x collapsed the model "
+        "at 2 of 5 seeds)",
     )
     headline_rank: int = field(
         1, positive=True, doc="LoRA rank (alpha = 2r) of the lr sweep and the sequence"
@@ -202,7 +204,9 @@ class Config(StudyConfig):
     )
     # sequential fine-tuning ("go beyond")
     seq_tasks: tuple[str, ...] = field(
-        ("topics-a",), doc="tasks fine-tuned after the target task, in order (none: no sequential panel)"
+        ("topics-a", "topics-b", "topics-c"),
+        doc="tasks fine-tuned after the target task, in order (none: no sequential panel; full: three, as the paper's "
+        "sequence of several tasks, issue 33.4)",
     )
     seq_steps: int = field(
         400, positive=True, doc="steps per task after the target task in the sequential panel"

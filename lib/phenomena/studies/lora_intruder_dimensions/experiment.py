@@ -8,9 +8,14 @@ nothing.
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
+import random
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
@@ -272,34 +277,104 @@ def snapshotted(cfg: Config) -> set[str]:
     return {s.name for family in ("lr sweep", "alpha=2r") for s in cfg.families()[family]}
 
 
+@functools.lru_cache(maxsize=1)
+def _job_base(model: str, seed: int, target_modules: str) -> Base:
+    """The base model of the jobs of :func:`share_with_kernel`, loaded once per process (finetune copies it)."""
+    return load_base(Config(model=model, seed=seed, target_modules=target_modules))
+
+
 def _train_job(run: Run, spec: RunSpec, snapshot_every: int) -> None:
-    """A worker process (:func:`phenomena.workers.prefill`): fine-tune one run on the target task into the cache,
-    through the same :func:`get_finetune` call as :func:`run_study`."""
+    """A job of :func:`share_with_kernel`: fine-tune one run on the target task into the cache, through the same
+    :func:`get_finetune` call as :func:`run_study`."""
     cfg = run.cfg
-    get_finetune(load_base(cfg), build_task(cfg, cfg.task), spec, cfg, run, snapshot_every)
+    base = _job_base(cfg.model, cfg.seed, cfg.target_modules)
+    get_finetune(base, build_task(cfg, cfg.task), spec, cfg, run, snapshot_every)
 
 
 def _sequence_job(run: Run, spec: RunSpec, snapshot_every: int) -> None:
-    """A worker process: the sequential panel of one method, after its (cached) run on the target task."""
+    """A job: the sequential panel of one method, after its (cached) run on the target task."""
     cfg = run.cfg
-    base = load_base(cfg)
+    base = _job_base(cfg.model, cfg.seed, cfg.target_modules)
     tasks = [build_task(cfg, t) for t in (cfg.task, *cfg.seq_tasks)]
     get_sequence(base, tasks, spec, cfg, run, get_finetune(base, tasks[0], spec, cfg, run, snapshot_every))
 
 
-def train_in_parallel(cfg: Config, run: Run, workers: int | None = None) -> None:
-    """Fill the cache with every fine-tuning run of :func:`run_study` in worker processes
-    (:func:`phenomena.workers.prefill`: ``workers``, else ``$PHENOMENA_WORKERS``, else the core count; a no-op for
-    one worker, off the CPU or without the cache): the head-only reference and the runs on the target task, then the
-    two sequential panels (if ``seq_tasks`` names any), which start from those runs. Every run is seeded on its
-    own (:func:`finetune.finetune`), so a run trained in a worker is the run trained here."""
+def share_with_kernel(run: Run, jobs: list[workers_lib.Job], workers: int | None = None) -> int:
+    """Train ``jobs`` on ``n`` processes, this one (the notebook's kernel) and ``n - 1`` spawned workers
+    (:func:`phenomena.workers.active`: ``workers``, else ``$PHENOMENA_WORKERS``, else the core count), each taking
+    the next job in order as it frees up; returns ``n`` (0: nothing ran here, the sequential code trains as usual).
+
+    Unlike :func:`phenomena.workers.prefill` the kernel trains too, so one process fewer holds torch, transformers and
+    a model (~0.75 GB each: the quick tier's peak was 2.4 GB with two workers beside the kernel, issue 32). A job in
+    the kernel runs as in a worker (:func:`phenomena.workers._child`: seeded with the config's seed, one thread), so
+    its result is the worker's; the kernel's random state and thread count are restored afterwards. A worker's error
+    is raised here; :data:`phenomena.workers.DEADLINE_S` bounds every wait."""
+    n = workers_lib.active(run, len(jobs), workers)
+    if not n:
+        return 0
+    child = replace(run, device=torch.device("cpu"), threads=1)
+    todo, lock, errors = list(jobs), threading.Lock(), []
+    deadline = time.monotonic() + workers_lib.DEADLINE_S
+    print(
+        f"fine-tuning runs: {len(jobs)} in this process and {n - 1} worker process(es) "
+        f"(${workers_lib.WORKERS_ENV}={n}; 1 trains them in this process alone)"
+    )
+
+    def take() -> workers_lib.Job | None:
+        with lock:
+            return todo.pop(0) if todo and not errors else None
+
+    def feed(pool: ProcessPoolExecutor) -> None:
+        while (job := take()) is not None:
+            fn, args = job
+            try:
+                left = max(1.0, deadline - time.monotonic())
+                pool.submit(workers_lib._child, fn, child, tuple(args)).result(timeout=left)
+            except BaseException as err:  # re-raised in the kernel below
+                errors.append(err)
+                return
+
+    state = (random.getstate(), np.random.get_state(), torch.get_rng_state(), torch.get_num_threads())
+    with ProcessPoolExecutor(max_workers=n - 1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        feeders = [threading.Thread(target=feed, args=(pool,), daemon=True) for _ in range(n - 1)]
+        for t in feeders:
+            t.start()
+        try:
+            while (job := take()) is not None:
+                fn, args = job
+                workers_lib._child(fn, child, tuple(args))
+        except BaseException as err:
+            errors.append(err)
+        finally:
+            _job_base.cache_clear()  # the kernel's copy of the base: its own (compute's) stays
+            random.setstate(state[0])
+            np.random.set_state(state[1])
+            torch.set_rng_state(state[2])
+            torch.set_num_threads(state[3])
+        for t in feeders:
+            t.join(timeout=max(1.0, deadline - time.monotonic()))
+        if any(t.is_alive() for t in feeders) and not errors:
+            errors.append(TimeoutError(f"fine-tuning runs did not finish within {workers_lib.DEADLINE_S} s"))
+    if errors:
+        raise errors[0]
+    return n
+
+
+def train_in_parallel(cfg: Config, run: Run, workers: int | None = None) -> int:
+    """Fill the cache with every fine-tuning run of :func:`run_study` on this process and worker processes
+    (:func:`share_with_kernel`; a no-op for one worker, off the CPU or without the cache), longest first: the runs on
+    the target task, the head-only reference, then the two sequential panels (if ``seq_tasks`` names any), which
+    start from the full FT and headline runs, taken first (were one not cached yet, its panel would train it again:
+    the same result, only slower). Every run is seeded on its own (:func:`finetune.finetune`), so a run trained
+    elsewhere is the run trained here. Returns the number of processes that trained."""
     snapped = snapshotted(cfg)
     snap = {s.name: cfg.snapshot_every if s.name in snapped else 0 for s in iter_runs(cfg)}
-    first = [(_train_job, (head_run(cfg), 0))] + [(_train_job, (s, snap[s.name])) for s in iter_runs(cfg)]
-    workers_lib.prefill(run, first, workers, what="fine-tuning runs")
+    specs = sorted(iter_runs(cfg), key=lambda s: s.method != "full")  # full FT (the slowest steps) first
+    jobs: list[workers_lib.Job] = [(_train_job, (s, snap[s.name])) for s in specs]
+    jobs.append((_train_job, (head_run(cfg), 0)))
     if cfg.seq_tasks:
-        seq = [(_sequence_job, (s, snap[s.name])) for s in (cfg.full_run(), cfg.headline_run())]
-        workers_lib.prefill(run, seq, workers, what="sequential fine-tuning runs")
+        jobs += [(_sequence_job, (s, snap[s.name])) for s in (cfg.full_run(), cfg.headline_run())]
+    return share_with_kernel(run, jobs, workers)
 
 
 def run_study(cfg: Config, base: Base, run: Run) -> dict[str, Any]:

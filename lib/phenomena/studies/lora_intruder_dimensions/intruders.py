@@ -14,9 +14,13 @@ shrinks it; 0 removes it); the control scales a neighbouring non-intruder (pre-t
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+import numpy as np
+import scipy.linalg
+import threadpoolctl
 import torch
 from peft import LoraConfig, get_peft_model
 from peft.tuners.lora.intruders import reduce_intruder_dimension
@@ -32,6 +36,36 @@ def left_svd(W: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return torch.linalg.svd(W.float(), full_matrices=False)
 
 
+@functools.cache
+def _blas() -> threadpoolctl.ThreadpoolController:
+    """numpy / scipy's BLAS libraries (found once): :func:`top_left` runs their LAPACK on one thread."""
+    return threadpoolctl.ThreadpoolController()
+
+
+def top_left(W: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """The top ``k`` left singular vectors U_k (out, k) and singular values S_k (k,) of W (out, in), as
+    :func:`left_svd` gives them up to signs, ~3x faster on MiniLM's matrices (one CPU thread: 5-8 ms against
+    11-46 ms): only the top ``k`` eigenpairs of the smaller Gram matrix in float64 (LAPACK ``syevr``), W W^T when
+    out <= in, else W^T W, whose eigenvectors V_k give U_k = W V_k / S_k. Float64 keeps the squared condition
+    number harmless for the top of the spectrum: the vectors agree with the SVD's to ~5e-7 in |cos|. LAPACK runs on
+    one thread: scipy's OpenBLAS threads beside torch's made it 3x slower than the SVD on two cores."""
+    W64 = W.detach().double().cpu().numpy()
+    out, inp = W64.shape
+    k = min(k, out, inp)
+    with _blas().limit(limits=1, user_api="blas"):
+        gram = W64 @ W64.T if out <= inp else W64.T @ W64
+        n = gram.shape[0]
+        evals, vecs = scipy.linalg.eigh(gram, subset_by_index=(n - k, n - 1), driver="evr")
+        evals, vecs = evals[::-1], vecs[:, ::-1]  # descending
+        S = np.sqrt(np.clip(evals, 0.0, None))
+        if out <= inp:
+            U = vecs
+        else:
+            U = W64 @ vecs
+            U = U / np.maximum(np.linalg.norm(U, axis=0), np.finfo(np.float64).tiny)
+    return torch.from_numpy(np.ascontiguousarray(U)).float(), torch.from_numpy(S.copy()).float()
+
+
 def similarity(U: Tensor, U0: Tensor) -> Tensor:
     """|cos| between singular vectors: |U^T U0| (k, p0) for U (n, k), U0 (n, p0) with unit columns."""
     return (U.T @ U0).abs()
@@ -41,7 +75,7 @@ def intruder_scores(W0: Tensor | tuple[Tensor, ...], W: Tensor, k: int = 10) -> 
     """max_i |cos(u_j, u0_i)| for the top ``k`` left singular vectors u_j of W (k,). An intruder has a score below
     epsilon. ``W0`` may be a precomputed ``left_svd`` result."""
     U0 = (W0 if isinstance(W0, tuple) else left_svd(W0))[0]
-    U = left_svd(W)[0][:, :k]
+    U = top_left(W, k)[0]
     return similarity(U, U0).max(dim=1).values
 
 
@@ -79,8 +113,8 @@ def analyse(
     out: dict[str, dict[str, Any]] = {}
     for n, W in weights.items():
         U0 = base_svd[n][0]
-        U, S, _ = left_svd(W)
-        sim = similarity(U[:, :k], U0)
+        U, S = top_left(W, k)
+        sim = similarity(U, U0)
         best = sim.max(dim=1)
         dW = (W - W0[n]).float()
         S_d = torch.linalg.svdvals(dW)
@@ -88,7 +122,7 @@ def analyse(
         out[n] = {
             "scores": best.values,
             "match": best.indices,
-            "S": S[:k],
+            "S": S,
             "dw_norm": norm,
             "dw_rel_norm": norm / float(W0[n].norm()),
             "dw_erank": effective_rank(S_d),
