@@ -147,11 +147,12 @@ def haar_orthonormal(n: int, p: int, gen: torch.Generator) -> Tensor:
     return Q * torch.sign(torch.diagonal(R)).where(torch.diagonal(R) != 0, torch.ones(()))
 
 
-def random_update(dW: Tensor, gen: torch.Generator) -> Tensor:
+def random_update(dW: Tensor, gen: torch.Generator, S: Tensor | None = None) -> Tensor:
     """The random-direction null of an update dW (out, in): dW's own singular values on Haar-random left and right
     singular vectors. It has dW's rank (r for a rank-r LoRA update, full rank for full fine-tuning), Frobenius norm
-    and spectrum; only the directions are random."""
-    S = torch.linalg.svdvals(dW.float())
+    and spectrum; only the directions are random. ``S``: dW's singular values if already computed (the same for
+    every draw)."""
+    S = torch.linalg.svdvals(dW.float()) if S is None else S
     S = S[S[0] * NULL_RTOL < S]  # dW's numerical rank: r for LoRA (its other singular values are rounding)
     if not len(S) or S[0] <= 0:  # an unchanged matrix: no update, no null
         return torch.zeros(dW.shape)
@@ -174,9 +175,11 @@ def null_intruders(
     matrices and averaged over ``draws`` draws (a generator seeded with ``seed``)."""
     gen = torch.Generator().manual_seed(seed)
     totals = dict.fromkeys(epsilons, 0.0)
+    spectra = {n: torch.linalg.svdvals((W - W0[n]).float()) for n, W in weights.items()} if draws else {}
     for _ in range(draws):
         for n, W in weights.items():
-            scores = intruder_scores(base_svd[n], W0[n] + random_update(W - W0[n], gen), k)
+            dW = random_update(W - W0[n], gen, spectra[n])
+            scores = intruder_scores(base_svd[n], W0[n] + dW, k)
             for eps in epsilons:
                 totals[eps] += int((scores < check_epsilon(eps)).sum())
     return {eps: t / draws for eps, t in totals.items()}
