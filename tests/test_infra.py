@@ -375,3 +375,36 @@ def test_a_workers_error_reaches_the_notebook(tmp_path, monkeypatch: pytest.Monk
     monkeypatch.setenv("PHENOMENA_CACHE", str(tmp_path / "cache"))
     with pytest.raises(RuntimeError, match="worker job x failed"):
         workers.prefill(_workers_run(), [(_failing_job, ("x",)), (_draw_job, ("y",))], workers=2)
+
+
+@pytest.mark.parametrize("failing", [0, 1])
+def test_the_kernel_and_a_worker_share_jobs_and_report_either_ones_error(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, failing: int
+) -> None:
+    """LoRA's ``share_with_kernel``: this process and one worker train the jobs into the cache (the same results as
+    here), and an error in either (job 0 goes to this process, job 1 to the worker) is raised here, with this
+    process's random state and thread count restored."""
+    import random
+
+    from phenomena.studies.lora_intruder_dimensions.experiment import share_with_kernel
+
+    monkeypatch.setenv("PHENOMENA_CACHE", str(tmp_path / "cache"))
+    run = _workers_run()
+    names = ["a", "bb", "ccc"]
+    assert share_with_kernel(run, [(_draw_job, (n,)) for n in names], workers=2) == 2
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 3
+    shared = [_draw_job(run, n) for n in names]  # read back from the cache they filled
+    monkeypatch.setenv("PHENOMENA_CACHE", str(tmp_path / "fresh"))
+    assert all(torch.equal(a, _draw_job(run, n)) for a, n in zip(shared, names))
+    torch.manual_seed(123)
+    random.seed(5)
+    torch.set_num_threads(2)
+    expected = (torch.rand(3), random.random())
+    torch.manual_seed(123)
+    random.seed(5)
+    jobs = [(_draw_job, ("d",)), (_draw_job, ("ee",))]
+    jobs[failing] = (_failing_job, ("x",))
+    with pytest.raises(RuntimeError, match="worker job x failed"):
+        share_with_kernel(run, jobs, workers=2)
+    assert torch.equal(torch.rand(3), expected[0]) and random.random() == expected[1]
+    assert torch.get_num_threads() == 2
