@@ -58,7 +58,8 @@ def icl_jump_gate(cfg: Config, m: Metrics) -> float:
 
 @MEASURES
 def icl_jumped(cfg: Config, m: Metrics) -> float:
-    """1 if the ICL score fell by at least ICL_JUMP nats over training, else 0 (recomputes icl_jump_exists)."""
+    """1 if the ICL score fell by at least ICL_JUMP nats over the whole run, else 0 (the jump's timing is read on the
+    transition window, :func:`.experiment.windowed`)."""
     return float(icl_fall(cfg, m) >= ICL_JUMP)
 
 

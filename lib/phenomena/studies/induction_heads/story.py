@@ -64,7 +64,14 @@ def departures(cfg: Config, m: dict[str, Any]) -> list[str]:
         "learned.",
         f"Model: 2-layer attention-only, {cfg.d_model} wide, {cfg.n_heads} heads per layer, no LayerNorm, {pos}, init std {cfg.init_std:g}, "
         f"{cfg.steps:,} steps of {cfg.batch_size} sequences (Olsson et al.'s small attention-only models see "
-        "billions of tokens)." + one_layer,
+        "billions of tokens)."
+        + (
+            f" The phase change's timing and shape are read on its first {cfg.transition_window:,} steps (the "
+            "transition window); the rest lets the copy loss and the ICL score settle."
+            if 0 < cfg.transition_window < cfg.steps
+            else ""
+        )
+        + one_layer,
         "Phase-change timing: the probe's copy gain (first-copy minus repeated-copy loss) and the fresh tokens' loss "
         "(the bigram stage) are timed apart; Olsson et al. read one loss curve of natural text.",
         f"ICL score: mean loss over the last eighth of the context minus the first eighth ({cfg.seq_len}-token "

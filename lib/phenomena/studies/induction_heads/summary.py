@@ -10,14 +10,7 @@ from typing import Any
 
 from phenomena.studies.induction_heads.config import SPARE_REDRAW_STRIDE, Config
 from phenomena.studies.induction_heads.copy_task import bigram_entropy, bigram_table
-from phenomena.studies.induction_heads.experiment import Results
-
-#: the gate the stored flag ``icl_jump_exists`` was computed with (a fall of the ICL score of at least this many nats
-#: over training). The claims do not read that flag: :func:`.measures.icl_jumped` recomputes the gate from the stored
-#: ICL scores at ``measures.ICL_JUMP`` (0.4 nats). The flag and this constant go at the next re-run of the study (kept
-#: until then so that ``summarize``, and with it the stored metrics' hash, stays byte-identical).
-ICL_JUMP = 0.2
-
+from phenomena.studies.induction_heads.experiment import Results, windowed
 
 def summarize(cfg: Config, results: Results) -> dict[str, Any]:
     """JSON-ready metrics of one run of the study (both copy models, the ablation table, the Reddy runs and the
@@ -25,6 +18,9 @@ def summarize(cfg: Config, results: Results) -> dict[str, Any]:
     ev2, ev1, evs = results.two.evals(), results.one.evals(), results.shortcut.evals()
     t_loss, t_ind, t_prev = (results.transitions[k] for k in ("loss", "induction", "prev_token"))
     last, first = ev2.iloc[-1], ev2.iloc[0]
+    # the gates of the transition's timing read the same window as its t10 / t50 / t90 (experiment.windowed)
+    ew = windowed(ev2, cfg)
+    w_last = ew.iloc[-1]
     ind_cols = [c for c in ev2 if c.startswith("probe_induction_L")]
     final_keys = (
         "probe_loss_rep",
@@ -59,12 +55,14 @@ def summarize(cfg: Config, results: Results) -> dict[str, Any]:
             for k in ("data_loss", "probe_loss_rep", "probe_induction_max", "seen_loss_rep")
         },
         "transition": results.transitions,
-        # a transition "exists" when the curve covers a real distance: the repeated-copy loss falls by at least
-        # half of ln V, and a head crosses the induction-head threshold; timing claims need both
+        # the last step of the window the transitions and their gates read (the last evaluation without a window)
+        "transition_window_end": int(w_last["step"]),
+        # a transition "exists" when the curve covers a real distance within the window: the repeated-copy loss falls
+        # by at least half of ln V, and a head crosses the induction-head threshold; timing claims need both
         "loss_drop_exists": bool(
-            first["probe_loss_rep"] - last["probe_loss_rep"] >= 0.5 * math.log(cfg.vocab_size)
+            first["probe_loss_rep"] - w_last["probe_loss_rep"] >= 0.5 * math.log(cfg.vocab_size)
         ),
-        "heads_formed": bool(last["probe_induction_max"] > cfg.ind_threshold),
+        "heads_formed": bool(w_last["probe_induction_max"] > cfg.ind_threshold),
         "abruptness": (t_loss[0.9] - t_loss[0.1]) / t_loss[0.5],
         "abruptness_induction": (t_ind[0.9] - t_ind[0.1]) / t_ind[0.5],
         "t50_gap_induction": abs(t_loss[0.5] - t_ind[0.5]) / t_loss[0.5],
@@ -74,11 +72,9 @@ def summarize(cfg: Config, results: Results) -> dict[str, Any]:
         # which the direct path can do without any head; the ICL score's jump must be timed apart from it
         "first_fall_exists": bool(
             h_bigram < math.log(cfg.vocab_size)
-            and first["data_loss_fresh"] - ev2["data_loss_fresh"].min()
+            and first["data_loss_fresh"] - ew["data_loss_fresh"].min()
             >= 0.5 * (math.log(cfg.vocab_size) - h_bigram)
         ),
-        # an ICL-score jump to time: it falls by at least ICL_JUMP nats over training (see ICL_JUMP)
-        "icl_jump_exists": bool(first["icl_score"] - last["icl_score"] >= ICL_JUMP),
         "t50_first_fall_over_icl": t_fresh[0.5] / t_icl[0.5],
         "t50_gap_icl_induction": abs(t_icl[0.5] - t_ind[0.5]) / t_ind[0.5],
         "trained_offsets": [cfg.segment_min, cfg.segment_max + cfg.gap_max],
