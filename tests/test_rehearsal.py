@@ -396,19 +396,30 @@ def test_full_preset_is_the_defaults() -> None:
 
 
 def test_full_preset_trains_each_distinct_job_once() -> None:
-    """The full tier: one run-seed per config seed (run seed = config seed), the exponent sweep adds d = 1 beside the
-    main power law, and the long horizon's none and power-law runs are the robustness panel's T = 20 runs."""
+    """The full tier: two run-seeds per config seed s (s and s + 1000) for the main comparison, the exponent sweep
+    (d = 1 beside the main power law) and the long horizon; the robustness panels at s, whose T = 20 none and power-law
+    runs are the long horizon's at s."""
     full = study.Config.from_preset("full", seed=6)
-    assert experiment.seeds_of(full) == [6] and full.sweep_exponents == (1.0, full.exponent)
-    jobs = []
+    assert experiment.seeds_of(full) == [6, 1006] and full.sweep_exponents == (1.0, full.exponent)
+    jobs, out = [], {}
 
     def record(cfg: study.Config, job: experiment.Job, run: object) -> stream.EnvResult:
         jobs.append(job)
-        return controls.oracle_runner(cfg, job, None)
+        r = controls.oracle_runner(cfg, job, None)
+        r.R[-1] -= 0.01 * (job[1] > 1000)  # the second run-seed ends a point lower: the average must see both
+        out[experiment.job_key(job)] = r
+        return r
 
-    experiment.compute(full, None, runner=record)
+    res = experiment.compute(full, None, runner=record)
     keys = [experiment.job_key(job) for job in jobs]
-    assert len(keys) == len(set(keys)) == 10 + 1 + 10 + 4
+    assert len(keys) == len(set(keys)) == 2 * 10 + 2 * 1 + 10 + (2 * 6 - 2)
+    # the long horizon: one row per schedule, its ACC the mean of its two runs' ACCs
+    assert len(res.horizon) == 6 and set(res.horizon["runs"]) == {2}
+    for (label, job), row in zip(experiment.horizon_jobs(full), res.horizon.itertuples()):
+        assert label == row.schedule and job[1] == 6
+        twin = (job[0], 1006, job[2])
+        accs = [out[experiment.job_key(j)].R[-1].mean() for j in (job, twin)]
+        assert accs[0] - accs[1] == pytest.approx(0.01) and row.ACC == pytest.approx(np.mean(accs))
 
 
 def test_quick_preset_runs_only_the_main_comparison() -> None:

@@ -71,6 +71,7 @@ class Config(StudyConfig):
         # Off: the exponent sweep (d = 5.6 only: the main power-law run, reused), the robustness panels and the long
         # horizon; their rows come out "not evaluated" and the full tier's committed sweep judges them.
         "quick": dict(
+            n_seeds=1,
             environments=(
                 "none",
                 "ewc",
@@ -88,9 +89,9 @@ class Config(StudyConfig):
             robust_budgets=(),
             horizon_tasks=0,
         ),
-        # every claim row: the defaults (one run-seed per config seed, the ten environments, EWC's Fisher in closed
-        # form, the exponent sweep at d = 1 beside the main d = 5.6, the robustness panels and the long horizon at
-        # T = 20, all at the config seed; docs/calibration/powerlaw_rehearsal.md times it against the old full)
+        # every claim row: the defaults (two run-seeds per config seed s, s and s + 1000, for the ten environments,
+        # the exponent sweep at d = 1 beside the main d = 5.6 and the long horizon at T = 20; EWC's Fisher in closed
+        # form; the robustness panels at the config seed; docs/calibration/powerlaw_rehearsal.md times it)
         "full": dict(),
         # one modern GPU, <= 2 min (not yet timed on one): the paper's network, dropout and batch size on the
         # offline MNIST subset, half its epochs, 3 seeds, smaller robustness panels
@@ -178,7 +179,11 @@ class Config(StudyConfig):
     # experiment
     environments: tuple[Environment, ...] = ENVIRONMENTS
     n_seeds: int = field(
-        1, positive=True, doc="run-seeds of the main comparison per config seed (the sweep's seeds add more)"
+        2,
+        positive=True,
+        doc="run-seeds of the main comparison and the long horizon per config seed s: s, s + 1000, ... (the sweep's "
+        "seeds add more). 2 at full: the rows near 0 (facilitation per step, power law + EWC) and the long horizon's "
+        "recency share are means of two runs (docs/calibration/powerlaw_rehearsal.md); 1 at quick",
     )
     ff_examples: int = field(
         1280, positive=True, doc="new-task examples into a phase at which learning speed is read"

@@ -56,10 +56,15 @@ class Results:
         return [r for r in self.runs if r.env == env]
 
 
+#: the run seeds of config seed s are s, s + 1000, s + 2000, ...: far apart, so that runs of different config seeds
+#: (< 1000) never share a seed, and the first run of every config seed is the same whatever ``n_seeds`` is
+RUN_SEED_STRIDE = 1000
+
+
 def seeds_of(cfg: Config) -> list[int]:
-    """The seeds of the main comparison: a block of ``n_seeds`` per config seed, so that runs of different config
-    seeds never share a seed (the sweep's per-seed results stay independent)."""
-    return [cfg.seed * cfg.n_seeds + i for i in range(cfg.n_seeds)]
+    """The run seeds of the main comparison and the long horizon: ``cfg.seed + RUN_SEED_STRIDE * i`` for
+    i < ``n_seeds`` (the sweep's per-seed results stay independent; n_seeds = 1: the config seed itself)."""
+    return [cfg.seed + RUN_SEED_STRIDE * i for i in range(cfg.n_seeds)]
 
 
 def job_key(job: Job) -> str:
@@ -131,37 +136,49 @@ def robustness_jobs(cfg: Config) -> list[tuple[str, float, Job]]:
 
 
 def horizon_jobs(cfg: Config) -> list[tuple[str, Job]]:
-    """(label, job) of the long-horizon panel: T = ``horizon_tasks`` phases, one seed (the first of the main
-    comparison), at the reference budget: no rehearsal, the shifted power law, the pure power law L^-d
+    """(label, job) of the long-horizon panel: T = ``horizon_tasks`` phases at each run seed of the main comparison
+    (:func:`seeds_of`), at the reference budget: no rehearsal, the shifted power law, the pure power law L^-d
     (``horizon_exponent``: a heavy tail), an exponential (a light tail) and uniform rehearsal."""
     if not cfg.horizon_tasks:
         return []
-    seed, T = seeds_of(cfg)[0], {"n_tasks": cfg.horizon_tasks}
+    T = {"n_tasks": cfg.horizon_tasks}
     pure = {**T, "offset": 0.0, "exponent": cfg.horizon_exponent}
     return [
-        ("none", ("none", seed, T)),
-        (f"power law (1 + L/{cfg.offset:g})^-{cfg.exponent:g}", ("powerlaw", seed, T)),
-        (f"pure power law L^-{cfg.horizon_exponent:g}", ("powerlaw", seed, pure)),
-        (f"recency s^-{cfg.recency_exponent:g} (the paper's)", ("recency", seed, T)),
-        (f"exponential e^(-L/{cfg.tau:g})", ("exponential", seed, T)),
-        ("uniform", ("uniform", seed, T)),
+        (label, (env, seed, var))
+        for seed in seeds_of(cfg)
+        for label, env, var in (
+            ("none", "none", T),
+            (f"power law (1 + L/{cfg.offset:g})^-{cfg.exponent:g}", "powerlaw", T),
+            (f"pure power law L^-{cfg.horizon_exponent:g}", "powerlaw", pure),
+            (f"recency s^-{cfg.recency_exponent:g} (the paper's)", "recency", T),
+            (f"exponential e^(-L/{cfg.tau:g})", "exponential", T),
+            ("uniform", "uniform", T),
+        )
     ]
 
 
 def horizon_table(cfg: Config, jobs: list[tuple[str, Job]], runs: list[EnvResult]) -> pd.DataFrame:
-    """One row per horizon schedule: ACC, the oldest tasks' mean final accuracy, and the final accuracy per task."""
+    """One row per horizon schedule, averaged over its run seeds: ACC, the oldest tasks' mean final accuracy, the
+    final accuracy per task, and how many runs the means are over."""
     k = cfg.horizon_oldest
-    rows = [
-        {
-            "schedule": label,
-            "env": job[0],
-            "pure": "offset" in job[2],
-            "ACC": float(r.R[-1].mean()),
-            "oldest": float(r.R[-1][:k].mean()),
-            "final": r.R[-1].tolist(),
-        }
-        for (label, job), r in zip(jobs, runs)
-    ]
+    by_label: dict[str, list[tuple[Job, EnvResult]]] = {}
+    for (label, job), r in zip(jobs, runs):
+        by_label.setdefault(label, []).append((job, r))
+    rows = []
+    for label, pairs in by_label.items():
+        job = pairs[0][0]
+        finals = np.mean([r.R[-1] for _, r in pairs], axis=0)
+        rows.append(
+            {
+                "schedule": label,
+                "env": job[0],
+                "pure": "offset" in job[2],
+                "ACC": float(finals.mean()),
+                "oldest": float(finals[:k].mean()),
+                "final": finals.tolist(),
+                "runs": len(pairs),
+            }
+        )
     return pd.DataFrame(rows)
 
 

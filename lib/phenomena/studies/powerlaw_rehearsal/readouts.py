@@ -3,7 +3,7 @@ resolution, and the numbers and labels its statement and note templates name.
 
 Resolution: every row's number is an accuracy over ``n_test`` test images or an average of such, so the smallest
 change it can show is one test image of one task of one run, carried through the average (the main comparison's
-means are over ``n_seeds`` runs of ``n_tasks`` tasks; the long-horizon and robustness panels have one run per
+means are over ``n_seeds`` runs of ``n_tasks`` tasks, the long horizon's over ``n_seeds`` runs of ``horizon_tasks``; the robustness panels have one run per
 value but the main one), and divided by the denominator of a share."""
 
 from __future__ import annotations
@@ -75,22 +75,23 @@ def gain_share_resolution(cfg: Config, m: Metrics) -> float | None:
 
 @MEASURES
 def horizon_gain_share_resolution(cfg: Config, m: Metrics) -> float | None:
-    """Long horizon (one run of horizon_tasks tasks): one test image over the best other schedule's gain."""
+    """Long horizon (n_seeds runs of horizon_tasks tasks): one test image over the best other schedule's gain."""
     rows = _horizon(m)
     gain = rows[_horizon_best(m)]["ACC"] - rows["none"]["ACC"]
-    return 1 / (cfg.horizon_tasks * cfg.n_test) / gain if gain > 0.01 else None
+    return 1 / (cfg.n_seeds * cfg.horizon_tasks * cfg.n_test) / gain if gain > 0.01 else None
 
 
 @MEASURES
 def horizon_acc_resolution(cfg: Config, m: Metrics) -> float:
-    """One test image of one long-horizon run's ACC (or a difference of two): 1 / (horizon_tasks x n_test)."""
-    return 1 / (cfg.horizon_tasks * cfg.n_test)
+    """One test image of the long horizon's mean ACC (or a difference of two): 1 / (n_seeds x horizon_tasks x
+    n_test)."""
+    return 1 / (cfg.n_seeds * cfg.horizon_tasks * cfg.n_test)
 
 
 @MEASURES
 def oldest_resolution(cfg: Config, m: Metrics) -> float:
-    """One test image of the oldest tasks' mean final accuracy (one run): 1 / (horizon_oldest x n_test)."""
-    return 1 / (cfg.horizon_oldest * cfg.n_test)
+    """One test image of the oldest tasks' mean final accuracy: 1 / (n_seeds x horizon_oldest x n_test)."""
+    return 1 / (cfg.n_seeds * cfg.horizon_oldest * cfg.n_test)
 
 
 @MEASURES

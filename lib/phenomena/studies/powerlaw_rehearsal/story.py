@@ -98,7 +98,7 @@ def comparison(cfg: Config, m: dict[str, Any]) -> str:
     horizon = {r["schedule"]: r for r in m["horizon"]}
     if horizon:
         lines.append(
-            f"* **The long horizon** (T = {cfg.horizon_tasks}, one seed): "
+            f"* **The long horizon** (T = {cfg.horizon_tasks}, {cfg.n_seeds} run(s) averaged): "
             + ", ".join(
                 f"{name}: ACC {r['ACC']:.3f}, oldest {cfg.horizon_oldest} tasks {r['oldest']:.3f}"
                 for name, r in horizon.items()
