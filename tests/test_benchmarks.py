@@ -145,3 +145,5 @@ def test_bench_same_scope_takes_out_only_added_work() -> None:
     assert re.search(r"rd_sweep_steps: int = field\(\s*(\d[\d_]*)", old.stdout).group(1) == str(
         bench.SAME_SCOPE["induction_heads"]["rd_eps_steps"]
     )
+    # the main model's steps: the old path's, before issue 34 doubled them at full
+    assert re.search(r"\n    steps: int = field\(\s*(\d[\d_]*)", old.stdout).group(1) == str(scope["steps"])
