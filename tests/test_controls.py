@@ -73,3 +73,21 @@ def test_the_rule_catches_a_row_its_null_passes_or_its_oracle_fails() -> None:
     assert controls.problems([_row("claim", "holds", "holds"), _row("sanity", "holds", "holds")]) == [
         "r: the null does not fail it (holds, value 0.5)"
     ]
+
+
+def test_the_table_keeps_a_long_threshold_apart_from_the_null_value() -> None:
+    """A fail bound makes the threshold text longer than its default column: the null value must not run into it."""
+    row = {
+        "kind": "claim",
+        "id": "x",
+        "threshold": "> 0, fails if CI <= 0.01",
+        "null": 0.0,
+        "null_outcome": "fails",
+        "oracle": 0.5,
+        "oracle_outcome": "holds",
+        "problem": "",
+        "oracle_cannot": "",
+    }
+    record = {"study": "s", "null": "n", "oracle": "o", "rows": {"full": [row]}}
+    line = controls.table(record, "full").splitlines()[-1]
+    assert "<= 0.01 " in line and f"<= 0.01{controls.fmt(0.0)}" not in line

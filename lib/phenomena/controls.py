@@ -145,8 +145,11 @@ def table(record: dict[str, Any], preset: str = "full") -> str:
         f"  null:   {record['null']}",
         f"  oracle: {record['oracle']}",
     ]
-    lines.append(f"  {'kind':<8}{'row':<40}{'threshold':<16}{'null':<22}{'oracle':<22}")
-    for r in record["rows"][preset]:
+    rows = record["rows"][preset]
+    # the threshold column fits its longest entry (a fail bound makes it long), so the null value never runs into it
+    tw = max([16, *(len(r["threshold"]) + 2 for r in rows)])
+    lines.append(f"  {'kind':<8}{'row':<40}{'threshold':<{tw}}{'null':<22}{'oracle':<22}")
+    for r in rows:
         null = f"{fmt(r['null'])[:12]} {r['null_outcome']}"
         oracle = f"{fmt(r['oracle'])[:12]} {r['oracle_outcome']}"
         mark = (
@@ -154,7 +157,7 @@ def table(record: dict[str, Any], preset: str = "full") -> str:
             if r["problem"]
             else (f"  (oracle: {r['oracle_cannot']})" if r["oracle_cannot"] else "")
         )
-        lines.append(f"  {r['kind']:<8}{r['id']:<40}{r['threshold']:<16}{null:<22}{oracle:<22}{mark}")
+        lines.append(f"  {r['kind']:<8}{r['id']:<40}{r['threshold']:<{tw}}{null:<22}{oracle:<22}{mark}")
     return "\n".join(lines)
 
 
