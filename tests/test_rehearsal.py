@@ -419,7 +419,7 @@ def test_full_preset_trains_each_distinct_job_once() -> None:
         assert label == row.schedule and job[1] == 6
         twin = (job[0], 1006, job[2])
         accs = [out[experiment.job_key(j)].R[-1].mean() for j in (job, twin)]
-        assert accs[0] - accs[1] == pytest.approx(0.01) and row.ACC == pytest.approx(np.mean(accs))
+        assert accs[0] - accs[1] == pytest.approx(0.01) and pytest.approx(np.mean(accs)) == row.ACC
 
 
 def test_quick_preset_runs_only_the_main_comparison() -> None:

@@ -12,6 +12,7 @@ from phenomena.studies.induction_heads.config import SPARE_REDRAW_STRIDE, Config
 from phenomena.studies.induction_heads.copy_task import bigram_entropy, bigram_table
 from phenomena.studies.induction_heads.experiment import Results, windowed
 
+
 def summarize(cfg: Config, results: Results) -> dict[str, Any]:
     """JSON-ready metrics of one run of the study (both copy models, the ablation table, the Reddy runs and the
     fixed-offset control)."""
