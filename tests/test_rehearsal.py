@@ -21,6 +21,7 @@ from phenomena.studies.powerlaw_rehearsal import (
     regularisers,
     schedules,
     stream,
+    summary,
 )
 from tests.conftest import REPO
 
@@ -412,7 +413,9 @@ def test_full_preset_trains_each_distinct_job_once() -> None:
 
     res = experiment.compute(full, None, runner=record)
     keys = [experiment.job_key(job) for job in jobs]
-    assert len(keys) == len(set(keys)) == 2 * 10 + 2 * 1 + 10 + (2 * 6 - 2)
+    # main comparison, the d = 1 sweep, robustness, the long horizon (less the two runs robustness shares) and the
+    # facilitation runs of power law and none beyond the main comparison's two
+    assert len(keys) == len(set(keys)) == 2 * 10 + 2 * 1 + 10 + (2 * 6 - 2) + 2 * (24 - 2)
     # the long horizon: one row per schedule, its ACC the mean of its two runs' ACCs
     assert len(res.horizon) == 6 and set(res.horizon["runs"]) == {2}
     for (label, job), row in zip(experiment.horizon_jobs(full), res.horizon.itertuples()):
@@ -420,6 +423,38 @@ def test_full_preset_trains_each_distinct_job_once() -> None:
         twin = (job[0], 1006, job[2])
         accs = [out[experiment.job_key(j)].R[-1].mean() for j in (job, twin)]
         assert accs[0] - accs[1] == pytest.approx(0.01) and pytest.approx(np.mean(accs)) == row.ACC
+
+
+def test_facilitation_reads_its_own_runs_and_nothing_else_does() -> None:
+    """At full the facilitation trends of power law and no rehearsal read ``facilitation_runs`` (24) run-seeds per
+    config seed (the main comparison's two, then s + 2000, ...); every other number reads the main comparison's
+    two. Each extra run is given a steeper step-matched trend and a lower final accuracy: the trend's mean must
+    see all 24, the environment's ACC none of the extra ones."""
+    full = study.Config.from_preset("full", seed=3)
+    assert full.facilitation_runs == 24 and study.Config.from_preset("quick").facilitation_runs == 1
+    assert experiment.facilitation_seeds(full) == [3 + 1000 * i for i in range(24)]
+
+    def tilted(cfg: study.Config, job: experiment.Job, run: object) -> stream.EnvResult:
+        r = controls.oracle_runner(cfg, job, None)
+        i = job[1] // 1000
+        if i >= 2:
+            speed = np.asarray(r.extra["ff_step_acc"]) + 0.001 * i * np.arange(len(r.ff_acc))
+            r.extra["ff_step_acc"] = speed.tolist()
+            r.R[-1] -= 0.3
+        return r
+
+    res = experiment.compute(full, None, runner=tilted)
+    plain = experiment.compute(full, None, runner=controls.oracle_runner)
+    assert {env: len(runs) for env, runs in res.facilitation_runs.items()} == {"powerlaw": 24, "none": 24}
+    m, m0 = summary.summarize(full, res), summary.summarize(full, plain)
+    extra = np.mean([0.001 * i if i >= 2 else 0.0 for i in range(24)])
+    for env in ("powerlaw", "none"):
+        assert m["facilitation_slope_steps"][env] == pytest.approx(
+            m0["facilitation_slope_steps"][env] + extra
+        )
+        assert len(m["facilitation_slope_steps_by_run"][env]) == m["facilitation_n_runs"][env] == 24
+    assert m["by_env"] == m0["by_env"] and m["horizon"] == m0["horizon"]
+    assert m["facilitation_n_runs"]["uniform"] == 2  # other environments read their main runs
 
 
 def test_quick_preset_runs_only_the_main_comparison() -> None:

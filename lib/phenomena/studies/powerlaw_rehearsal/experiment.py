@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,9 +51,17 @@ class Results:
     sweep: pd.DataFrame
     robust: pd.DataFrame
     horizon: pd.DataFrame
+    #: the runs the facilitation trends read, per environment (power law and no rehearsal: the main comparison's runs
+    #: and the further run-seeds of :func:`facilitation_seeds`); an environment not here reads its main runs
+    facilitation_runs: dict[str, list[EnvResult]] = field(default_factory=dict)
 
     def of(self, env: str) -> list[EnvResult]:
         return [r for r in self.runs if r.env == env]
+
+    def for_facilitation(self, env: str) -> list[EnvResult]:
+        """The runs of ``env`` that its facilitation trend reads: its facilitation runs if it has any, else its
+        main runs."""
+        return self.facilitation_runs.get(env) or self.of(env)
 
 
 #: the run seeds of config seed s are s, s + 1000, s + 2000, ...: far apart, so that runs of different config seeds
@@ -65,6 +73,24 @@ def seeds_of(cfg: Config) -> list[int]:
     """The run seeds of the main comparison and the long horizon: ``cfg.seed + RUN_SEED_STRIDE * i`` for
     i < ``n_seeds`` (the sweep's per-seed results stay independent; n_seeds = 1: the config seed itself)."""
     return [cfg.seed + RUN_SEED_STRIDE * i for i in range(cfg.n_seeds)]
+
+
+#: the environments whose facilitation trends the claims compare (``facilitation_slope_gain`` and its per-step twin)
+FACILITATION_ENVS = ("powerlaw", "none")
+
+
+def facilitation_seeds(cfg: Config) -> list[int]:
+    """The run seeds at which the facilitation trends of :data:`FACILITATION_ENVS` are read: the main comparison's
+    (:func:`seeds_of`) followed by further ones on the same stride, ``max(n_seeds, facilitation_runs)`` in all."""
+    return [cfg.seed + RUN_SEED_STRIDE * i for i in range(max(cfg.n_seeds, cfg.facilitation_runs))]
+
+
+def facilitation_jobs(cfg: Config) -> list[Job]:
+    """The (environment, seed, variation) jobs of the facilitation runs; the first ``n_seeds`` per environment are
+    main-comparison jobs (trained once, reused)."""
+    return [
+        (env, s, {}) for env in FACILITATION_ENVS if env in cfg.environments for s in facilitation_seeds(cfg)
+    ]
 
 
 def job_key(job: Job) -> str:
@@ -198,8 +224,9 @@ def compute(cfg: Config, run: Run | None, runner: Runner | None = None) -> Resul
     ]  # d = cfg.exponent: the main run, reused
     jobs = robustness_jobs(cfg)
     long = horizon_jobs(cfg)
+    fac_jobs = facilitation_jobs(cfg)
     if runner is None and run is not None:
-        every = main_jobs + sweep_jobs + [job for _, _, job in jobs] + [job for _, job in long]
+        every = main_jobs + sweep_jobs + [job for _, _, job in jobs] + [job for _, job in long] + fac_jobs
         unique = list({job_key(job): job for job in every}.values())
         unique.sort(key=lambda job: _cost(job, cfg), reverse=True)
         workers.prefill(run, [(prefill_job, (cfg, job)) for job in unique], what="environment runs")
@@ -230,7 +257,10 @@ def compute(cfg: Config, run: Run | None, runner: Runner | None = None) -> Resul
     horizon = horizon_table(
         cfg, long, run_many(cfg, [job for _, job in long], run, "long horizon", done, runner)
     )
-    return Results(seeds, schedules, runs, table, by_env, sweep, robust, horizon)
+    fac: dict[str, list[EnvResult]] = {}
+    for job, r in zip(fac_jobs, run_many(cfg, fac_jobs, run, "facilitation runs", done, runner)):
+        fac.setdefault(job[0], []).append(r)
+    return Results(seeds, schedules, runs, table, by_env, sweep, robust, horizon, fac)
 
 
 def _speeds(r: EnvResult, key: str) -> np.ndarray:
@@ -251,9 +281,12 @@ def learning_speed(results: Results, envs: list[str], key: str = "example") -> d
     return {env: float(np.mean([_speeds(r, key)[1:] for r in results.of(env)])) for env in envs}
 
 
+def facilitation_by_run(results: Results, envs: list[str], key: str = "example") -> dict[str, list[float]]:
+    """Per environment, the slope of learning speed (read per ``key``) against phase t >= 1 of each of its
+    facilitation runs (:meth:`Results.for_facilitation`; positive: later tasks are learned faster)."""
+    return {env: [facilitation_slope(_speeds(r, key)) for r in results.for_facilitation(env)] for env in envs}
+
+
 def facilitation(results: Results, envs: list[str], key: str = "example") -> dict[str, float]:
-    """Per environment, the mean slope of learning speed (read per ``key``) against phase t >= 1 (positive: later
-    tasks are learned faster)."""
-    return {
-        env: float(np.mean([facilitation_slope(_speeds(r, key)) for r in results.of(env)])) for env in envs
-    }
+    """Per environment, the mean of :func:`facilitation_by_run`."""
+    return {env: float(np.mean(v)) for env, v in facilitation_by_run(results, envs, key).items()}

@@ -1,9 +1,10 @@
 """What a rehearsal run stores: ``summarize(cfg, results) -> metrics``, the JSON-ready numbers of one run
 (per-environment means and standard deviations of ACC / BWT / FWT and max-based forgetting F over the main
 comparison's seeds, the exponent sweep, the robustness and long-horizon panels, learning speeds, step-matched learning
-speed per phase, example- and step-matched facilitation slopes, the schedule's shape and budget). The claims read
-them through the named measures (:mod:`.measures`); this module and the computation it summarises are all that the
-stored metrics depend on (:func:`phenomena.run.study_metrics_hash`)."""
+speed per phase, example- and step-matched facilitation slopes and the step-matched slope of every facilitation
+run, the schedule's shape and budget). The claims read them through the named measures (:mod:`.measures`); this
+module and the computation it summarises are all that the stored metrics depend on
+(:func:`phenomena.run.study_metrics_hash`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from phenomena.studies.powerlaw_rehearsal.config import Config
 from phenomena.studies.powerlaw_rehearsal.experiment import (
     Results,
     facilitation,
+    facilitation_by_run,
     learning_speed,
     speed_by_phase,
 )
@@ -50,6 +52,10 @@ def summarize(cfg: Config, results: Results) -> dict[str, Any]:
         "horizon": results.horizon.to_dict(orient="records"),
         "facilitation_slope": facilitation(results, envs),
         "facilitation_slope_steps": facilitation(results, envs, "step"),
+        "facilitation_n_runs": {env: len(results.for_facilitation(env)) for env in envs},
+        "facilitation_slope_steps_by_run": facilitation_by_run(
+            results, list(results.facilitation_runs), "step"
+        ),
         "speed_steps_by_phase": speed_by_phase(results, envs, "step"),
         "learning_speed": learning_speed(results, envs, "example"),
         "learning_speed_steps": learning_speed(results, envs, "step"),
