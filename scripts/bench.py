@@ -68,7 +68,8 @@ FULL_SPEEDUP_TARGET = 1.5
 #: path trains them 1,500) and the 12-head ablation model of issue 34.2 with its declared re-draws (back to the 6-head one at the
 #: 3,000 steps the issue-32 levers gave it, one draw) and the main model's 8,000 steps (issue 34: back to 4,000). LoRA: the random-direction null and the size-matched full
 #: fine-tuning (issue 33), the lr sweep's 0.5x and 3x and the sequence's second and third later tasks (issue 33.4).
-#: Rehearsal: nothing (its second run per config seed, issue 34.4, the old path's full had too).
+#: Rehearsal: the facilitation trends' further runs of power law and no rehearsal (issue 34.4: 24 per config seed, back
+#: to the main comparison's own runs).
 SAME_SCOPE: dict[str, dict[str, Any]] = {
     "induction_heads": {
         "rd_eps_steps": 1500,
@@ -85,6 +86,7 @@ SAME_SCOPE: dict[str, dict[str, Any]] = {
         "lr_sweep_factors": [2.0, 4.0],
         "seq_tasks": ["topics-a"],
     },
+    "powerlaw_rehearsal": {"facilitation_runs": 1},
 }
 
 

@@ -147,3 +147,22 @@ def test_bench_same_scope_takes_out_only_added_work() -> None:
     )
     # the main model's steps: the old path's, before issue 34 doubled them at full
     assert re.search(r"\n    steps: int = field\(\s*(\d[\d_]*)", old.stdout).group(1) == str(scope["steps"])
+    # rehearsal: the old path had no facilitation runs beyond the main comparison's, nor does its same-work scope
+    from phenomena.studies.powerlaw_rehearsal import Config as RehearsalConfig
+    from phenomena.studies.powerlaw_rehearsal.experiment import facilitation_seeds, seeds_of
+
+    old_rehearsal = subprocess.run(
+        [
+            "git",
+            "-C",
+            str(REPO),
+            "show",
+            f"{bench.OLD_COMMIT}:lib/phenomena/studies/powerlaw_rehearsal/config.py",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "facilitation_runs" not in old_rehearsal.stdout
+    same = RehearsalConfig.from_preset("full", **bench.SAME_SCOPE["powerlaw_rehearsal"])
+    assert facilitation_seeds(same) == seeds_of(same) and len(seeds_of(same)) == 2
