@@ -29,7 +29,7 @@ STUDIES   := $(patsubst notebooks/%.ipynb,%,$(wildcard notebooks/*.ipynb))
 TEST_OUT  := $(CURDIR)/build/test-out
 NBVAL     := --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 -p no:randomly
 # pytest-xdist: JOBS workers, each notebook's cells (each test file) on one worker
-XDIST     := -n $(JOBS) --dist loadfile
+XDIST     := -n $(JOBS) --dist loadfile --no-loadscope-reorder
 # every parallel notebook and test single-threaded (torch and BLAS), without worker processes, headless
 ONE_THREAD := PHENOMENA_THREADS=1 PHENOMENA_WORKERS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 PHENOMENA_HEADLESS=1
 
