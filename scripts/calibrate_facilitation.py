@@ -3,7 +3,8 @@
 Trains power law and no rehearsal at run seeds s + 1000 i (i < ``--runs``) for each config seed s, exactly as the
 study's ``facilitation_runs`` does, and prints per config seed the mean step-matched facilitation gain (power law's
 slope minus no rehearsal's) over the first 2, 12 and ``--runs`` runs, with the 95% t interval over the config seeds
-and the verdict the row ``facilitation_trend_per_step`` would get (> 0, fails if the interval is <= 0.005).
+and the verdict the row ``facilitation_trend_per_step`` would get at ``full`` (its registered threshold and fail
+bound, read from the study's claims.toml).
 Nothing is cached or written except ``--json``. Use config seeds that do not judge (not 0-4)::
 
     .venv/bin/python scripts/calibrate_facilitation.py --seeds 5-9 --runs 24 --jobs 2
@@ -20,13 +21,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import phenomena.studies.powerlaw_rehearsal as study
 from phenomena import repro
+from phenomena.claims import load_specs
 from phenomena.stats import t_interval, verdict
 from phenomena.studies.powerlaw_rehearsal.config import Config
 from phenomena.studies.powerlaw_rehearsal.experiment import RUN_SEED_STRIDE
 from phenomena.studies.powerlaw_rehearsal.stream import facilitation_slope, run_environment
 
-FAIL_BOUND = 0.005
+#: the row the calibration is for, as registered (its comparator, threshold and fail bound at ``full``)
+ROW = next(
+    s
+    for s in load_specs(Path(study.__file__).with_name("claims.toml"))
+    if s.id == "facilitation_trend_per_step"
+)
 
 
 def gain(preset: str, config_seed: int, i: int) -> float:
@@ -69,7 +77,7 @@ def main() -> None:
     for n in counts:
         means = [float(np.mean(g[:n])) for g in gains.values()]
         mean, lo, hi = t_interval(means)
-        v = verdict(">", 0.0, lo, hi, FAIL_BOUND)
+        v = verdict(ROW.op, ROW.bound("full"), lo, hi, ROW.fail_at("full"))
         where = f"[{lo:+.4f}, {hi:+.4f}]" if lo is not None and hi is not None else "(no interval)"
         print(f"{n} runs: {mean:+.4f} {where} over {len(means)} config seeds -> {v}")
     print(

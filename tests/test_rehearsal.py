@@ -537,3 +537,34 @@ def test_a_run_trained_in_a_worker_process_is_the_in_process_run(
         assert cached["seconds"] != here["seconds"]  # read from the cache, not trained again
         for k in ("R", "b", "ff_acc", "schedule", "extra"):
             assert cached[k] == here[k], (env, k)
+
+
+@pytest.mark.slow
+def test_the_facilitation_calibration_script_runs(tmp_path: Path) -> None:
+    """``scripts/calibrate_facilitation.py`` (the calibration behind ``facilitation_runs``) at the smoke preset: one
+    gain per config seed and run, each equal to the study's own power-law minus no-rehearsal slope for that run."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "gains.json"
+    argv = ["--seeds", "5-6", "--runs", "2", "--preset", "smoke", "--jobs", "1", "--json", str(out)]
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "calibrate_facilitation.py"), *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    gains = json.loads(out.read_text())
+    assert sorted(gains) == ["5", "6"] and all(len(g) == 2 for g in gains.values())
+    assert "2 runs:" in done.stdout and "over 2 config seeds" in done.stdout
+    cfg = study.Config.from_preset("smoke", seed=6)
+    by = {
+        env: stream.run_environment(cfg, env, 1006, torch.device("cpu")).extra["ff_step_acc"]
+        for env in ("powerlaw", "none")
+    }
+    expected = stream.facilitation_slope(np.asarray(by["powerlaw"])) - stream.facilitation_slope(
+        np.asarray(by["none"])
+    )
+    assert gains["6"][1] == pytest.approx(expected)
