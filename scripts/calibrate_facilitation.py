@@ -26,8 +26,9 @@ from phenomena import repro
 from phenomena.claims import load_specs
 from phenomena.stats import t_interval, verdict
 from phenomena.studies.powerlaw_rehearsal.config import Config
-from phenomena.studies.powerlaw_rehearsal.experiment import RUN_SEED_STRIDE
+from phenomena.studies.powerlaw_rehearsal.experiment import FACILITATION_ENVS, RUN_SEED_STRIDE
 from phenomena.studies.powerlaw_rehearsal.stream import facilitation_slope, run_environment
+from phenomena.tasks import parse_seeds
 
 #: the row the calibration is for, as registered (its comparator, threshold and fail bound at ``full``)
 ROW = next(
@@ -46,19 +47,14 @@ def gain(preset: str, config_seed: int, i: int) -> float:
         facilitation_slope(
             np.asarray(run_environment(cfg, env, seed, torch.device("cpu")).extra["ff_step_acc"])
         )
-        for env in ("powerlaw", "none")
+        for env in FACILITATION_ENVS
     ]
     return slopes[0] - slopes[1]
 
 
-def seed_range(text: str) -> list[int]:
-    lo, _, hi = text.partition("-")
-    return list(range(int(lo), int(hi or lo) + 1))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", type=seed_range, default=seed_range("5-9"), help="config seeds, e.g. 5-9")
+    ap.add_argument("--seeds", type=parse_seeds, default=parse_seeds("5-9"), help="config seeds, e.g. 5-9")
     ap.add_argument("--runs", type=int, default=24, help="run seeds per config seed")
     ap.add_argument("--preset", default="full", help="the study's preset (default full)")
     ap.add_argument("--jobs", type=int, default=2, help="processes, one thread each")
