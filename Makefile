@@ -93,7 +93,7 @@ browser: ## install Debian's chromium if missing (the browser test and the repor
 
 test: $(STAMP) ## what CI runs: unit tests, null/oracle controls, freshness of committed outputs, notebooks at smoke
 	@mkdir -p build && { git status --porcelain 2>/dev/null || true; } > build/.status-before
-	PHENOMENA_OUT=$(TEST_OUT) PHENOMENA_PRESET=smoke $(ONE_THREAD) $(BIN)/pytest $(XDIST) $(NBVAL) --durations=15 \
+	PHENOMENA_OUT=$(TEST_OUT) PHENOMENA_PRESET=smoke $(ONE_THREAD) $(BIN)/pytest $(XDIST) $(NBVAL) --durations=30 \
 	  tests notebooks
 	@{ git status --porcelain 2>/dev/null || true; } | diff -q build/.status-before - >/dev/null || \
 	  { echo "tests modified tracked files:"; git status --porcelain; exit 1; }
