@@ -86,7 +86,7 @@ SAME_SCOPE: dict[str, dict[str, Any]] = {
         "lr_sweep_factors": [2.0, 4.0],
         "seq_tasks": ["topics-a"],
     },
-    "powerlaw_rehearsal": {"facilitation_runs": 1},
+    "powerlaw_rehearsal": {"facilitation_runs": 1, "horizon_runs": 1},
 }
 
 

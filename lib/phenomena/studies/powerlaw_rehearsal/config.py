@@ -218,6 +218,12 @@ class Config(StudyConfig):
     horizon_tasks: int = field(
         20, ge=0, doc="tasks T of the long-horizon panel (pure power law vs exponential); 0 = skip it"
     )
+    horizon_runs: int = field(
+        0,
+        ge=0,
+        doc="run-seeds of the long horizon: the first this many of the main comparison's n_seeds (0 = all of them; "
+        "1 = the config seed alone, as before issue 34 added the second)",
+    )
     horizon_exponent: float = field(
         1.0, positive=True, doc="exponent d of the pure power law L^-d at the horizon"
     )

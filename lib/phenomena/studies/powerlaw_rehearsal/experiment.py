@@ -163,7 +163,7 @@ def robustness_jobs(cfg: Config) -> list[tuple[str, float, Job]]:
 
 def horizon_jobs(cfg: Config) -> list[tuple[str, Job]]:
     """(label, job) of the long-horizon panel: T = ``horizon_tasks`` phases at each run seed of the main comparison
-    (:func:`seeds_of`), at the reference budget: no rehearsal, the shifted power law, the pure power law L^-d
+    (:func:`seeds_of`; its first ``horizon_runs`` when that is set), at the reference budget: no rehearsal, the shifted power law, the pure power law L^-d
     (``horizon_exponent``: a heavy tail), an exponential (a light tail) and uniform rehearsal."""
     if not cfg.horizon_tasks:
         return []
@@ -171,7 +171,7 @@ def horizon_jobs(cfg: Config) -> list[tuple[str, Job]]:
     pure = {**T, "offset": 0.0, "exponent": cfg.horizon_exponent}
     return [
         (label, (env, seed, var))
-        for seed in seeds_of(cfg)
+        for seed in seeds_of(cfg)[: cfg.horizon_runs or None]
         for label, env, var in (
             ("none", "none", T),
             (f"power law (1 + L/{cfg.offset:g})^-{cfg.exponent:g}", "powerlaw", T),

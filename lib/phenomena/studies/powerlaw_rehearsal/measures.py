@@ -175,13 +175,13 @@ def _horizon_share(m: Metrics, subject: str) -> float:
 
 @MEASURES
 def horizon_powerlaw_gain_share(cfg: Config, m: Metrics) -> float:
-    """Long horizon (``n_seeds`` runs per config seed, averaged): power law's ACC gain over none as a share of the best other schedule's."""
+    """Long horizon (``horizon_runs`` runs per config seed, default ``n_seeds``, averaged): power law's ACC gain over none as a share of the best other schedule's."""
     return _horizon_share(m, "powerlaw")
 
 
 @MEASURES
 def horizon_recency_gain_share(cfg: Config, m: Metrics) -> float:
-    """Long horizon (``n_seeds`` runs per config seed, averaged): recency's ACC gain over none as a share of the best other schedule's."""
+    """Long horizon (``horizon_runs`` runs per config seed, default ``n_seeds``, averaged): recency's ACC gain over none as a share of the best other schedule's."""
     return _horizon_share(m, "recency")
 
 
