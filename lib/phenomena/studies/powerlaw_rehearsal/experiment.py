@@ -72,7 +72,12 @@ RUN_SEED_STRIDE = 1000
 def seeds_of(cfg: Config) -> list[int]:
     """The run seeds of the main comparison and the long horizon: ``cfg.seed + RUN_SEED_STRIDE * i`` for
     i < ``n_seeds`` (the sweep's per-seed results stay independent; n_seeds = 1: the config seed itself)."""
-    return [cfg.seed + RUN_SEED_STRIDE * i for i in range(cfg.n_seeds)]
+    return run_seeds(cfg, cfg.n_seeds)
+
+
+def run_seeds(cfg: Config, n: int) -> list[int]:
+    """The first ``n`` run seeds of config seed s: s, s + :data:`RUN_SEED_STRIDE`, s + 2 :data:`RUN_SEED_STRIDE`, ..."""
+    return [cfg.seed + RUN_SEED_STRIDE * i for i in range(n)]
 
 
 #: the environments whose facilitation trends the claims compare (``facilitation_slope_gain`` and its per-step twin)
@@ -82,7 +87,7 @@ FACILITATION_ENVS = ("powerlaw", "none")
 def facilitation_seeds(cfg: Config) -> list[int]:
     """The run seeds at which the facilitation trends of :data:`FACILITATION_ENVS` are read: the main comparison's
     (:func:`seeds_of`) followed by further ones on the same stride, ``max(n_seeds, facilitation_runs)`` in all."""
-    return [cfg.seed + RUN_SEED_STRIDE * i for i in range(max(cfg.n_seeds, cfg.facilitation_runs))]
+    return run_seeds(cfg, max(cfg.n_seeds, cfg.facilitation_runs))
 
 
 def facilitation_jobs(cfg: Config) -> list[Job]:
