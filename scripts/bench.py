@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -141,6 +142,18 @@ class TreeMemory:
             self._done.wait(self.interval_s)
 
 
+#: the longest one notebook may run here before it is killed (the slowest, LoRA at full, takes ~22 min)
+NOTEBOOK_DEADLINE_S = 3 * 3600
+
+
+def kill_group(popen: subprocess.Popen) -> None:
+    """SIGKILL ``popen``'s process group: papermill, its kernel and the kernel's worker processes."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(popen.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        popen.wait(timeout=30)
+
+
 def run_notebook(
     study: str, preset: str, out: Path, source: Path = REPO, overrides: dict[str, Any] | None = None
 ) -> dict[str, float | str | bool]:
@@ -169,14 +182,23 @@ def run_notebook(
     if overrides:
         cmd += ["-y", json.dumps({"overrides": overrides})]  # papermill reads YAML, of which JSON is a subset
     start = time.perf_counter()
-    with subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as popen:
+    # a session of its own, so that a deadline or an interruption (Ctrl-C, SIGTERM: see main) ends papermill, its
+    # kernel and the kernel's workers together instead of leaving the kernel running
+    with subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as popen:
         sampler = TreeMemory(popen.pid)
         sampler.start()
+        stderr = ""
         try:
-            _, stderr = popen.communicate(timeout=3 * 3600)
+            _, stderr = popen.communicate(timeout=NOTEBOOK_DEADLINE_S)
         except subprocess.TimeoutExpired:
-            popen.kill()
-            _, stderr = popen.communicate()
+            kill_group(popen)
+            _, stderr = popen.communicate(timeout=60)
+            stderr += f"\nTimeoutError: the notebook ran past its deadline of {NOTEBOOK_DEADLINE_S} s"
+        except BaseException:
+            kill_group(popen)
+            raise
         finally:
             sampler.stop()
     wall = time.perf_counter() - start
@@ -360,6 +382,10 @@ def micro_benchmarks(study: str) -> None:
         MICRO[study]()
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -385,6 +411,9 @@ def main() -> int:
     parser.add_argument("--no-notebooks", action="store_true", help="only the micro-benchmarks")
     parser.add_argument("--no-micro", action="store_true", help="only the notebooks")
     args = parser.parse_args()
+    # SIGTERM (a scheduler, `timeout`) unwinds like Ctrl-C: the running notebook's process group is killed and the
+    # scratch folders are removed on the way out
+    signal.signal(signal.SIGTERM, _terminate)
     studies = args.studies or sorted(p.stem for p in (REPO / "notebooks").glob("*.ipynb"))
     unknown = sorted(set(studies) - {p.stem for p in (REPO / "notebooks").glob("*.ipynb")})
     if unknown:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -124,6 +126,15 @@ def test_bench_same_scope_takes_out_only_added_work() -> None:
         cls = importlib.import_module(f"phenomena.studies.{study}").Config
         full, same = cls.from_preset("full"), cls.from_preset("full", **overrides)
         assert all(getattr(full, k) != getattr(same, k) for k in overrides), study
+    # rehearsal: the old path ran the long horizon at the config seed alone; full runs it at each main run-seed
+    from phenomena.studies.powerlaw_rehearsal import Config as RehearsalConfig
+    from phenomena.studies.powerlaw_rehearsal.experiment import horizon_jobs
+
+    full, same = (
+        RehearsalConfig.from_preset("full", **kw) for kw in ({}, bench.SAME_SCOPE["powerlaw_rehearsal"])
+    )
+    assert {job[1] for _, job in horizon_jobs(full)} == {0, 1000}
+    assert {job[1] for _, job in horizon_jobs(same)} == {0} and len(horizon_jobs(same)) == 6
     old = subprocess.run(
         [
             "git",
@@ -166,3 +177,67 @@ def test_bench_same_scope_takes_out_only_added_work() -> None:
     assert "facilitation_runs" not in old_rehearsal.stdout
     same = RehearsalConfig.from_preset("full", **bench.SAME_SCOPE["powerlaw_rehearsal"])
     assert facilitation_seeds(same) == seeds_of(same) and len(seeds_of(same)) == 2
+
+
+@pytest.mark.slow
+def test_a_terminated_bench_leaves_no_process_and_no_scratch_folder(tmp_path: Path) -> None:
+    """SIGTERM to make bench while a notebook runs ends papermill, its kernel and their children (a process group
+    of their own) and removes the bench's scratch folder, instead of leaving a kernel running and a folder in /tmp."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    cmd = [sys.executable, str(REPO / "scripts" / "bench.py"), "--tiers", "smoke", "--no-old", "--no-micro"]
+    cmd += ["--studies", "powerlaw_rehearsal"]
+    with subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL) as proc:
+        deadline, tree = time.monotonic() + 90, []
+        while (
+            time.monotonic() < deadline
+            and proc.poll() is None
+            and not any("ipykernel" in c for c in cmds(tree))
+        ):
+            time.sleep(0.2)
+            tree = psutil.Process(proc.pid).children(recursive=True)
+        assert proc.poll() is None and any("ipykernel" in c for c in cmds(tree)), "the kernel never started"
+        time.sleep(2)  # into the notebook's first cells
+        tree = psutil.Process(proc.pid).children(recursive=True)
+        assert list(tmp_path.glob("phenomena-bench-*"))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    _, alive = psutil.wait_procs(tree, timeout=30)
+    assert not alive, f"left running: {[p.cmdline() for p in alive]}"
+    assert not list(tmp_path.glob("phenomena-bench-*"))
+
+
+def cmds(procs: list) -> list[str]:
+    """The command lines of ``procs`` still running."""
+    import psutil
+
+    out = []
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            out.append(" ".join(p.cmdline()))
+    return out
+
+
+def test_kill_group_ends_a_process_and_its_children() -> None:
+    import subprocess
+    import sys
+
+    import psutil
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import bench
+
+    with subprocess.Popen(["bash", "-c", "sleep 300 & sleep 300"], start_new_session=True) as proc:
+        time.sleep(0.3)
+        tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        assert len(tree) == 3
+        bench.kill_group(proc)
+    _, alive = psutil.wait_procs(tree, timeout=10)
+    assert not alive
