@@ -27,6 +27,9 @@ SWEEP_ARGS ?=
 STUDIES   := $(patsubst notebooks/%.ipynb,%,$(wildcard notebooks/*.ipynb))
 # Tests write to a scratch output root so they never modify tracked files (figures/, data/).
 TEST_OUT  := $(CURDIR)/build/test-out
+# the cache of every notebook make test runs at smoke (nbval's, the report's, JupyterLab's kernels'): each study's
+# smoke results are computed once per run and read by the others (tests/conftest.py: SMOKE_CACHE); emptied first
+SMOKE_CACHE := $(TEST_OUT)/smoke-cache
 NBVAL     := --nbval-lax --nbval-current-env --nbval-cell-timeout=1800 -p no:randomly
 # pytest-xdist: JOBS workers, each notebook's cells (each test file) on one worker
 XDIST     := -n $(JOBS) --dist loadfile --no-loadscope-reorder
@@ -93,7 +96,9 @@ browser: ## install Debian's chromium if missing (the browser test and the repor
 
 test: $(STAMP) ## what CI runs: unit tests, null/oracle controls, freshness of committed outputs, notebooks at smoke
 	@mkdir -p build && { git status --porcelain 2>/dev/null || true; } > build/.status-before
-	PHENOMENA_OUT=$(TEST_OUT) PHENOMENA_PRESET=smoke $(ONE_THREAD) $(BIN)/pytest $(XDIST) $(NBVAL) --durations=30 \
+	rm -rf $(SMOKE_CACHE)
+	PHENOMENA_OUT=$(TEST_OUT) PHENOMENA_CACHE=$(SMOKE_CACHE) PHENOMENA_PRESET=smoke $(ONE_THREAD) $(BIN)/pytest \
+	  $(XDIST) $(NBVAL) --durations=30 \
 	  tests notebooks
 	@{ git status --porcelain 2>/dev/null || true; } | diff -q build/.status-before - >/dev/null || \
 	  { echo "tests modified tracked files:"; git status --porcelain; exit 1; }
@@ -103,8 +108,9 @@ verify: $(STAMP) ## every notebook at the quick preset under nbval (~35 min on 2
 	  notebooks
 
 test-fast: $(STAMP) ## make test without the slow and browser tests (~2 min)
-	PHENOMENA_OUT=$(TEST_OUT) PHENOMENA_PRESET=smoke $(ONE_THREAD) $(BIN)/pytest $(XDIST) $(NBVAL) \
-	  -m "not slow and not browser" tests notebooks
+	rm -rf $(SMOKE_CACHE)
+	PHENOMENA_OUT=$(TEST_OUT) PHENOMENA_CACHE=$(SMOKE_CACHE) PHENOMENA_PRESET=smoke $(ONE_THREAD) $(BIN)/pytest \
+	  $(XDIST) $(NBVAL) -m "not slow and not browser" tests notebooks
 
 test-unit: $(STAMP) ## unit tests only
 	PHENOMENA_OUT=$(TEST_OUT) $(ONE_THREAD) $(BIN)/pytest $(XDIST) tests

@@ -10,6 +10,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before any Hugging Face import: 
 import pytest
 import torch
 
+#: the cache folder ``make test`` gives the notebooks it runs at the smoke preset (``$PHENOMENA_CACHE``, read
+#: before the fixture below unsets it for each test): nbval's runs and the front ends' (the report's papermill runs,
+#: the JupyterLab kernels, the plain papermill run) share it, so each study's smoke results are computed once and
+#: the other runs wait for them and read them (:func:`phenomena.cache.entry_lock`). None (pytest run by hand): each
+#: front end computes under its own scratch output root.
+SMOKE_CACHE: str | None = os.environ.get("PHENOMENA_CACHE") or None
+
+
+def smoke_cache_env() -> dict[str, str]:
+    """``{"PHENOMENA_CACHE": SMOKE_CACHE}`` for a notebook run at the smoke preset, or {} without one."""
+    return {"PHENOMENA_CACHE": SMOKE_CACHE} if SMOKE_CACHE else {}
+
 
 @pytest.fixture(autouse=True)
 def _scratch_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -67,6 +67,59 @@ def test_cache_interrupt_leaves_no_entry(_scratch_outputs: Path) -> None:
     assert not list(paths.cache_dir().glob("*")) if paths.cache_dir().exists() else True
 
 
+def _compute_slowly_and_count(counter: str, out: str) -> None:
+    """In a fresh process: the same cache entry as the test's, computed slowly; each computation adds a line."""
+    import time
+
+    def compute() -> dict[str, int]:
+        with open(counter, "a") as f:
+            f.write("computed\n")
+        time.sleep(1.5)
+        return {"x": 7}
+
+    Path(out).write_text(json.dumps(cache.cached("shared", {"k": 1}, compute)))
+
+
+def test_processes_sharing_a_cache_compute_an_entry_once(tmp_path: Path) -> None:
+    """Two processes that need the same entry at once: one computes it, the other waits and reads it; no lock
+    file is left beside the entry."""
+    import multiprocessing
+
+    counter = tmp_path / "counter.txt"
+    ctx = multiprocessing.get_context("spawn")
+    os.environ["PHENOMENA_CACHE"] = str(tmp_path / "cache")  # inherited by the spawned processes
+    try:
+        procs = [
+            ctx.Process(target=_compute_slowly_and_count, args=(str(counter), str(tmp_path / f"out{i}.json")))
+            for i in range(2)
+        ]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout=120)
+    finally:
+        del os.environ["PHENOMENA_CACHE"]
+    assert [p.exitcode for p in procs] == [0, 0]
+    assert counter.read_text().splitlines() == ["computed"]
+    assert [json.loads((tmp_path / f"out{i}.json").read_text()) for i in range(2)] == [{"x": 7}] * 2
+    assert [p.suffix for p in (tmp_path / "cache").iterdir()] == [".pt"]
+
+
+def test_a_held_entry_lock_is_waited_on_only_until_its_deadline(
+    _scratch_outputs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where another process holds an entry's lock past the deadline, the entry is computed here anyway."""
+    import time
+
+    monkeypatch.setattr(cache, "LOCK_WAIT_S", 0.5)
+    path = paths.cache_dir() / f"{cache.cache_key('t', {'k': 4})}.pt"
+    with cache.entry_lock(path, wait_s=0) as held:  # this process's own handle: a second open conflicts
+        assert held
+        started = time.monotonic()
+        assert cache.cached("t", {"k": 4}, lambda: 4) == 4
+        assert 0.4 < time.monotonic() - started < 5
+
+
 def _row(id: str = "a", ours: float = 0.01, bound: float = 0.05, **kw: object) -> Claim:
     return Claim.below(id=id, statement="small", paper=0.02, ours=ours, bound=bound, **kw)
 

@@ -34,7 +34,7 @@ from typing import Any
 import pytest
 
 from phenomena import figures, report, studies
-from tests.conftest import REPO
+from tests.conftest import REPO, smoke_cache_env
 
 REQUIRE_BROWSER_ENV = "PHENOMENA_REQUIRE_BROWSER"
 SHOTS = REPO / "build" / "jupyterlab"
@@ -52,8 +52,8 @@ REDRAW_DEADLINE_S = 30
 
 def kernel_env(out: Path) -> dict[str, str]:
     """The environment of the server and its kernels: the smoke preset, a scratch output root, one thread,
-    offline, this checkout's library; no PHENOMENA_HEADLESS (set by make test), so the explorers decide by
-    themselves."""
+    offline, this checkout's library, ``make test``'s shared smoke cache (:data:`tests.conftest.SMOKE_CACHE`); no
+    PHENOMENA_HEADLESS (set by make test), so the explorers decide by themselves."""
     drop = ("MPLBACKEND", "PHENOMENA_PRESET", "PHENOMENA_CACHE", figures.HEADLESS_ENV)
     env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("PYTEST_")}
     env.update(
@@ -65,6 +65,7 @@ def kernel_env(out: Path) -> dict[str, str]:
         PYTHONHASHSEED="0",
         # the kernels import this checkout's phenomena, whatever the environment has installed
         PYTHONPATH=os.pathsep.join(p for p in (str(REPO / "lib"), os.environ.get("PYTHONPATH")) if p),
+        **smoke_cache_env(),
     )
     return env
 

@@ -31,7 +31,7 @@ from PIL import Image, PngImagePlugin
 from phenomena import report, studies
 from phenomena.report import MissingInput, Row, build, fmt_number, sanity_line, summary_line
 from phenomena.report import browser as report_browser
-from tests.conftest import REPO
+from tests.conftest import REPO, smoke_cache_env
 
 STUDIES = ("induction_heads", "powerlaw_rehearsal")
 REQUIRE_BROWSER_ENV = "PHENOMENA_REQUIRE_BROWSER"
@@ -422,6 +422,7 @@ def run_smoke_notebook(study: str, root: Path) -> None:
         HF_HUB_OFFLINE="1",
         PYTHONHASHSEED="0",
         PHENOMENA_HEADLESS="1",
+        **smoke_cache_env(),  # make test's shared smoke cache: each study computed once across the front ends
     )
     source, executed = REPO / "notebooks" / f"{study}.ipynb", root / "build" / f"{study}.ipynb"
     options = [
