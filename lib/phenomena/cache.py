@@ -6,7 +6,8 @@ of every library module the computation can run: the module that computes it and
 list to forget; imports under ``if TYPE_CHECKING:`` are annotations only and are skipped). Change the config or any
 of that code, and the cache misses. Entries are written atomically with ``torch.save``, so an interrupted
 computation never leaves a poisoned entry; while an entry is computed, a lock beside it makes any other process
-that needs it wait and read it instead of computing it again (:func:`entry_lock`). Set ``PHENOMENA_NO_CACHE=1`` (or pass ``enabled=False``) to recompute.
+that needs it wait and read it instead of computing it again (:func:`entry_lock`). Set ``PHENOMENA_NO_CACHE=1``
+(or pass ``enabled=False``) to recompute.
 """
 
 from __future__ import annotations
