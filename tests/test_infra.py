@@ -10,7 +10,7 @@ import matplotlib.pyplot as plt
 import pytest
 import torch
 
-from phenomena import cache, claims, figures, paths, repro
+from phenomena import cache, claims, figures, locking, paths, repro
 from phenomena import run as run_module
 from phenomena.claims import Claim, ClaimFailed, Threshold
 from phenomena.run import Run
@@ -77,7 +77,8 @@ def _compute_slowly_and_count(counter: str, out: str) -> None:
         time.sleep(1.5)
         return {"x": 7}
 
-    Path(out).write_text(json.dumps(cache.cached("shared", {"k": 1}, compute)))
+    run = Run.start("toy", Toy.from_preset("smoke", seed=4), device="cpu", threads=1)
+    Path(out).write_text(json.dumps(run.cached("shared", compute, key={"k": 1}, module="phenomena.paths")))
 
 
 def test_processes_sharing_a_cache_compute_an_entry_once(tmp_path: Path) -> None:
@@ -111,13 +112,25 @@ def test_a_held_entry_lock_is_waited_on_only_until_its_deadline(
     """Where another process holds an entry's lock past the deadline, the entry is computed here anyway."""
     import time
 
-    monkeypatch.setattr(cache, "LOCK_WAIT_S", 0.5)
-    path = paths.cache_dir() / f"{cache.cache_key('t', {'k': 4})}.pt"
-    with cache.entry_lock(path, wait_s=0) as held:  # this process's own handle: a second open conflicts
+    monkeypatch.setattr(locking, "LOCK_WAIT_S", 0.5)
+    run = Run.start("toy", Toy.from_preset("smoke", seed=4), device="cpu", threads=1)
+    path = run_module.entry_path("t", {"k": 4}, "phenomena.paths")
+    with locking.entry_lock(path, wait_s=0) as held:  # this process's own handle: a second open conflicts
         assert held
         started = time.monotonic()
-        assert cache.cached("t", {"k": 4}, lambda: 4) == 4
+        assert run.cached("t", lambda: 4, key={"k": 4}, module="phenomena.paths") == 4
         assert 0.4 < time.monotonic() - started < 5
+    assert path.exists() and not path.with_name(path.name + ".lock").exists()
+
+
+def test_the_entry_lock_is_outside_every_studys_source_hash() -> None:
+    """How processes wait for each other is no part of any committed result: no study package imports the lock
+    (its code would be in the study's source hash, and editing it would stale every committed sweep)."""
+    from phenomena import studies
+
+    for study in studies.names():
+        closure = {f.name for f in cache.module_closure(f"phenomena.studies.{study}")}
+        assert "locking.py" not in closure and "run.py" not in closure, study
 
 
 def _row(id: str = "a", ours: float = 0.01, bound: float = 0.05, **kw: object) -> Claim:

@@ -5,9 +5,7 @@ of every library module the computation can run: the module that computes it and
 ``phenomena`` module it imports (found by reading the ``import`` statements, so there is no hand-written dependency
 list to forget; imports under ``if TYPE_CHECKING:`` are annotations only and are skipped). Change the config or any
 of that code, and the cache misses. Entries are written atomically with ``torch.save``, so an interrupted
-computation never leaves a poisoned entry; while an entry is computed, a lock beside it makes any other process
-that needs it wait and read it instead of computing it again (:func:`entry_lock`). Set ``PHENOMENA_NO_CACHE=1``
-(or pass ``enabled=False``) to recompute.
+computation never leaves a poisoned entry. Set ``PHENOMENA_NO_CACHE=1`` (or pass ``enabled=False``) to recompute.
 """
 
 from __future__ import annotations
@@ -18,9 +16,7 @@ import hashlib
 import importlib.util
 import json
 import os
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -159,54 +155,7 @@ def cached(
     path = cache_dir() / f"{cache_key(name, config, module)}.pt"
     if path.exists():
         return torch.load(path, weights_only=False)
-    with entry_lock(path):
-        if path.exists():  # another process computed it while this one waited
-            return torch.load(path, weights_only=False)
-        result = compute()
-        with atomic_path(path) as tmp:
-            torch.save(result, tmp)
+    result = compute()
+    with atomic_path(path) as tmp:
+        torch.save(result, tmp)
     return result
-
-
-#: the longest a process waits for another one computing the same cache entry before computing it itself
-LOCK_WAIT_S = 3600.0
-
-
-@contextmanager
-def entry_lock(path: Path, wait_s: float | None = None) -> Iterator[bool]:
-    """Hold an exclusive lock on ``<entry>.lock`` beside a cache entry while it is computed, so that processes
-    sharing a cache folder (notebooks run side by side, the test suite's front ends) compute each entry once: a
-    second one waits for the first and reads its result. A lock is released when its process ends, however it
-    ends; its holder removes the lock file before releasing it (a process that opened it before then and locks it
-    next finds the entry written). Waits at most ``wait_s`` (default :data:`LOCK_WAIT_S`), then computes without the
-    lock, as it does where the folder cannot be locked (no ``fcntl``, a file system without locks). Yields whether
-    the lock is held."""
-    wait_s = LOCK_WAIT_S if wait_s is None else wait_s
-    try:
-        import fcntl
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        lock = path.with_name(path.name + ".lock")
-        handle = open(lock, "a+")  # noqa: SIM115 (held until the finally below)
-    except (ImportError, OSError):
-        yield False
-        return
-    held, deadline = False, time.monotonic() + wait_s
-    try:
-        while not held:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                held = True
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    break
-                time.sleep(0.2)
-            except OSError:
-                break
-        yield held
-    finally:
-        if held:
-            with suppress(OSError):  # the lock file, unless another process has since made a new one there
-                if os.stat(lock).st_ino == os.fstat(handle.fileno()).st_ino:
-                    lock.unlink()
-        handle.close()  # closing the file releases the lock

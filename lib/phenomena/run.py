@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
-from phenomena import cache, claims, repro
+from phenomena import cache, claims, locking, paths, repro
 from phenomena.config import StudyConfig
 from phenomena.precision import effective_precision
 
@@ -41,6 +41,14 @@ def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB (Linux reports KiB, macOS bytes)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024**2 if sys.platform == "darwin" else 1024)
+
+
+def entry_path(name: str, config: Any, module: str) -> Path | None:
+    """Where :func:`phenomena.cache.cached` stores (``name``, ``config``, source of ``module``); None with the cache
+    off (``$PHENOMENA_NO_CACHE``)."""
+    if os.environ.get("PHENOMENA_NO_CACHE"):
+        return None
+    return paths.cache_dir() / f"{cache.cache_key(name, config, module)}.pt"
 
 
 def compute_module(study: str) -> str:
@@ -152,10 +160,15 @@ class Run:
     def cached(self, name: str, compute: Callable[[], T], *, key: Any = None, module: str | None = None) -> T:
         """``compute()``, cached on disk by ``key`` (default: this run's whole config) and the source of ``module``
         with everything it imports (default: the study's ``experiment`` module, see :func:`compute_module`; a
-        narrower module, e.g. the one that trains, keeps its cache across changes of the analysis code)."""
-        return cache.cached(
-            name, self.cfg if key is None else key, compute, module=module or compute_module(self.study)
-        )
+        narrower module, e.g. the one that trains, keeps its cache across changes of the analysis code). A missing
+        entry is computed under its lock (:func:`phenomena.locking.entry_lock`): another process that needs the same
+        entry meanwhile (a second notebook on the same cache) waits for it and reads it instead of computing it."""
+        config, module = self.cfg if key is None else key, module or compute_module(self.study)
+        path = entry_path(name, config, module)
+        if path is None or path.exists():
+            return cache.cached(name, config, compute, module=module)
+        with locking.entry_lock(path):
+            return cache.cached(name, config, compute, module=module)
 
     def check(
         self,
