@@ -13,7 +13,7 @@ import torch
 #: the cache folder ``make test`` gives the notebooks it runs at the smoke preset (``$PHENOMENA_CACHE``, read
 #: before the fixture below unsets it for each test): nbval's runs and the front ends' (the report's papermill runs,
 #: the JupyterLab kernels, the plain papermill run) share it, so each study's smoke results are computed once and
-#: the other runs wait for them and read them (:func:`phenomena.cache.entry_lock`). None (pytest run by hand): each
+#: the other runs wait for them and read them (:func:`phenomena.locking.entry_lock`). None (pytest run by hand): each
 #: front end computes under its own scratch output root.
 SMOKE_CACHE: str | None = os.environ.get("PHENOMENA_CACHE") or None
 
