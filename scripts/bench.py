@@ -67,7 +67,7 @@ FULL_SPEEDUP_TARGET = 1.5
 #: :data:`OLD_COMMIT` to decide a claim (not the levers that removed work), and the target is judged on that run;
 #: the full tier's own ratio is printed beside it. Induction: Reddy's eps runs at 3,000 steps (issue 34.3; the old
 #: path trains them 1,500) and the 12-head ablation model of issue 34.2 with its declared re-draws (back to the 6-head one at the
-#: 3,000 steps the issue-32 levers gave it, one draw) and the main model's 8,000 steps (issue 34: back to 4,000). LoRA: the random-direction null and the size-matched full
+#: 3,000 steps the issue-32 levers gave it, one draw) and the main model's 8,000 steps (issue 34: back to 4,000) and its three draws (issue 34: back to one). LoRA: the random-direction null and the size-matched full
 #: fine-tuning (issue 33), the lr sweep's 0.5x and 3x and the sequence's second and third later tasks (issue 33.4).
 #: Rehearsal: the facilitation trends' further runs of power law and no rehearsal (issue 34.4: 24 per config seed, back
 #: to the main comparison's own runs).
@@ -80,6 +80,7 @@ SAME_SCOPE: dict[str, dict[str, Any]] = {
         "spare_steps": 3000,
         "spare_redraws": 0,
         "steps": 4000,
+        "main_draws": 1,
     },
     "lora_intruder_dimensions": {
         "null_draws": 0,

@@ -339,14 +339,17 @@ def test_ablation_model_is_redrawn_only_where_layer_1_formed_no_induction_head(
     monkeypatch.setattr(experiment, "copy_run", fake_run)
     monkeypatch.setattr(experiment, "head_table", fake_heads)
     monkeypatch.setattr(experiment, "ablations", no_ablations)
-    chosen = experiment.ablation_model(cfg, None, Fake(3), None)  # type: ignore[arg-type]
+    chosen, heads = experiment.ablation_model(cfg, None, Fake(3), None)  # type: ignore[arg-type]
     assert chosen.cfg.seed == 2003 and trained == [1003, 2003]  # layer 0's 0.9 does not count
+    assert heads.induction.tolist() == [0.9, 0.6, 0.05]  # the chosen draw's own head table
     trained.clear()
     scores_by_seed[3] = 0.5
-    assert experiment.ablation_model(cfg, None, Fake(3), None).cfg.seed == 3 and trained == []  # type: ignore[arg-type]
+    assert experiment.ablation_model(cfg, None, Fake(3), None)[0].cfg.seed == 3 and trained == []  # type: ignore[arg-type]
     scores_by_seed.update({3: 0.1, 2003: 0.1})
-    assert experiment.ablation_model(cfg, None, Fake(3), None).cfg.seed == 2003  # none formed: the last draw  # type: ignore[arg-type]
-    assert experiment.ablation_model(cfg.replace(spare_redraws=0), None, Fake(3), None).cfg.seed == 3  # type: ignore[arg-type]
+    assert (
+        experiment.ablation_model(cfg, None, Fake(3), None)[0].cfg.seed == 2003
+    )  # none formed: the last draw  # type: ignore[arg-type]
+    assert experiment.ablation_model(cfg.replace(spare_redraws=0), None, Fake(3), None)[0].cfg.seed == 3  # type: ignore[arg-type]
 
 
 def test_smoke_compute_checkpoints_cache_and_controls(tmp_path: object) -> None:
@@ -579,12 +582,21 @@ def _planned_copy_runs(cfg: study.Config, monkeypatch: pytest.MonkeyPatch) -> li
 
 
 def test_quick_tier_runs_the_headline_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """full is the field defaults exactly; quick trains full's 2-layer model up to the end of full's transition
-    window, and two controls (2,000 and 1,000 steps), and no ablation model or Reddy run."""
+    """full is the field defaults exactly; quick trains full's 2-layer model (its first draw) up to the end of full's
+    transition window, and two controls (2,000 and 1,000 steps), and no ablation model or Reddy run."""
     assert study.Config.PRESETS["full"] == {}
     full, quick = study.Config.from_preset("full"), study.Config.from_preset("quick")
     assert full.to_dict() == {**study.Config().to_dict(), "preset": "full"}
-    assert _planned_copy_runs(full, monkeypatch) == [(2, 8000, 4), (1, 2000, 4), (2, 2000, 4), (2, 6000, 8)]
+    # the main model's three draws, the 1-layer and fixed-offset controls, the ablation model
+    assert _planned_copy_runs(full, monkeypatch) == [
+        (2, 8000, 4),
+        (2, 8000, 4),
+        (2, 8000, 4),
+        (1, 2000, 4),
+        (2, 2000, 4),
+        (2, 6000, 8),
+    ]
+    assert full.main_draws == 3 and quick.main_draws == 1
     assert quick.steps == full.transition_window == quick.transition_window == 4000
     assert _planned_copy_runs(quick, monkeypatch) == [(2, 4000, 4), (1, 2000, 4), (2, 1000, 4)]
     assert sum(len(v) for v in reddy.reddy_settings(full).values()) == 7  # the jump, 2 B, 2 K, 2 eps
@@ -653,7 +665,7 @@ def test_runs_trained_in_workers_are_the_runs_compute_trains(
     monkeypatch.setenv(workers.WORKERS_ENV, "2")
     n_runs = len(experiment.copy_models(cfg)) + sum(len(v) for v in reddy.reddy_settings(cfg).values())
     assert experiment.prefill(cfg, run) == 2
-    assert len(list((tmp_path / "workers").glob("*.pt"))) == n_runs == 11
+    assert len(list((tmp_path / "workers").glob("*.pt"))) == n_runs == 12
 
     def no_training(*args: object, **kwargs: object) -> None:
         raise AssertionError("compute trained a run the workers had cached")
@@ -689,3 +701,43 @@ def test_copy_data_stays_in_the_vocabulary_where_a_draw_is_exactly_zero() -> Non
             table,
         ).tokens
         assert int(x.min()) >= 0 and int(x.max()) < cfg.vocab_size
+
+
+def test_the_median_rows_count_an_undefined_draw_on_the_failing_side() -> None:
+    """``median_over_draws``: the median of a measure over draw 0 (the top level) and ``draws``; an undefined draw
+    counts as +inf (every median row must be small), so one undefined draw of three moves the median up and two make
+    the seed undefined; one draw is the measure itself."""
+    cfg = study.Config.from_preset("full")
+    icl = measures.median_final_icl_score
+
+    def m(*values: float) -> dict:
+        first, *rest = values
+        return {"final": {"icl_score": first}, "draws": [{"final": {"icl_score": v}} for v in rest]}
+
+    assert icl(cfg, m(-0.5)) == -0.5
+    assert icl(cfg, m(-0.5, -0.9, -0.1)) == -0.5
+    assert icl(cfg, m(-0.5, math.nan, -0.1)) == -0.1  # not the median of the two defined (-0.3)
+    assert math.isnan(icl(cfg, m(math.nan, math.nan, -0.1)))
+    assert measures.draws_of(cfg, m(-0.5, -0.9, -0.1)) == 3
+    # draw k's measure reads draw k's keys and the shared ones (ln V, the offsets) of the top level
+    shared = {"ln_vocab": 2.0, "far_offset": 48, "trained_offsets": [8, 40]}
+    far = {"final": {"far_loss_rep": 0.2}}
+    draws = {**shared, **far, "draws": [{"final": {"far_loss_rep": 1.0}}, {"final": {"far_loss_rep": 0.6}}]}
+    assert measures.median_far_loss_over_ln_vocab(cfg, draws) == pytest.approx(0.3)
+
+
+def test_draw_k_is_the_main_model_of_config_seed_plus_1000_k(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A further draw of the main model is exactly the main model of config seed + 1000 k, analysed the same way
+    (training, data, bigram table, probes, ablations): what the seeds-5-9 calibration of ``main_draws`` ran."""
+    from phenomena.studies.induction_heads.summary import summarize
+
+    monkeypatch.setenv("PHENOMENA_CACHE", str(tmp_path))
+    cfg = study.Config.from_preset("smoke", seed=5, main_draws=2)
+    run = Run(study="induction_heads", cfg=cfg, device=torch.device("cpu"), threads=1)
+    drawn = summarize(cfg, experiment.compute(cfg, run))["draws"]
+    alone_cfg = cfg.replace(seed=1005, main_draws=1)
+    alone = summarize(alone_cfg, experiment.compute(alone_cfg, run))
+    assert len(drawn) == 1 and alone["draws"] == [] and drawn[0]["draw_seed"] == 1005
+    assert json.dumps(drawn[0], sort_keys=True) == json.dumps({k: alone[k] for k in drawn[0]}, sort_keys=True)

@@ -14,6 +14,8 @@ its ``run.cached`` calls return differs:
     by :func:`scores.evaluate_copy` -- so the heads, the loss drop and the ICL score change together, abruptly;
     its direct path learns the bigram table (log P(next | token)) in an earlier logistic step (``BIGRAM_CENTRE``),
     so the fresh-token loss falls first, without any head;
+  * the main model's further draws (``main_draws``: two here) are the same circuit and trajectory (a hand-built
+    model has one draw; each draw's head scores and ablations are read on its own probes);
   * the 1-layer control is a 1-layer model with zero weights (it cannot copy); the fixed-offset control is a
     hand-built positional rule (attend ``segment_max - 1`` back at the positions where the fixed layout puts a copy);
   * Reddy's runs are ideal learners evaluated on the study's own evaluation sequences (:func:`reddy.reddy_sequences`
@@ -80,6 +82,7 @@ def config() -> Config:
         d_model=288,
         n_heads=4,
         steps=2,
+        main_draws=2,  # the median rows read two draws of the main model here (full: 3)
         one_layer_steps=0,  # 0: the 2-layer model's steps (the full tier trains its 1-layer control 2,000)
         spare_heads=4,  # the ablation model: the oracle answers with the same circuit, the null trains 3 steps
         spare_d_model=288,
@@ -294,7 +297,9 @@ def oracle(cfg: Config) -> dict[str, Any]:
     def answer(name: str, key: Any, fn: Callable[[], Any]) -> Any:
         if name == "induction-copy-1l":
             return one
-        if name == "induction-copy-2l":
+        if (
+            name == "induction-copy-2l"
+        ):  # the main model, each of its draws and the ablation model: the circuit
             return shortcut if key == short.copy_fields() else two
         s = ReddySetting(**key["setting"])
         if (s.K, s.steps, s.lr) == (cfg.rd_jump_classes, cfg.rd_steps, cfg.rd_lr):

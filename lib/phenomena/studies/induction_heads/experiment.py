@@ -6,7 +6,7 @@ this module and everything it imports); the analyses of the trained models take 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -35,12 +35,26 @@ LEVELS = (0.1, 0.5, 0.9)
 
 
 @dataclass
+class MainModel:
+    """One draw of the main (2-layer) model and its analysis: the model, its fixed evaluation batches, the transition
+    steps of its copy gain / max induction score / max previous-token score / ICL score / fresh-token loss, its final
+    head table and its ablations."""
+
+    two: CopyRun
+    eval_set: EvalSet
+    transitions: dict[str, dict[float, float]]
+    heads: pd.DataFrame
+    ablation: pd.DataFrame
+
+
+@dataclass
 class Results:
     """What the notebook plots: the 2-layer model, the 1-layer and fixed-offset controls, the ablation model (``spare``:
     the 2-layer model with ``spare_heads`` heads, or ``two`` itself), the fixed evaluation batches, the transition
     steps of the repeated-copy loss / max induction score / max previous-token score, the final head tables (of
     ``two`` and of ``spare``) and the ablations of each, and the Reddy runs (``reddy[group] = [(setting,
-    history)]``) with the jump."""
+    history)]``) with the jump; ``draws``: the main model's further draws (``main_draws`` - 1 of them, draw k at
+    config seed + 1000 k), each analysed as ``two`` is."""
 
     two: CopyRun
     one: CopyRun
@@ -54,6 +68,7 @@ class Results:
     spare_ablation: pd.DataFrame
     reddy: dict[str, list[tuple[ReddySetting, History]]]
     jump: dict[str, Any]
+    draws: list[MainModel] = field(default_factory=list)
 
 
 def copy_run(cfg: Config, n_layers: int, run: Run) -> CopyRun:
@@ -83,10 +98,12 @@ def reddy_run(cfg: Config, s: ReddySetting, run: Run) -> History:
 
 def copy_models(cfg: Config) -> dict[str, tuple[Config, int]]:
     """The copy-task models ``compute`` trains, by role: (config, layers). The 1-layer control trains
-    ``one_layer_steps`` (0: the 2-layer model's steps); the ablation model only where ``spare_heads`` and
+    ``one_layer_steps`` (0: the 2-layer model's steps); the main model's further draws are ``two.k``
+    (``cfg.draw_config(k)``, k < ``main_draws``); the ablation model only where ``spare_heads`` and
     ``spare_steps`` are both set (spare_steps = 0 at quick: its two rows are not evaluated, measures.py)."""
     models = {
         "two": (cfg, 2),
+        **{f"two.{k}": (cfg.draw_config(k), 2) for k in range(1, cfg.main_draws)},
         "one": (cfg.replace(steps=cfg.one_layer_steps) if cfg.one_layer_steps else cfg, 1),
         "shortcut": (shortcut_config(cfg), 2),
     }
@@ -95,11 +112,11 @@ def copy_models(cfg: Config) -> dict[str, tuple[Config, int]]:
     return models
 
 
-def ablation_model(cfg: Config, run: Run, first: CopyRun, probe: Tensor) -> CopyRun:
-    """The ablation model: its first draw (``first``, ``cfg.spare_config()``), or, where its layer 1 has no induction
-    head (score > ``ind_threshold`` on ``probe``), the first of up to ``spare_redraws`` re-draws
-    (``cfg.spare_config(k)``: seed + 1000 k) that has one; the last draw where none has. The selection reads only
-    the head scores -- the premise of the ablation argument -- never an ablation's outcome."""
+def ablation_model(cfg: Config, run: Run, first: CopyRun, probe: Tensor) -> tuple[CopyRun, pd.DataFrame]:
+    """The ablation model and its head table: its first draw (``first``, ``cfg.spare_config()``), or, where its
+    layer 1 has no induction head (score > ``ind_threshold`` on ``probe``), the first of up to ``spare_redraws``
+    re-draws (``cfg.spare_config(k)``: seed + 1000 k) that has one; the last draw where none has. The selection reads
+    only the head scores -- the premise of the ablation argument -- never an ablation's outcome."""
     model = first
     for draw in range(cfg.spare_redraws + 1):
         if draw:
@@ -107,7 +124,7 @@ def ablation_model(cfg: Config, run: Run, first: CopyRun, probe: Tensor) -> Copy
         heads = head_table(model, probe, cfg.probe_len)
         if (heads[heads.layer == model.n_layers - 1].induction > cfg.ind_threshold).any():
             break
-    return model
+    return model, heads
 
 
 def _copy_job(run: Run, cfg: Config, n_layers: int) -> None:
@@ -139,12 +156,10 @@ def windowed(ev: pd.DataFrame, cfg: Config) -> pd.DataFrame:
     return ev[ev["step"] <= cfg.transition_window] if cfg.transition_window else ev
 
 
-def compute(cfg: Config, run: Run) -> Results:
-    """Train (cached) and analyse everything the notebook shows."""
-    models = {role: copy_run(c, n, run) for role, (c, n) in copy_models(cfg).items()}
-    two, one, shortcut = models["two"], models["one"], models["shortcut"]
+def analyse_main(cfg: Config, two: CopyRun) -> MainModel:
+    """The analysis of one draw of the main model (``cfg``: the draw's config): its evaluation batches, transition
+    steps, head table and ablations."""
     eval_set = EvalSet.make(cfg)
-    spare = ablation_model(cfg, run, models["spare"], eval_set.probe) if "spare" in models else two
     # the transition's shape (its t10 / t50 / t90 and their start and end levels) is read on the evaluations of the
     # first ``transition_window`` steps: training on past the phase change (the full tier) lets the copy loss and
     # the ICL score settle without the slow drift after the jump stretching the measured transition
@@ -167,9 +182,20 @@ def compute(cfg: Config, run: Run) -> Results:
     fresh = ev["data_loss_fresh"]
     transitions["fresh_loss"] = transition_steps(steps, fresh, LEVELS, end=float(fresh.min()))
     heads = head_table(two, eval_set.probe, cfg.probe_len)
-    spare_heads = head_table(spare, eval_set.probe, cfg.probe_len)
     ablation = ablations(two, eval_set.probe, cfg.probe_len, seed=cfg.seed)
-    spare_ablation = ablations(spare, eval_set.probe, cfg.probe_len, seed=cfg.seed)
+    return MainModel(two, eval_set, transitions, heads, ablation)
+
+
+def compute(cfg: Config, run: Run) -> Results:
+    """Train (cached) and analyse everything the notebook shows."""
+    models = {role: copy_run(c, n, run) for role, (c, n) in copy_models(cfg).items()}
+    main = analyse_main(cfg, models["two"])
+    draws = [analyse_main(cfg.draw_config(k), models[f"two.{k}"]) for k in range(1, cfg.main_draws)]
+    if "spare" in models:
+        spare, spare_heads = ablation_model(cfg, run, models["spare"], main.eval_set.probe)
+        spare_ablation = ablations(spare, main.eval_set.probe, cfg.probe_len, seed=cfg.seed)
+    else:  # the main model is the ablation model
+        spare, spare_heads, spare_ablation = main.two, main.heads, main.ablation
     reddy = {
         group: [(s, reddy_run(cfg, s, run)) for s in settings]
         for group, settings in reddy_settings(cfg).items()
@@ -177,16 +203,17 @@ def compute(cfg: Config, run: Run) -> Results:
     # rd_steps = 0 (quick): no jump run, nothing to time
     jump = reddy_jump(reddy["jump"][0][1], cfg.rd_eval_burstiness / cfg.rd_pairs) if reddy["jump"] else {}
     return Results(
-        two,
-        one,
-        shortcut,
+        main.two,
+        models["one"],
+        models["shortcut"],
         spare,
-        eval_set,
-        transitions,
-        heads,
+        main.eval_set,
+        main.transitions,
+        main.heads,
         spare_heads,
-        ablation,
+        main.ablation,
         spare_ablation,
         reddy,
         jump,
+        draws,
     )

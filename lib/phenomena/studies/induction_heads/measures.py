@@ -6,7 +6,11 @@ change that did not happen is undefined (NaN, a failing seed); inputs the config
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from phenomena.claims import Measures, NotEvaluated
 from phenomena.studies.induction_heads.config import Config
@@ -209,6 +213,65 @@ def idle_over_induction_rise(cfg: Config, m: Metrics) -> float:
     if "idle" not in abl or not _induction_effect(abl):
         return NAN
     return abl["idle"]["delta_loss"] / abl["all_induction"]["delta_loss"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the median over the main model's draws (main_draws, issue 34): the six main-model rows that one draw per config seed
+# left unclear read these. Draw 0 is the top level of the metrics, draw k (config seed + 1000 k) is metrics["draws"][k
+# - 1], with the same keys; an undefined draw (NaN) counts as a draw on the failing side (+inf: every row below fails
+# high, op "<"), so a seed is undefined only when most of its draws are.
+
+
+def median_over_draws(fn: Callable[[Config, Metrics], float], cfg: Config, m: Metrics) -> float:
+    """The median of ``fn`` over the main model's draws, an undefined draw counting as +inf (the failing side of a
+    row that must be small); NaN where the median is infinite (most draws undefined)."""
+    values = [fn(cfg, m)]
+    for k, draw in enumerate(m.get("draws", []), 1):
+        values.append(fn(cfg.draw_config(k), {**m, **draw}))
+    median = float(np.median([math.inf if v is None or math.isnan(v) else v for v in values]))
+    return median if math.isfinite(median) else NAN
+
+
+@MEASURES
+def draws_of(cfg: Config, m: Metrics) -> float:
+    """How many draws of the main model the median rows read (for statements)."""
+    return 1 + len(m.get("draws", []))
+
+
+@MEASURES
+def median_far_loss_over_ln_vocab(cfg: Config, m: Metrics) -> float:
+    """:func:`far_loss_over_ln_vocab`, the median over the main model's draws."""
+    return median_over_draws(far_loss_over_ln_vocab, cfg, m)
+
+
+@MEASURES
+def median_final_icl_score(cfg: Config, m: Metrics) -> float:
+    """The ICL score after training (nats), the median over the main model's draws."""
+    return median_over_draws(lambda c, d: d["final"]["icl_score"], cfg, m)
+
+
+@MEASURES
+def median_t50_gap_icl_to_gain(cfg: Config, m: Metrics) -> float:
+    """:func:`t50_gap_icl_to_gain`, the median over the main model's draws."""
+    return median_over_draws(t50_gap_icl_to_gain, cfg, m)
+
+
+@MEASURES
+def median_first_fall_over_icl_jump(cfg: Config, m: Metrics) -> float:
+    """:func:`first_fall_over_icl_jump`, the median over the main model's draws."""
+    return median_over_draws(first_fall_over_icl_jump, cfg, m)
+
+
+@MEASURES
+def median_t50_gap_icl_to_heads(cfg: Config, m: Metrics) -> float:
+    """:func:`t50_gap_icl_to_heads`, the median over the main model's draws."""
+    return median_over_draws(t50_gap_icl_to_heads, cfg, m)
+
+
+@MEASURES
+def median_runner_up_over_prev_token_rise(cfg: Config, m: Metrics) -> float:
+    """:func:`runner_up_over_prev_token_rise`, the median over the main model's draws."""
+    return median_over_draws(runner_up_over_prev_token_rise, cfg, m)
 
 
 @MEASURES

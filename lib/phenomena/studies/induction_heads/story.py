@@ -72,6 +72,17 @@ def departures(cfg: Config, m: dict[str, Any]) -> list[str]:
             else ""
         )
         + one_layer,
+        *(
+            [
+                f"Draws: the main model is trained {cfg.main_draws} times per config seed (draw k at seed + 1000 k, "
+                "its own data, bigram table and probes); the six main-model rows that one draw per seed left unclear "
+                "(the far-offset copy, the ICL score and its three timings, the previous-token ablation's "
+                "specificity; issue 34) read the median over the draws, an undefined draw counting as a failing "
+                "one; every other row and every figure read the first draw. Olsson et al. train each model once."
+            ]
+            if cfg.main_draws > 1
+            else []
+        ),
         "Phase-change timing: the probe's copy gain (first-copy minus repeated-copy loss) and the fresh tokens' loss "
         "(the bigram stage) are timed apart; Olsson et al. read one loss curve of natural text.",
         f"ICL score: mean loss over the last eighth of the context minus the first eighth ({cfg.seq_len}-token "

@@ -10,52 +10,47 @@ from typing import Any
 
 from phenomena.studies.induction_heads.config import SPARE_REDRAW_STRIDE, Config
 from phenomena.studies.induction_heads.copy_task import bigram_entropy, bigram_table
-from phenomena.studies.induction_heads.experiment import Results, windowed
+from phenomena.studies.induction_heads.experiment import MainModel, Results, windowed
+
+#: the main model's final evaluation values that the stored metrics keep (``final``)
+FINAL_KEYS = (
+    "probe_loss_rep",
+    "probe_loss_first",
+    "probe_induction_max",
+    "probe_prev_token_max",
+    "seen_loss_rep",
+    "seen_induction_max",
+    "seen_prev_token_max",
+    "far_loss_rep",
+    "far_induction_max",
+    "data_loss",
+    "data_loss_fresh",
+    "data_loss_copied",
+    "icl_score",
+)
 
 
-def summarize(cfg: Config, results: Results) -> dict[str, Any]:
-    """JSON-ready metrics of one run of the study (both copy models, the ablation table, the Reddy runs and the
-    fixed-offset control)."""
-    ev2, ev1, evs = results.two.evals(), results.one.evals(), results.shortcut.evals()
-    t_loss, t_ind, t_prev = (results.transitions[k] for k in ("loss", "induction", "prev_token"))
+def main_model_metrics(cfg: Config, main: MainModel) -> dict[str, Any]:
+    """The stored metrics of one draw of the main model (``cfg``: the draw's config): its bigram entropy, start and
+    final values, transition steps and the gates that say whether each transition happened, and its ablations. The
+    top level of :func:`summarize` holds draw 0's; ``draws`` the further draws', under the same keys."""
+    ev2 = main.two.evals()
+    t_loss, t_ind, t_prev = (main.transitions[k] for k in ("loss", "induction", "prev_token"))
     last, first = ev2.iloc[-1], ev2.iloc[0]
     # the gates of the transition's timing read the same window as its t10 / t50 / t90 (experiment.windowed)
     ew = windowed(ev2, cfg)
     w_last = ew.iloc[-1]
     ind_cols = [c for c in ev2 if c.startswith("probe_induction_L")]
-    final_keys = (
-        "probe_loss_rep",
-        "probe_loss_first",
-        "probe_induction_max",
-        "probe_prev_token_max",
-        "seen_loss_rep",
-        "seen_induction_max",
-        "seen_prev_token_max",
-        "far_loss_rep",
-        "far_induction_max",
-        "data_loss",
-        "data_loss_fresh",
-        "data_loss_copied",
-        "icl_score",
-    )
     table = bigram_table(cfg)
     h_bigram = bigram_entropy(table) if table is not None else math.log(cfg.vocab_size)
-    t_fresh, t_icl = results.transitions["fresh_loss"], results.transitions["icl_score"]
-    out: dict[str, Any] = {
-        "ln_vocab": math.log(cfg.vocab_size),
+    t_fresh, t_icl = main.transitions["fresh_loss"], main.transitions["icl_score"]
+    return {
+        "draw_seed": cfg.seed,
         "bigram_entropy": h_bigram,
         "init_probe_loss_rep": float(first["probe_loss_rep"]),
         "init_induction_max_any_head": float(first[ind_cols].max()),
-        "final": {k: float(last[k]) for k in final_keys},
-        "one_layer_final": {
-            k: float(ev1.iloc[-1][k])
-            for k in ("probe_loss_rep", "probe_induction_max", "seen_loss_rep", "icl_score")
-        },
-        "shortcut_final": {
-            k: float(evs.iloc[-1][k])
-            for k in ("data_loss", "probe_loss_rep", "probe_induction_max", "seen_loss_rep")
-        },
-        "transition": results.transitions,
+        "final": {k: float(last[k]) for k in FINAL_KEYS},
+        "transition": main.transitions,
         # the last step of the window the transitions and their gates read (the last evaluation without a window)
         "transition_window_end": int(w_last["step"]),
         # a transition "exists" when the curve covers a real distance within the window: the repeated-copy loss falls
@@ -78,10 +73,30 @@ def summarize(cfg: Config, results: Results) -> dict[str, Any]:
         ),
         "t50_first_fall_over_icl": t_fresh[0.5] / t_icl[0.5],
         "t50_gap_icl_induction": abs(t_icl[0.5] - t_ind[0.5]) / t_ind[0.5],
+        "icl_score_init": float(first["icl_score"]),
+        "ablation": main.ablation.to_dict(orient="records"),
+    }
+
+
+def summarize(cfg: Config, results: Results) -> dict[str, Any]:
+    """JSON-ready metrics of one run of the study (both copy models, the ablation table, the Reddy runs and the
+    fixed-offset control; the main model's further draws under ``draws``)."""
+    ev2, ev1, evs = results.two.evals(), results.one.evals(), results.shortcut.evals()
+    main = MainModel(results.two, results.eval_set, results.transitions, results.heads, results.ablation)
+    out: dict[str, Any] = {
+        "ln_vocab": math.log(cfg.vocab_size),
+        **main_model_metrics(cfg, main),
+        "draws": [main_model_metrics(cfg.draw_config(k), d) for k, d in enumerate(results.draws, 1)],
+        "one_layer_final": {
+            k: float(ev1.iloc[-1][k])
+            for k in ("probe_loss_rep", "probe_induction_max", "seen_loss_rep", "icl_score")
+        },
+        "shortcut_final": {
+            k: float(evs.iloc[-1][k])
+            for k in ("data_loss", "probe_loss_rep", "probe_induction_max", "seen_loss_rep")
+        },
         "trained_offsets": [cfg.segment_min, cfg.segment_max + cfg.gap_max],
         "far_offset": cfg.far_len + cfg.far_gap,
-        "icl_score_init": float(first["icl_score"]),
-        "ablation": results.ablation.to_dict(orient="records"),
         "spare_ablation": results.spare_ablation.to_dict(orient="records"),
         "ablation_model": _ablation_model(results),
         "curves": {
