@@ -589,8 +589,8 @@ def _planned_copy_runs(cfg: study.Config, monkeypatch: pytest.MonkeyPatch) -> li
 
 
 def test_quick_tier_runs_the_headline_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """full is the field defaults exactly; quick trains full's 2-layer model (its first draw) to 7,000 steps, its
-    phase change read on the first 6,000 (margin for late phase changes), and two controls (2,000 steps, and 1,750:
+    """full is the field defaults exactly; quick trains full's 2-layer model (its first draw) to 7,000 steps (margin
+    for late phase changes), its phase change read on full's first 4,000, and two controls (2,000 steps, and 1,750:
     the fixed-offset one trains a quarter of the main model's steps), and no ablation model or Reddy run."""
     assert study.Config.PRESETS["full"] == {}
     full, quick = study.Config.from_preset("full"), study.Config.from_preset("quick")
@@ -605,7 +605,7 @@ def test_quick_tier_runs_the_headline_only(monkeypatch: pytest.MonkeyPatch) -> N
         (2, 6000, 8),
     ]
     assert full.main_draws == 3 and quick.main_draws == 1
-    assert (quick.steps, quick.transition_window, full.transition_window) == (7000, 6000, 4000)
+    assert (quick.steps, quick.transition_window, full.transition_window) == (7000, 4000, 4000)
     assert _planned_copy_runs(quick, monkeypatch) == [(2, 7000, 4), (1, 2000, 4), (2, 1750, 4)]
     assert sum(len(v) for v in reddy.reddy_settings(full).values()) == 7  # the jump, 2 B, 2 K, 2 eps
     assert reddy.reddy_settings(quick) == {"jump": [], "burstiness": [], "classes": [], "eps": []}
