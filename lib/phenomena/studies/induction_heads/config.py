@@ -232,7 +232,7 @@ class Config(StudyConfig):
         positive=True,
         doc="optimiser steps (2-layer model; the 1-layer control too, unless one_layer_steps). 8,000 at full: the "
         "unseen-length copy and the ICL score keep improving after the phase change (seeds 5-9: 0.17-0.22 of ln V "
-        "and -0.56 to -0.79 nats at 8,000 against 0.26-0.33 and -0.54 to -0.71 at 4,000); 4,000 at quick",
+        "and -0.56 to -0.79 nats at 8,000 against 0.26-0.33 and -0.54 to -0.71 at 4,000); 7,000 at quick",
     )
     main_draws: int = field(
         3,
