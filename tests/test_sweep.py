@@ -433,6 +433,58 @@ def test_stop_all_ends_running_notebooks_and_starts_no_more(
     assert "not started" in (tmp_path / "b.log").read_text()
 
 
+@pytest.mark.slow
+def test_a_terminated_sweep_stops_its_notebooks_and_publishes_nothing(tmp_path: Path) -> None:
+    """SIGTERM to ``phenomena sweep`` (a scheduler's time limit, ``timeout``, ``kill``) while a notebook runs: the
+    sweep exits 143 after stopping papermill, the kernel and their children -- in sessions of their own, which a
+    signal to the sweep alone does not reach -- instead of leaving them running for up to the notebook's timeout;
+    the seed's results are not published."""
+    import contextlib
+    import signal
+    import subprocess
+
+    import psutil
+
+    cmd = [sys.executable, "-m", "phenomena", "sweep", "--study", FAST, "--seeds", "0", "--preset", "smoke"]
+    cmd += ["--jobs", "1", "--device", "cpu", "--root", str(tmp_path)]
+    with subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
+        deadline, tree = time.monotonic() + 90, []
+        while (
+            time.monotonic() < deadline
+            and proc.poll() is None
+            and not any("ipykernel" in c for c in cmds(tree))
+        ):
+            time.sleep(0.2)
+            tree = psutil.Process(proc.pid).children(recursive=True)
+        assert proc.poll() is None and any("ipykernel" in c for c in cmds(tree)), "the kernel never started"
+        time.sleep(2)  # into the notebook's first cells
+        tree = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+            assert "terminated" in proc.stderr.read()
+        finally:
+            _, alive = psutil.wait_procs(tree, timeout=30)
+            for leftover in alive:  # a failing run of this test must not leave a kernel behind either
+                with contextlib.suppress(psutil.Error):
+                    leftover.kill()
+    assert not alive, f"left running: {[p.cmdline() for p in alive]}"
+    assert not tasks.seed_results_path(tmp_path, Task(FAST, "smoke", 0)).exists()
+
+
+def cmds(procs: list[Any]) -> list[str]:
+    """The command lines of ``procs`` still running."""
+    import contextlib
+
+    import psutil
+
+    out = []
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            out.append(" ".join(p.cmdline()))
+    return out
+
+
 @pytest.mark.usefixtures("no_seed_figure")
 def test_cli_aggregate_reads_the_output_root(
     _scratch_outputs: Path, capsys: pytest.CaptureFixture[str]

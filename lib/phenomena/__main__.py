@@ -32,7 +32,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +192,16 @@ def prog_name() -> str:
     return "phenomena" if Path(sys.argv[0]).name == "phenomena" else "python -m phenomena"
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a scheduler's time limit, ``timeout``, ``kill``) seen as Ctrl-C, so that a sweep unwinds the same way:
+    its running notebooks (each in a session of its own, out of reach of a signal to the sweep alone) are stopped and
+    no more start (``executors.stop_all``), its Slurm jobs are cancelled, and nothing half-written is published."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["report"]:  # the report site has its own parser (python -m phenomena.report)
@@ -210,11 +222,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return cmd_run(args)
     commands = {"sweep": cmd_sweep, "aggregate": cmd_aggregate, "figures": cmd_figures}
+    in_main_thread = (
+        threading.current_thread() is threading.main_thread()
+    )  # where Python lets a handler be set
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         return commands[args.command](args)
     except ValueError as err:  # an unknown study, preset, device or seed range: nothing ran
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("terminated (SIGTERM): the running notebooks were stopped", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
