@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before any Hugging Face import: tests never touch the network
 
@@ -55,3 +59,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Start the slowest files first (:data:`SLOWEST_FILES`); the order within a file is kept (a stable sort)."""
     rank = {name: i for i, name in enumerate(SLOWEST_FILES)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
+def tree_with_a_kernel(proc: subprocess.Popen[Any], deadline_s: float = 90.0) -> list[Any]:
+    """The processes below ``proc`` (psutil) once a Jupyter kernel is among them and has had 2 s to get into the
+    notebook's first cells; fails if ``proc`` ends, or no kernel starts, within ``deadline_s``."""
+    import psutil
+
+    deadline, tree = time.monotonic() + deadline_s, []
+    while time.monotonic() < deadline and proc.poll() is None and not _has_kernel(tree):
+        time.sleep(0.2)
+        tree = psutil.Process(proc.pid).children(recursive=True)
+    assert proc.poll() is None and _has_kernel(tree), "the kernel never started"
+    time.sleep(2)
+    return psutil.Process(proc.pid).children(recursive=True)
+
+
+def _has_kernel(procs: list[Any]) -> bool:
+    """Whether one of ``procs`` still running is an ipykernel."""
+    import psutil
+
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            if "ipykernel" in " ".join(p.cmdline()):
+                return True
+    return False

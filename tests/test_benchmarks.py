@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ import torch
 from benchmarks import micro
 from phenomena import studies
 from phenomena.studies import induction_heads as ih
+from tests.conftest import tree_with_a_kernel
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -187,7 +187,6 @@ def test_a_terminated_bench_leaves_no_process_and_no_scratch_folder(tmp_path: Pa
     import signal
     import subprocess
     import sys
-    import time
 
     import psutil
 
@@ -195,34 +194,13 @@ def test_a_terminated_bench_leaves_no_process_and_no_scratch_folder(tmp_path: Pa
     cmd = [sys.executable, str(REPO / "scripts" / "bench.py"), "--tiers", "smoke", "--no-old", "--no-micro"]
     cmd += ["--studies", "powerlaw_rehearsal"]
     with subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL) as proc:
-        deadline, tree = time.monotonic() + 90, []
-        while (
-            time.monotonic() < deadline
-            and proc.poll() is None
-            and not any("ipykernel" in c for c in cmds(tree))
-        ):
-            time.sleep(0.2)
-            tree = psutil.Process(proc.pid).children(recursive=True)
-        assert proc.poll() is None and any("ipykernel" in c for c in cmds(tree)), "the kernel never started"
-        time.sleep(2)  # into the notebook's first cells
-        tree = psutil.Process(proc.pid).children(recursive=True)
+        tree = tree_with_a_kernel(proc)
         assert list(tmp_path.glob("phenomena-bench-*"))
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 128 + signal.SIGTERM
     _, alive = psutil.wait_procs(tree, timeout=30)
     assert not alive, f"left running: {[p.cmdline() for p in alive]}"
     assert not list(tmp_path.glob("phenomena-bench-*"))
-
-
-def cmds(procs: list) -> list[str]:
-    """The command lines of ``procs`` still running."""
-    import psutil
-
-    out = []
-    for p in procs:
-        with contextlib.suppress(psutil.Error):
-            out.append(" ".join(p.cmdline()))
-    return out
 
 
 def test_kill_group_ends_a_process_and_its_children() -> None:

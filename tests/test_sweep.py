@@ -27,7 +27,7 @@ from phenomena.claims import is_post_hoc
 from phenomena.run import study_source_hash
 from phenomena.stats import t_interval, verdict
 from phenomena.tasks import FAILED, RAN, SKIPPED, Options, Task
-from tests.conftest import REPO
+from tests.conftest import REPO, tree_with_a_kernel
 
 FAST = "powerlaw_rehearsal"  # with induction_heads, the quickest notebooks at the smoke preset
 FAKE = "induction_heads"  # the study whose name the hand-made results below borrow
@@ -448,17 +448,7 @@ def test_a_terminated_sweep_stops_its_notebooks_and_publishes_nothing(tmp_path: 
     cmd = [sys.executable, "-m", "phenomena", "sweep", "--study", FAST, "--seeds", "0", "--preset", "smoke"]
     cmd += ["--jobs", "1", "--device", "cpu", "--root", str(tmp_path)]
     with subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
-        deadline, tree = time.monotonic() + 90, []
-        while (
-            time.monotonic() < deadline
-            and proc.poll() is None
-            and not any("ipykernel" in c for c in cmds(tree))
-        ):
-            time.sleep(0.2)
-            tree = psutil.Process(proc.pid).children(recursive=True)
-        assert proc.poll() is None and any("ipykernel" in c for c in cmds(tree)), "the kernel never started"
-        time.sleep(2)  # into the notebook's first cells
-        tree = psutil.Process(proc.pid).children(recursive=True)
+        tree = tree_with_a_kernel(proc)
         proc.send_signal(signal.SIGTERM)
         try:
             assert proc.wait(timeout=60) == 128 + signal.SIGTERM
@@ -470,19 +460,6 @@ def test_a_terminated_sweep_stops_its_notebooks_and_publishes_nothing(tmp_path: 
                     leftover.kill()
     assert not alive, f"left running: {[p.cmdline() for p in alive]}"
     assert not tasks.seed_results_path(tmp_path, Task(FAST, "smoke", 0)).exists()
-
-
-def cmds(procs: list[Any]) -> list[str]:
-    """The command lines of ``procs`` still running."""
-    import contextlib
-
-    import psutil
-
-    out = []
-    for p in procs:
-        with contextlib.suppress(psutil.Error):
-            out.append(" ".join(p.cmdline()))
-    return out
 
 
 @pytest.mark.usefixtures("no_seed_figure")
