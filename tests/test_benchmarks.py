@@ -108,6 +108,9 @@ def test_bench_memory_counts_a_grandchild_process() -> None:
         time.sleep(0.1)
         sampler.stop()
     assert 200 <= sampler.peak_mb < 1000
+    assert (
+        200 <= sampler.peak_pss_mb <= sampler.peak_mb
+    )  # the 200 MiB are the child's own: PSS counts them whole
 
 
 def test_bench_same_scope_takes_out_only_added_work() -> None:
