@@ -222,9 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return cmd_run(args)
     commands = {"sweep": cmd_sweep, "aggregate": cmd_aggregate, "figures": cmd_figures}
-    in_main_thread = (
-        threading.current_thread() is threading.main_thread()
-    )  # where Python lets a handler be set
+    # Python lets only the main thread set a signal handler (tests call main from others)
+    in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
         return commands[args.command](args)
