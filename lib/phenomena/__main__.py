@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         return cmd_run(args)
     commands = {"sweep": cmd_sweep, "aggregate": cmd_aggregate, "figures": cmd_figures}
-    # Python lets only the main thread set a signal handler (tests call main from others)
+    # Python lets only the main thread set a signal handler: called from another thread, main leaves SIGTERM alone
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
