@@ -133,11 +133,12 @@ class TreeMemory:
             children = psutil.Process(self.pid).children(recursive=True)
         except psutil.Error:
             return 0.0, 0.0
-        rss = pss = 0
+        rss, pss = 0, 0.0
         for child in children:
             with contextlib.suppress(psutil.Error):
-                info = child.memory_full_info()  # /proc/<pid>/smaps_rollup: rss and pss of one moment
-                rss, pss = rss + info.rss, pss + info.pss
+                rss += child.memory_info().rss
+                # PSS where the system reports it (Linux: /proc/<pid>/smaps_rollup); elsewhere nan, never judged
+                pss += getattr(child.memory_full_info(), "pss", float("nan"))
         return rss / 2**20, pss / 2**20
 
     def _poll(self) -> None:
@@ -258,9 +259,8 @@ def report_notebooks(studies: list[str], tiers: list[str], old: bool) -> bool:
                 good = bool(r["ok"]) and float(r["wall_s"]) <= t_wall and (tier == "smoke" or peak <= t_mem)
                 ok &= good
                 status = "ok" if good else f"MISSED {r.get('error', '')}"
-                status += (
-                    f"  (summed PSS {float(r.get('peak_pss_mb', float('nan'))):.0f} MiB: shared pages once)"
-                )
+                pss = float(r.get("peak_pss_mb") or 0.0)  # 0: not reported by this system (nan never wins max)
+                status += f"  (summed PSS {pss:.0f} MiB: shared pages once)" if pss > 0 else ""
                 print(
                     f"{study:<26}{tier:<6}{r['wall_s']:>8}{t_wall:>8g}{peak:>10.0f}{t_mem:>8g}  "
                     f"{r.get('precision', '?'):<9}  {status}",
