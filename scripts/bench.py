@@ -259,7 +259,9 @@ def report_notebooks(studies: list[str], tiers: list[str], old: bool) -> bool:
                 good = bool(r["ok"]) and float(r["wall_s"]) <= t_wall and (tier == "smoke" or peak <= t_mem)
                 ok &= good
                 status = "ok" if good else f"MISSED {r.get('error', '')}"
-                pss = float(r.get("peak_pss_mb") or 0.0)  # 0: not reported by this system (nan never wins max)
+                pss = float(
+                    r.get("peak_pss_mb") or 0.0
+                )  # 0: not reported by this system (nan never wins max)
                 status += f"  (summed PSS {pss:.0f} MiB: shared pages once)" if pss > 0 else ""
                 print(
                     f"{study:<26}{tier:<6}{r['wall_s']:>8}{t_wall:>8g}{peak:>10.0f}{t_mem:>8g}  "
