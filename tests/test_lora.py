@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import math
+import types
 
 import numpy as np
 import pytest
@@ -437,21 +438,73 @@ def test_data_module_does_not_import_the_config() -> None:
 
 @pytest.mark.slow
 def test_two_workers_give_the_results_of_one(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Runs trained in worker processes (then read from the cache) equal the runs trained in this process."""
+    """Runs trained in worker processes (then read from the cache) equal the runs trained in this process; the jobs
+    this process trains beside the worker use compute's base model, not a second one (issue 32: peak memory)."""
     from phenomena.run import Run
+    from phenomena.studies.lora_intruder_dimensions import experiment
 
     cfg = study.Config.from_preset(
         "smoke", steps=4, seq_steps=2, ranks=(1,), fixed_alpha_ranks=(), rslora_ranks=(), lambdas=(0.0, 1.0)
     )
+    loads: list[str] = []
+    real_load = experiment.load_base
+    monkeypatch.setattr(experiment, "load_base", lambda c: loads.append(c.model) or real_load(c))
     out = {}
     for workers in (1, 2):
         monkeypatch.setenv("PHENOMENA_OUT", str(tmp_path / f"w{workers}"))
         monkeypatch.setenv("PHENOMENA_CACHE", str(tmp_path / f"w{workers}" / "cache"))
         run = Run.start("lora_intruder_dimensions", cfg, threads=1)
+        loads.clear()
         res = study.compute(cfg, run, workers=workers)
+        assert loads == [cfg.model], f"{workers} worker(s): this process loaded the base {len(loads)} times"
+        assert not experiment._BASES  # the kernel's jobs let go of it
         out[workers] = (res.rows, res.sequence)
     strip = lambda rows: [{k: v for k, v in r.items() if k != "train_s"} for r in rows]  # noqa: E731
     assert strip(out[1][0]) == strip(out[2][0]) and out[1][1] == out[2][1]
+
+
+def test_a_sequence_job_holds_one_finished_stage_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``iter_sequence`` lets go of each stage once the next has its start weights: while a stage trains, no
+    earlier stage is alive (a full-FT stage is ~80 MB at MiniLM's size), so the job that only fills the cache holds
+    one stage, not the whole sequence."""
+    import gc
+    import weakref
+
+    from phenomena.studies.lora_intruder_dimensions import experiment
+
+    class Stage:
+        def __init__(self, i: int) -> None:
+            self.i = i
+
+        def weights(self, base: object) -> dict[str, int]:
+            return {"w": self.i}
+
+        def biases(self, base: object) -> dict[str, int]:
+            return {}
+
+    alive: list[weakref.ref[Stage]] = []
+
+    class FakeRun:
+        def cached(self, name: str, fn: object, key: object, module: object) -> Stage:
+            gc.collect()
+            assert [r() for r in alive] == [None] * len(alive), f"{name} trains beside an earlier stage"
+            return Stage(int(name.removeprefix("lora-seq")))
+
+    class FakeTask:
+        texts: tuple[str, ...] = ()
+
+        def fingerprint(self) -> str:
+            return "t"
+
+    monkeypatch.setattr(experiment, "encode", lambda *a: None)
+    monkeypatch.setattr(experiment, "_cache_cfg", lambda cfg, task: {})
+    cfg = study.Config.from_preset("smoke")
+    base = types.SimpleNamespace(tokenizer=None)
+    for stage in experiment.iter_sequence(base, [FakeTask()] * 4, cfg.full_run(), cfg, FakeRun(), Stage(0)):
+        alive.append(weakref.ref(stage))
+        del stage
+    gc.collect()
+    assert len(alive) == 4 and all(r() is None for r in alive)  # the last goes when the generator ends
 
 
 def test_every_preset_runs_offline_by_default() -> None:

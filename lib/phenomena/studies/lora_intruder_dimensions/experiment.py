@@ -8,12 +8,14 @@ nothing.
 
 from __future__ import annotations
 
-import functools
+import collections
+import contextlib
+import ctypes
 import multiprocessing
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol, TypeVar
@@ -130,16 +132,20 @@ def get_finetune(
     )
 
 
-def get_sequence(
+def iter_sequence(
     base: Base, tasks: list[TextTask], spec: RunSpec, cfg: Config, run: Run, first: FineTune
-) -> list[FineTune]:
-    """Sequential fine-tuning: ``first`` (the run on the target task) then each later task of ``tasks`` in turn:
-    after each task the update is merged and a fresh adapter (or, for full FT, the same dense parameters) and a new
-    head are trained on the next task for ``cfg.seq_steps`` steps."""
-    runs = [first]
+) -> Iterator[FineTune]:
+    """Sequential fine-tuning, one stage at a time: ``first`` (the run on the target task) then each later task of
+    ``tasks`` in turn: after each task the update is merged and a fresh adapter (or, for full FT, the same dense
+    parameters) and a new head are trained on the next task for ``cfg.seq_steps`` steps. Holds one finished stage
+    at a time (a full-FT stage is ~80 MB at MiniLM's size: its start weights and its update)."""
+    prev: FineTune | None = first
+    del first  # held as prev, until the next stage has its start weights
+    yield prev
     for i, task in enumerate(tasks[1:], start=1):
-        prev = runs[-1]
+        assert prev is not None
         start, start_bias = prev.weights(base), prev.biases(base)
+        prev = None  # the stage before is the caller's to keep
         enc = encode(base.tokenizer, task.texts, cfg.max_length)
         key = {
             **_cache_cfg(cfg, task),
@@ -155,8 +161,16 @@ def get_sequence(
                 base, task, enc, spec, cfg, run.device, steps=cfg.seq_steps, start=start, start_bias=sb
             )
 
-        runs.append(run.cached(f"lora-seq{i}", fit, key=key, module=TRAINING_MODULE))
-    return runs
+        prev = run.cached(f"lora-seq{i}", fit, key=key, module=TRAINING_MODULE)
+        del fit, start, start_bias
+        yield prev
+
+
+def get_sequence(
+    base: Base, tasks: list[TextTask], spec: RunSpec, cfg: Config, run: Run, first: FineTune
+) -> list[FineTune]:
+    """Every stage of :func:`iter_sequence` (``first``, then one per later task)."""
+    return list(iter_sequence(base, tasks, spec, cfg, run, first))
 
 
 def run_row(
@@ -277,10 +291,26 @@ def snapshotted(cfg: Config) -> set[str]:
     return {s.name for family in ("lr sweep", "alpha=2r") for s in cfg.families()[family]}
 
 
-@functools.lru_cache(maxsize=1)
+#: the base model the jobs of :func:`share_with_kernel` train from, one per process (finetune copies it): a worker
+#: loads its own on its first job; the kernel's is :func:`compute`'s (``train_in_parallel``'s ``base``), so that the kernel holds one
+#: base, not two, while it trains (issue 32: the full tier's peak memory)
+_BASES: dict[tuple[str, int, str], Base] = {}
+
+
 def _job_base(model: str, seed: int, target_modules: str) -> Base:
-    """The base model of the jobs of :func:`share_with_kernel`, loaded once per process (finetune copies it)."""
-    return load_base(Config(model=model, seed=seed, target_modules=target_modules))
+    """The base model of the jobs of :func:`share_with_kernel` in this process, loaded on first use."""
+    key = (model, seed, target_modules)
+    if key not in _BASES:
+        _BASES.clear()
+        _BASES[key] = load_base(Config(model=model, seed=seed, target_modules=target_modules))
+    return _BASES[key]
+
+
+def _release_freed_memory() -> None:
+    """Hand the heap pages a finished job freed back to the system (glibc's ``malloc_trim``; nothing elsewhere), so
+    that a process's resident size after a job is what it still holds, not its largest job's high-water mark."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _train_job(run: Run, spec: RunSpec, snapshot_every: int) -> None:
@@ -289,6 +319,7 @@ def _train_job(run: Run, spec: RunSpec, snapshot_every: int) -> None:
     cfg = run.cfg
     base = _job_base(cfg.model, cfg.seed, cfg.target_modules)
     get_finetune(base, build_task(cfg, cfg.task), spec, cfg, run, snapshot_every)
+    _release_freed_memory()
 
 
 def _sequence_job(run: Run, spec: RunSpec, snapshot_every: int) -> None:
@@ -296,7 +327,11 @@ def _sequence_job(run: Run, spec: RunSpec, snapshot_every: int) -> None:
     cfg = run.cfg
     base = _job_base(cfg.model, cfg.seed, cfg.target_modules)
     tasks = [build_task(cfg, t) for t in (cfg.task, *cfg.seq_tasks)]
-    get_sequence(base, tasks, spec, cfg, run, get_finetune(base, tasks[0], spec, cfg, run, snapshot_every))
+    stages = iter_sequence(
+        base, tasks, spec, cfg, run, get_finetune(base, tasks[0], spec, cfg, run, snapshot_every)
+    )
+    collections.deque(stages, maxlen=0)  # each stage into the cache, none kept here
+    _release_freed_memory()
 
 
 def share_with_kernel(run: Run, jobs: list[workers_lib.Job], workers: int | None = None) -> int:
@@ -346,7 +381,7 @@ def share_with_kernel(run: Run, jobs: list[workers_lib.Job], workers: int | None
         except BaseException as err:
             errors.append(err)
         finally:
-            _job_base.cache_clear()  # the kernel's copy of the base: its own (compute's) stays
+            _BASES.clear()  # the kernel's jobs' base (compute's, when it lent it, stays with compute)
             random.setstate(state[0])
             np.random.set_state(state[1])
             torch.set_rng_state(state[2])
@@ -360,13 +395,15 @@ def share_with_kernel(run: Run, jobs: list[workers_lib.Job], workers: int | None
     return n
 
 
-def train_in_parallel(cfg: Config, run: Run, workers: int | None = None) -> int:
+def train_in_parallel(cfg: Config, run: Run, workers: int | None = None, base: Base | None = None) -> int:
     """Fill the cache with every fine-tuning run of :func:`run_study` on this process and worker processes
     (:func:`share_with_kernel`; a no-op for one worker, off the CPU or without the cache), longest first: the runs on
     the target task, the head-only reference, then the two sequential panels (if ``seq_tasks`` names any), which
     start from the full FT and headline runs, taken first (were one not cached yet, its panel would train it again:
     the same result, only slower). Every run is seeded on its own (:func:`finetune.finetune`), so a run trained
-    elsewhere is the run trained here. Returns the number of processes that trained."""
+    elsewhere is the run trained here. ``base``, the caller's base model of ``cfg``, is the one the jobs in this
+    process train from (each fine-tuning run copies it); without it this process loads a second. Returns the number
+    of processes that trained."""
     snapped = snapshotted(cfg)
     snap = {s.name: cfg.snapshot_every if s.name in snapped else 0 for s in iter_runs(cfg)}
     specs = sorted(iter_runs(cfg), key=lambda s: s.method != "full")  # full FT (the slowest steps) first
@@ -374,7 +411,13 @@ def train_in_parallel(cfg: Config, run: Run, workers: int | None = None) -> int:
     jobs.append((_train_job, (head_run(cfg), 0)))
     if cfg.seq_tasks:
         jobs += [(_sequence_job, (s, snap[s.name])) for s in (cfg.full_run(), cfg.headline_run())]
-    return share_with_kernel(run, jobs, workers)
+    if base is not None:
+        _BASES.clear()
+        _BASES[(cfg.model, cfg.seed, cfg.target_modules)] = base
+    try:
+        return share_with_kernel(run, jobs, workers)
+    finally:
+        _BASES.clear()
 
 
 def run_study(cfg: Config, base: Base, run: Run) -> dict[str, Any]:
@@ -456,7 +499,7 @@ def compute(cfg: Config, run: Run, workers: int | None = None) -> Results:
     base = load_base(cfg)
 
     def study() -> dict[str, Any]:
-        train_in_parallel(cfg, run, workers)
+        train_in_parallel(cfg, run, workers, base)
         return run_study(cfg, base, run)
 
     return Results(base=base, **run.cached("lora-results", study))
