@@ -749,3 +749,42 @@ def test_draw_k_is_the_main_model_of_config_seed_plus_1000_k(
     alone = summarize(alone_cfg, experiment.compute(alone_cfg, run))
     assert len(drawn) == 1 and alone["draws"] == [] and drawn[0]["draw_seed"] == 1005
     assert json.dumps(drawn[0], sort_keys=True) == json.dumps({k: alone[k] for k in drawn[0]}, sort_keys=True)
+
+
+def test_the_offsets_script_reads_the_rows_far_probe_and_a_filler_without_spurious_matches(tmp_path) -> None:
+    """``scripts/induction_offsets.py`` (the window diagnostic behind ``copies_unseen_offset``'s calibration) at the
+    smoke preset: its row value is the study's own far-probe loss of the same model, its clean filler holds no token
+    of x, and it reads one loss per offset that fits the context."""
+    import subprocess
+    import sys
+
+    script = repo_root() / "scripts" / "induction_offsets.py"
+    out = tmp_path / "offsets.json"
+    argv = ["--seeds", "5", "--preset", "smoke", "--half", "3", "--step", "2", "--batch", "8", "--jobs", "1"]
+    done = subprocess.run(
+        [sys.executable, str(script), *argv, "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    (r,) = json.loads(out.read_text())
+    cfg = study.Config.from_preset("smoke", seed=5)
+    assert [x["offset"] for x in r["offsets"]] == list(range(3, cfg.seq_len - 3 + 1, 2))
+    _, hist, _ = training.train_copy(cfg, 2, torch.device("cpu"), progress=False)
+    far = hist.eval_frame().iloc[-1]["far_loss_rep"] / math.log(cfg.vocab_size)
+    assert r["row_value"] == pytest.approx(far, rel=1e-5)
+    assert "| 5 |" in done.stdout
+
+    sys.path.insert(0, str(script.parent))
+    try:
+        from induction_offsets import clean_filler
+    finally:
+        sys.path.remove(str(script.parent))
+    gen = torch.Generator().manual_seed(0)
+    probes = copy_task.repeated_probe(32, 5, 12, gen, gap=7)
+    clean = clean_filler(probes, 5, 7, 12, gen)
+    assert torch.equal(clean[:, :5], probes[:, :5]) and torch.equal(clean[:, 12:], probes[:, 12:])
+    for row in clean:
+        assert not set(row[5:12].tolist()) & set(row[:5].tolist())

@@ -30,8 +30,9 @@ def departures(cfg: Config, m: dict[str, Any]) -> list[str]:
         else "the fresh tokens are uniform"
     )
     pos = (
-        f"positions added to the queries and keys of the first {cfg.pos_layers} layer(s) only (layer 1 matches "
-        "tokens, so a look-back window cannot be learned there: the far-offset copy tests what remains)"
+        f"positions added to the queries and keys of the first {cfg.pos_layers} layer(s) only (layer 1 sees position "
+        "only through what layer 0 writes, yet most draws still learn a look-back window of the trained offsets: "
+        "the far-offset copy tests whether one formed; docs/calibration/induction_heads.md)"
         if cfg.pos_layers < 2
         else "positions added to queries and keys only"
     )
