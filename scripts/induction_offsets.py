@@ -27,8 +27,8 @@ from torch import Tensor
 
 from phenomena import repro
 from phenomena.studies.induction_heads.config import Config
-from phenomena.studies.induction_heads.copy_task import EvalSet, bigram_table, repeated_probe
-from phenomena.studies.induction_heads.scores import probe_losses, token_losses
+from phenomena.studies.induction_heads.copy_task import EvalSet
+from phenomena.studies.induction_heads.scores import copy_loss_by_offset, probe_losses, token_losses
 from phenomena.studies.induction_heads.training import train_copy
 from phenomena.tasks import parse_seeds
 
@@ -36,18 +36,8 @@ from phenomena.tasks import parse_seeds
 PROBE_SEED = 777
 
 
-def clean_filler(tokens: Tensor, half: int, gap: int, vocab: int, gen: torch.Generator) -> Tensor:
-    """``tokens`` ([x(half), filler(gap), x(half)] probes) with each filler token redrawn uniformly from the tokens
-    that x does not hold, so that the first copy of x is the only earlier match of any token of the second."""
-    out = tokens.clone()
-    for b in range(out.shape[0]):
-        allowed = torch.tensor(sorted(set(range(vocab)) - set(out[b, :half].tolist())))
-        out[b, half : half + gap] = allowed[torch.randint(0, len(allowed), (gap,), generator=gen)]
-    return out
-
-
 @torch.no_grad()
-def rep_loss(model: Any, tokens: Tensor, half: int, gap: int, vocab: int) -> float:
+def copy_loss(model: Any, tokens: Tensor, half: int, gap: int, vocab: int) -> float:
     """The repeated-copy loss / ln V of ``model`` on the probes ``tokens`` (:func:`scores.probe_losses`)."""
     return probe_losses(token_losses(model(tokens), tokens), half, gap)[1] / math.log(vocab)
 
@@ -62,24 +52,15 @@ def offsets_of(preset: str, seed: int, half: int, step: int, batch: int) -> dict
     model.eval()
     train_s = time.perf_counter() - started
     ev = EvalSet.make(cfg)
-    V, table = cfg.vocab_size, bigram_table(cfg)
     gen = torch.Generator().manual_seed(PROBE_SEED)
-    rows = []
-    for gap in range(0, cfg.seq_len - 2 * half + 1, step):
-        tokens = repeated_probe(batch, half, V, gen, gap=gap, table=table)
-        clean = clean_filler(tokens, half, gap, V, gen)
-        rows.append(
-            {
-                "offset": half + gap,
-                "loss": rep_loss(model, tokens, half, gap, V),
-                "clean": rep_loss(model, clean, half, gap, V),
-            }
-        )
+    rows = copy_loss_by_offset(
+        model, cfg, half, range(0, cfg.seq_len - 2 * half + 1, step), batch, gen, clean=True
+    )
     return {
         "seed": seed,
         "trained_offsets": [cfg.segment_min, cfg.segment_max + cfg.gap_max],
         "far_offset": cfg.far_len + cfg.far_gap,
-        "row_value": rep_loss(model, ev.far, cfg.far_len, cfg.far_gap, V),
+        "row_value": copy_loss(model, ev.far, cfg.far_len, cfg.far_gap, cfg.vocab_size),
         "offsets": rows,
         "train_s": round(train_s, 1),
     }

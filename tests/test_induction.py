@@ -529,9 +529,9 @@ def test_what_the_run_did_not_do_is_undefined_and_fails() -> None:
     else:
         pytest.fail(f"no committed full-sweep seed defines all of {gated}")
     # a fall of 0.39 nats over training in one draw of the main model: under the 0.4-nat gate, no jump to time;
-    # the gated rows read the median over the draws (main_draws), so one undefined draw of three does not make
+    # the gated rows read the median over the draws (main_draws), so one undefined draw of several does not make
     # them undefined, and every draw does
-    assert len(m["draws"]) == 2
+    assert len(m["draws"]) == cfg.main_draws - 1 >= 2
     m["final"]["icl_score"] = m["icl_score_init"] - 0.39
     rows = {c.id: c for c in study.claims(cfg, m)}
     assert all(math.isfinite(rows[cid].ours) for cid in gated[:2])
@@ -595,16 +595,14 @@ def test_quick_tier_runs_the_headline_only(monkeypatch: pytest.MonkeyPatch) -> N
     assert study.Config.PRESETS["full"] == {}
     full, quick = study.Config.from_preset("full"), study.Config.from_preset("quick")
     assert full.to_dict() == {**study.Config().to_dict(), "preset": "full"}
-    # the main model's three draws, the 1-layer and fixed-offset controls, the ablation model
+    # the main model's seven draws, the 1-layer and fixed-offset controls, the ablation model
     assert _planned_copy_runs(full, monkeypatch) == [
-        (2, 8000, 4),
-        (2, 8000, 4),
-        (2, 8000, 4),
+        *[(2, 8000, 4)] * 7,
         (1, 2000, 4),
         (2, 2000, 4),
         (2, 6000, 8),
     ]
-    assert full.main_draws == 3 and quick.main_draws == 1
+    assert full.main_draws == 7 and quick.main_draws == 1
     assert (quick.steps, quick.transition_window, full.transition_window) == (7000, 4000, 4000)
     assert _planned_copy_runs(quick, monkeypatch) == [(2, 7000, 4), (1, 2000, 4), (2, 1750, 4)]
     assert sum(len(v) for v in reddy.reddy_settings(full).values()) == 7  # the jump, 2 B, 2 K, 2 eps
@@ -711,10 +709,10 @@ def test_copy_data_stays_in_the_vocabulary_where_a_draw_is_exactly_zero() -> Non
         assert int(x.min()) >= 0 and int(x.max()) < cfg.vocab_size
 
 
-def test_the_median_rows_count_an_undefined_draw_on_the_failing_side() -> None:
-    """``median_over_draws``: the median of a measure over draw 0 (the top level) and ``draws``; an undefined draw
-    counts as +inf (every median row must be small), so one undefined draw of three moves the median up and two make
-    the seed undefined; one draw is the measure itself."""
+def test_the_median_and_mean_rows_count_an_undefined_draw_on_the_failing_side() -> None:
+    """``median_over_draws`` / ``mean_over_draws``: a measure over draw 0 (the top level) and ``draws``; an undefined
+    draw counts as +inf (every such row must be small), so one undefined draw of three moves the median up and two
+    make the seed undefined, and one makes the mean undefined; one draw is the measure itself."""
     cfg = study.Config.from_preset("full")
     icl = measures.median_final_icl_score
 
@@ -730,8 +728,12 @@ def test_the_median_rows_count_an_undefined_draw_on_the_failing_side() -> None:
     # draw k's measure reads draw k's keys and the shared ones (ln V, the offsets) of the top level
     shared = {"ln_vocab": 2.0, "far_offset": 48, "trained_offsets": [8, 40]}
     far = {"final": {"far_loss_rep": 0.2}}
-    draws = {**shared, **far, "draws": [{"final": {"far_loss_rep": 1.0}}, {"final": {"far_loss_rep": 0.6}}]}
-    assert measures.median_far_loss_over_ln_vocab(cfg, draws) == pytest.approx(0.3)
+    draws = {**shared, **far, "draws": [{"final": {"far_loss_rep": 1.0}}, {"final": {"far_loss_rep": 0.4}}]}
+    assert measures.mean_far_loss_over_ln_vocab(cfg, draws) == pytest.approx((0.1 + 0.5 + 0.2) / 3)
+    assert measures.mean_far_loss_over_ln_vocab(cfg, {**shared, **far}) == pytest.approx(0.1)
+    assert measures.median_over_draws(measures.far_loss_over_ln_vocab, cfg, draws) == pytest.approx(0.2)
+    draws["draws"][1]["final"]["far_loss_rep"] = math.nan
+    assert math.isnan(measures.mean_far_loss_over_ln_vocab(cfg, draws))
 
 
 def test_draw_k_is_the_main_model_of_config_seed_plus_1000_k(
@@ -777,11 +779,8 @@ def test_the_offsets_script_reads_the_rows_far_probe_and_a_filler_without_spurio
     assert r["row_value"] == pytest.approx(far, rel=1e-5)
     assert "| 5 |" in done.stdout
 
-    sys.path.insert(0, str(script.parent))
-    try:
-        from induction_offsets import clean_filler
-    finally:
-        sys.path.remove(str(script.parent))
+    from phenomena.studies.induction_heads.scores import clean_filler
+
     gen = torch.Generator().manual_seed(0)
     probes = copy_task.repeated_probe(32, 5, 12, gen, gap=7)
     clean = clean_filler(probes, 5, 7, 12, gen)

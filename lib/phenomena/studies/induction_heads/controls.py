@@ -82,7 +82,7 @@ def config() -> Config:
         d_model=288,
         n_heads=4,
         steps=2,
-        main_draws=2,  # the median rows read two draws of the main model here (full: 3)
+        main_draws=2,  # the median and mean rows read two draws of the main model here (full: 7)
         one_layer_steps=0,  # 0: the 2-layer model's steps (the full tier trains its 1-layer control 2,000)
         spare_heads=4,  # the ablation model: the oracle answers with the same circuit, the null trains 3 steps
         spare_d_model=288,

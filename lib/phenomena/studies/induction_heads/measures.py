@@ -216,32 +216,46 @@ def idle_over_induction_rise(cfg: Config, m: Metrics) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# the median over the main model's draws (main_draws, issue 34): the six main-model rows that one draw per config seed
-# left unclear read these. Draw 0 is the top level of the metrics, draw k (config seed + 1000 k) is metrics["draws"][k
-# - 1], with the same keys; an undefined draw (NaN) counts as a draw on the failing side (+inf: every row below fails
-# high, op "<"), so a seed is undefined only when most of its draws are.
+# the main model's draws (main_draws, issue 34): the main-model rows that one draw per config seed left unclear read
+# the median (or, for the far-offset copy, the mean) over the draws. Draw 0 is the top level of the metrics, draw k
+# (config seed + 1000 k) is metrics["draws"][k - 1], with the same keys; an undefined draw (NaN) counts as a draw on
+# the failing side (+inf: every row below fails high, op "<"), so a seed is undefined only when most of its draws are
+# (the median) or when any is (the mean).
+
+
+def _over_draws(fn: Callable[[Config, Metrics], float], cfg: Config, m: Metrics) -> list[float]:
+    """``fn`` of each of the main model's draws, an undefined draw as +inf."""
+    values = [fn(cfg, m)]
+    for k, draw in enumerate(m.get("draws", []), 1):
+        values.append(fn(cfg.draw_config(k), {**m, **draw}))
+    return [math.inf if v is None or math.isnan(v) else v for v in values]
 
 
 def median_over_draws(fn: Callable[[Config, Metrics], float], cfg: Config, m: Metrics) -> float:
     """The median of ``fn`` over the main model's draws, an undefined draw counting as +inf (the failing side of a
     row that must be small); NaN where the median is infinite (most draws undefined)."""
-    values = [fn(cfg, m)]
-    for k, draw in enumerate(m.get("draws", []), 1):
-        values.append(fn(cfg.draw_config(k), {**m, **draw}))
-    median = float(np.median([math.inf if v is None or math.isnan(v) else v for v in values]))
+    median = float(np.median(_over_draws(fn, cfg, m)))
     return median if math.isfinite(median) else NAN
+
+
+def mean_over_draws(fn: Callable[[Config, Metrics], float], cfg: Config, m: Metrics) -> float:
+    """The mean of ``fn`` over the main model's draws: the expected value of one trained model at this config seed,
+    for a measure whose draws split into two modes (where a median flips with one draw); NaN if any draw is
+    undefined (+inf, the failing side)."""
+    mean = float(np.mean(_over_draws(fn, cfg, m)))
+    return mean if math.isfinite(mean) else NAN
 
 
 @MEASURES
 def draws_of(cfg: Config, m: Metrics) -> float:
-    """How many draws of the main model the median rows read (for statements)."""
+    """How many draws of the main model the median and mean rows read (for statements)."""
     return 1 + len(m.get("draws", []))
 
 
 @MEASURES
-def median_far_loss_over_ln_vocab(cfg: Config, m: Metrics) -> float:
-    """:func:`far_loss_over_ln_vocab`, the median over the main model's draws."""
-    return median_over_draws(far_loss_over_ln_vocab, cfg, m)
+def mean_far_loss_over_ln_vocab(cfg: Config, m: Metrics) -> float:
+    """:func:`far_loss_over_ln_vocab`, the mean over the main model's draws."""
+    return mean_over_draws(far_loss_over_ln_vocab, cfg, m)
 
 
 @MEASURES

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from phenomena.studies.induction_heads.config import Config
-from phenomena.studies.induction_heads.copy_task import EvalSet
+from phenomena.studies.induction_heads.copy_task import EvalSet, bigram_table, repeated_probe
 from phenomena.transformer import Transformer
 
 
@@ -61,6 +61,47 @@ def probe_losses(losses: Tensor, half: int, gap: int = 0) -> tuple[float, float]
     The first copy (targets 1..P-1) is unpredictable (~ln V); the repeated copy counts the targets after its first
     token, P+g+1..2P+g-1, that induction can predict (target P+g, x_0 again, cannot be predicted)."""
     return float(losses[:, : half - 1].mean()), float(losses[:, half + gap :].mean())
+
+
+def clean_filler(tokens: Tensor, half: int, gap: int, vocab: int, gen: torch.Generator) -> Tensor:
+    """``tokens`` ([x(half), filler(gap), x(half)] probes) with each filler token redrawn uniformly from the tokens
+    that x does not hold, so that the first copy of x is the only earlier match of any token of the second."""
+    out = tokens.clone()
+    for b in range(out.shape[0]):
+        allowed = torch.tensor(sorted(set(range(vocab)) - set(out[b, :half].tolist())))
+        out[b, half : half + gap] = allowed[torch.randint(0, len(allowed), (gap,), generator=gen)]
+    return out
+
+
+@torch.no_grad()
+def copy_loss_by_offset(
+    model: Transformer,
+    cfg: Config,
+    half: int,
+    gaps: Sequence[int],
+    batch: int,
+    gen: torch.Generator,
+    clean: bool = False,
+) -> list[dict[str, float]]:
+    """The repeated-copy loss / ln V of ``model`` at copy offsets ``half + g`` (g in ``gaps``), on probes [x(half),
+    filler(g), x(half)] of the study's bigram chain (``repeated_probe``): one row per gap, ``{"offset", "loss"}``;
+    with ``clean``, also ``"clean"``: the same probes with a filler that holds no token of x (:func:`clean_filler`),
+    where the copy's source is the only earlier match. Draws per gap, in order: the probes, then the clean filler."""
+    device = next(model.parameters()).device
+    table, ln_v = bigram_table(cfg), float(np.log(cfg.vocab_size))
+
+    def loss(tokens: Tensor, gap: int) -> float:
+        tokens = tokens.to(device)
+        return probe_losses(token_losses(model(tokens), tokens), half, gap)[1] / ln_v
+
+    rows = []
+    for gap in gaps:
+        tokens = repeated_probe(batch, half, cfg.vocab_size, gen, gap=gap, table=table)
+        row = {"offset": half + gap, "loss": loss(tokens, gap)}
+        if clean:
+            row["clean"] = loss(clean_filler(tokens, half, gap, cfg.vocab_size, gen), gap)
+        rows.append(row)
+    return rows
 
 
 def icl_score(losses: Tensor) -> float:

@@ -77,9 +77,10 @@ def departures(cfg: Config, m: dict[str, Any]) -> list[str]:
             [
                 f"Draws: the main model is trained {cfg.main_draws} times per config seed (draw k at seed + 1000 k, "
                 "its own data, bigram table and probes); the six main-model rows that one draw per seed left unclear "
-                "(the far-offset copy, the ICL score and its three timings, the previous-token ablation's "
-                "specificity; issue 34) read the median over the draws, an undefined draw counting as a failing "
-                "one; every other row and every figure read the first draw. Olsson et al. train each model once."
+                "(the ICL score and its three timings, the previous-token ablation's specificity; issue 34) read "
+                "the median over the draws, the far-offset copy their mean (a draw copies there or it does not, and "
+                "a median flips with one draw), an undefined draw counting as a failing one; every other row and "
+                "every figure read the first draw. Olsson et al. train each model once."
             ]
             if cfg.main_draws > 1
             else []
