@@ -2,10 +2,11 @@
 
 Trains the main model of each config seed exactly as the study does (``train_copy`` at ``--preset``, 2 layers) and
 prints, per seed, the repeated-copy loss / ln V on probes [x(L), filler(g), x(L)] at copy offsets L + g, beside the
-value the row ``copies_unseen_offset`` reads for that model (its own far probe, ``EvalSet.make``). Two fillers: the
-study's (one bigram chain with x, so the filler can repeat a token of x: a nearer, spurious match) and a filler
-drawn from the tokens not in x (the copy's source is then the only match). A model whose loss rises past the largest
-trained offset (``segment_max + gap_max``) while it copies at the offsets below has learned a look-back window.
+value the row ``copies_unseen_offset`` reads for that model (its own far probe, ``EvalSet.make``, at the training
+run's final evaluation). Two fillers: the study's (one bigram chain with x, so the filler can repeat a token of x: a
+nearer, spurious match) and a filler drawn from the tokens not in x (the copy's source is then the only match). A
+model whose loss rises past the largest trained offset (``segment_max + gap_max``) while it copies at the offsets
+below has learned a look-back window.
 Nothing is cached or written except ``--json``. Use config seeds that do not judge (not 0-4); a draw k of seed s
 is config seed s + 1000 k::
 
@@ -23,23 +24,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
 
 from phenomena import repro
 from phenomena.studies.induction_heads.config import Config
-from phenomena.studies.induction_heads.copy_task import EvalSet
-from phenomena.studies.induction_heads.scores import copy_loss_by_offset, probe_losses, token_losses
+from phenomena.studies.induction_heads.scores import copy_loss_by_offset
 from phenomena.studies.induction_heads.training import train_copy
 from phenomena.tasks import parse_seeds
 
 #: the probes' random numbers: one generator per model, the same for every seed (not the study's evaluation seed)
 PROBE_SEED = 777
-
-
-@torch.no_grad()
-def copy_loss(model: Any, tokens: Tensor, half: int, gap: int, vocab: int) -> float:
-    """The repeated-copy loss / ln V of ``model`` on the probes ``tokens`` (:func:`scores.probe_losses`)."""
-    return probe_losses(token_losses(model(tokens), tokens), half, gap)[1] / math.log(vocab)
 
 
 def offsets_of(preset: str, seed: int, half: int, step: int, batch: int) -> dict[str, Any]:
@@ -48,10 +41,9 @@ def offsets_of(preset: str, seed: int, half: int, step: int, batch: int) -> dict
     repro.set_threads(1)
     cfg = Config.from_preset(preset, seed=seed)
     started = time.perf_counter()
-    model, _, _ = train_copy(cfg, 2, torch.device("cpu"), progress=False)
+    model, hist, _ = train_copy(cfg, 2, torch.device("cpu"), progress=False)
     model.eval()
     train_s = time.perf_counter() - started
-    ev = EvalSet.make(cfg)
     gen = torch.Generator().manual_seed(PROBE_SEED)
     rows = copy_loss_by_offset(
         model, cfg, half, range(0, cfg.seq_len - 2 * half + 1, step), batch, gen, clean=True
@@ -60,7 +52,8 @@ def offsets_of(preset: str, seed: int, half: int, step: int, batch: int) -> dict
         "seed": seed,
         "trained_offsets": [cfg.segment_min, cfg.segment_max + cfg.gap_max],
         "far_offset": cfg.far_len + cfg.far_gap,
-        "row_value": copy_loss(model, ev.far, cfg.far_len, cfg.far_gap, cfg.vocab_size),
+        # the row's own value for this model: the far probe (EvalSet.make) at its final evaluation
+        "row_value": hist.eval_frame().iloc[-1]["far_loss_rep"] / math.log(cfg.vocab_size),
         "offsets": rows,
         "train_s": round(train_s, 1),
     }
