@@ -2,7 +2,7 @@
 #   make figures                 create .venv if missing, run every notebook (quick preset), write figures/
 #   make test                    unit tests, controls, freshness, every notebook at smoke (what CI runs; < 10 min)
 #   make verify                  every notebook at the quick preset under nbval
-#   make sweep STUDY=all SEEDS=0-4 TIER=full JOBS=2    every claim row over seeds -> data/sweeps/
+#   make sweep STUDY=all TIER=full JOBS=2              every claim row over each study's registered seeds -> data/sweeps/
 #   make study-icl_linear_regression PRESET=paper OVERRIDES='{steps: 1000}'
 
 SHELL := /bin/bash
@@ -20,7 +20,7 @@ DEVICE    ?= auto
 OVERRIDES ?= {}
 THREADS   ?=
 STUDY     ?= all
-SEEDS     ?= 0-4
+SEEDS     ?=
 JOBS      ?= $(shell nproc 2>/dev/null || echo 2)
 EXECUTOR  ?= local
 SWEEP_ARGS ?=
@@ -47,7 +47,7 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_%-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  variables: PRESET=smoke|quick|full|gpu|paper (default quick: each headline in minutes), TIER (make sweep; default full: every row),"
 	@echo "             SEED, DEVICE=auto|cpu|cuda, THREADS, OVERRIDES='{key: value}'"
-	@echo "             STUDY=<name>|all, SEEDS=0-4, JOBS (default: cores), EXECUTOR=local|submitit, SWEEP_ARGS"
+	@echo "             STUDY=<name>|all, SEEDS (default: each study's registered population), JOBS (default: cores), EXECUTOR=local|submitit, SWEEP_ARGS"
 	@echo "  studies: $(STUDIES)"
 
 env: $(STAMP) ## create the virtual environment .venv from requirements.txt (+ editable lib/)
@@ -71,7 +71,7 @@ study-%: $(STAMP) ## run one notebook with papermill, e.g. make study-icl_linear
 	@echo "wrote figures/$*/ and data/results/$*.json (executed notebook: build/$*.ipynb)"
 
 sweep: $(STAMP) ## run STUDY over SEEDS at TIER (default full: every row; EXECUTOR=local|submitit, DEVICE, SWEEP_ARGS)
-	env -u PHENOMENA_PRESET -u PHENOMENA_OUT $(BIN)/python -m phenomena sweep --study $(STUDY) --seeds $(SEEDS) \
+	env -u PHENOMENA_PRESET -u PHENOMENA_OUT $(BIN)/python -m phenomena sweep --study $(STUDY) $(if $(SEEDS),--seeds $(SEEDS)) \
 	  --preset $(TIER) --device $(DEVICE) --executor $(EXECUTOR) --jobs $(JOBS) $(SWEEP_ARGS)
 	$(MAKE) readme
 

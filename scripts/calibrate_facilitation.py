@@ -23,12 +23,11 @@ import torch
 
 import phenomena.studies.powerlaw_rehearsal as study
 from phenomena import repro
-from phenomena.claims import load_specs
+from phenomena.claims import load_specs, parse_seeds
 from phenomena.stats import t_interval, verdict
 from phenomena.studies.powerlaw_rehearsal.config import Config
 from phenomena.studies.powerlaw_rehearsal.experiment import FACILITATION_ENVS, RUN_SEED_STRIDE
 from phenomena.studies.powerlaw_rehearsal.stream import facilitation_slope, run_environment
-from phenomena.tasks import parse_seeds
 
 #: the row the calibration is for, as registered (its comparator, threshold and fail bound at ``full``)
 ROW = next(

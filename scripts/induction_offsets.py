@@ -26,10 +26,10 @@ from typing import Any
 import torch
 
 from phenomena import repro
+from phenomena.claims import parse_seeds
 from phenomena.studies.induction_heads.config import Config
 from phenomena.studies.induction_heads.scores import copy_loss_by_offset
 from phenomena.studies.induction_heads.training import train_copy
-from phenomena.tasks import parse_seeds
 
 #: the probes' random numbers: one generator per model, the same for every seed (not the study's evaluation seed)
 PROBE_SEED = 777

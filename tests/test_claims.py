@@ -15,8 +15,10 @@ from phenomena.claims import (
     ClaimTable,
     Measures,
     NotEvaluated,
+    Population,
     Spec,
     is_post_hoc,
+    load_population,
     load_specs,
     post_hoc_text,
 )
@@ -136,6 +138,25 @@ def test_a_bad_spec_is_refused_naming_what_is_wrong(
     path.write_text(TOML.replace(*edit, 1))
     with pytest.raises(ValueError, match=message):
         load_specs(path)
+
+
+def test_the_population_is_data_in_the_table(tmp_path: Path) -> None:
+    """The judging seeds are the table's ``[population]`` (0-4 where it has none); one other than the default says
+    why, and a malformed one fails when the table loads, naming it."""
+    path = tmp_path / "claims.toml"
+    path.write_text(TOML)
+    assert load_population(path) == Population() and Population().seed_list() == [0, 1, 2, 3, 4]
+    path.write_text('[population]\nseeds = "0-4,20-21"\nwhy = "widened after seeing row x unclear"\n' + TOML)
+    assert load_population(path).seed_list() == [0, 1, 2, 3, 4, 20, 21]
+    assert len(load_specs(path)) == 3  # the rows are read as before
+    for text, message in [
+        ('[population]\nseeds = "0-4,20"\n', "differs from the default '0-4': it needs a 'why'"),
+        ('[population]\nseeds = "4-2"\nwhy = "w"\n', r"seeds='4-2': the range '4-2' is empty"),
+        ('[population]\nseed = "0-9"\n', r"\[population\] has unknown key\(s\) \['seed'\]"),
+    ]:
+        path.write_text(text + TOML)
+        with pytest.raises(ValueError, match=message):
+            load_population(path)
 
 
 def test_the_tiers_take_the_full_tiers_registration_unless_a_row_says_otherwise(tmp_path: Path) -> None:

@@ -85,6 +85,12 @@ def test_committed_results_are_fresh(study: str) -> None:
 def test_committed_sweep_seeds_are_fresh(study: str) -> None:
     seeds = sorted((REPO / "data" / "sweeps" / study / "full").glob("seed-*/results.json"))
     assert seeds, f"no committed full-tier sweep for {study}"
+    population = studies.load(study).claims.population
+    committed = sorted(int(path.parent.name.split("-")[1]) for path in seeds)
+    assert committed == population.seed_list(), (
+        f"data/sweeps/{study}/full holds seeds {committed}, but the study registers {population.seeds!r} "
+        "([population] of its claims.toml): the committed sweep judges every row over exactly those"
+    )
     found = [
         p for path in seeds for p in record_problems(study, path, int(path.parent.name.split("-")[1]), "full")
     ]

@@ -39,6 +39,18 @@ def test_the_metrics_hash_covers_summary_and_compute_not_the_claims(tmp_path: Pa
     assert study_metrics_hash(STUDY) != study_source_hash(STUDY)
 
 
+@pytest.mark.parametrize("study", studies.names())
+def test_the_claims_layer_is_outside_every_studys_metrics_hash(study: str) -> None:
+    """``phenomena/claims.py`` (the judge, the specs, the judging population) is in no study's stored-metrics closure,
+    so a change there -- seeds added to a ``[population]`` -- re-judges the committed records instead of re-running
+    them. Run it alone: ``pytest tests/test_rejudge.py -k claims_layer``."""
+    lib = REPO / "lib" / "phenomena"
+    closure = {
+        p.relative_to(lib).as_posix() for p in cache.module_closure(f"phenomena.studies.{study}.summary")
+    }
+    assert "claims.py" not in closure and f"studies/{study}/summary.py" in closure
+
+
 def _record(tmp_path: Path, metrics_hash: str | None) -> Path:
     rec = json.loads((REPO / "data" / "results" / f"{STUDY}.json").read_text())
     cfg = studies.load(STUDY).Config.from_preset("quick", seed=0)

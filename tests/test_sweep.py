@@ -21,7 +21,7 @@ import yaml
 from papermill.iorw import NoDatesSafeLoader
 
 from phenomena import aggregate as aggregation
-from phenomena import executors, paths, studies, sweep, tasks
+from phenomena import claims, executors, paths, studies, sweep, tasks
 from phenomena.__main__ import main
 from phenomena.claims import is_post_hoc
 from phenomena.run import study_source_hash
@@ -280,12 +280,12 @@ def test_a_study_seed_figure_is_saved_under_the_sweep_root(
 
 
 def test_parse_seeds() -> None:
-    assert tasks.parse_seeds("0-4") == [0, 1, 2, 3, 4]
-    assert tasks.parse_seeds("0,2,5") == [0, 2, 5]
-    assert tasks.parse_seeds("5, 0-2,2") == [0, 1, 2, 5]
+    assert claims.parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert claims.parse_seeds("0,2,5") == [0, 2, 5]
+    assert claims.parse_seeds("5, 0-2,2") == [0, 1, 2, 5]
     for bad in ("", "3-1", "a", "-1", "1-"):
         with pytest.raises(ValueError, match="seeds="):
-            tasks.parse_seeds(bad)
+            claims.parse_seeds(bad)
 
 
 def test_tags() -> None:
@@ -323,6 +323,31 @@ def test_unknown_study_preset_or_device_name_the_allowed_values() -> None:
     with pytest.raises(ValueError, match=r"device='tpu'.*'cuda'"):
         tasks.check_names([Task(FAST, "smoke", 0)], device="tpu")
     assert tasks.parse_studies("all") == list(studies.names())
+
+
+def test_a_sweep_without_seeds_runs_each_studys_registered_population(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ``--seeds`` (``make sweep`` without SEEDS): each study's ``[population]``; ``--seeds`` overrides it."""
+    planned: list[Task] = []
+
+    def record(tasks: list[Task], *args: object) -> sweep.SweepOutcome:
+        planned.extend(tasks)
+        return sweep.SweepOutcome(results=[])
+
+    monkeypatch.setattr(sweep, "execute_all", record)
+    assert main(["sweep", "--study", "induction_heads,icl_linear_regression", "--root", str(tmp_path)]) == 0
+    by_study = {
+        s: [t.seed for t in planned if t.study == s] for s in ("induction_heads", "icl_linear_regression")
+    }
+    assert by_study == {s: sweep.registered_seeds(s) for s in by_study}
+    assert by_study["icl_linear_regression"] == [0, 1, 2, 3, 4]  # no [population]: the default
+    assert by_study["induction_heads"] == claims.parse_seeds(
+        studies.load("induction_heads").claims.population.seeds
+    )
+    planned.clear()
+    assert main(["sweep", "--study", "induction_heads", "--seeds", "7", "--root", str(tmp_path)]) == 0
+    assert [t.seed for t in planned] == [7]
 
 
 def test_cli_usage_errors_run_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -5,7 +5,7 @@ are the ``phenomena`` console script of an installed package (``pip install -e .
     python -m phenomena list
     python -m phenomena run <study> [--preset smoke|quick|full|gpu|paper] [--seed N] [--device auto|cpu|cuda]
                                     [--threads N] [--set key=value ...]
-    python -m phenomena sweep [--study all|name[,name...]] [--seeds 0-4|0,2,5] [--preset full] [--jobs N]
+    python -m phenomena sweep [--study all|name[,name...]] [--seeds 0-4|0,2,5 (default: registered)] [--preset full] [--jobs N]
                               [--executor local|submitit] [--device auto|cpu|cuda] [--set key=value ...]
                               [--root DIR] [--time-min M] [--cluster local|slurm] [--partition P] [--gpus G]
                               [--array-parallelism A]
@@ -107,7 +107,12 @@ def add_sweep_parsers(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--jobs", type=int, default=jobs, help=f"notebooks at once (default: {jobs})")
         p.add_argument("--device", default="auto", choices=tasks.DEVICES)
         p.add_argument("--time-min", type=int, default=240, help="minutes before a notebook is stopped")
-    sweep_p.add_argument("--seeds", default="0-4", help="e.g. 0-4 or 0,2,5 (default: 0-4)")
+    sweep_p.add_argument(
+        "--seeds",
+        default=None,
+        help="e.g. 0-4 or 0,2,5 (default: each study's registered judging population, [population] of its "
+        "claims.toml; 0-4 where it registers none)",
+    )
     sweep_p.add_argument("--executor", default="local", choices=tasks.EXECUTORS)
     sweep_p.add_argument("--cluster", default=None, choices=("local", "slurm"), help="submitit: default auto")
     sweep_p.add_argument("--partition", default=None, help="submitit on Slurm: the partition")
@@ -144,7 +149,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     outcome = sweep.sweep(
         sweep.parse_studies(args.study),
-        sweep.parse_seeds(args.seeds),
+        None if args.seeds is None else sweep.parse_seeds(args.seeds),
         args.preset,
         parse_sets(args.sets),
         root=args.root,

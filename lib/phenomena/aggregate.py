@@ -16,7 +16,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 
 from phenomena import figures, studies
-from phenomena.claims import NOT_EVALUATED, is_post_hoc, post_hoc_text
+from phenomena.claims import NOT_EVALUATED, SWEEP_TIER, is_post_hoc, post_hoc_text
 from phenomena.paths import atomic_path, normalize, summary_path, sweep_dir, tag_of, write_json
 from phenomena.results import sweep_frame
 from phenomena.run import study_source_hash
@@ -228,6 +228,12 @@ def aggregate(root: Path, study: str, preset: str, overrides: dict[str, Any] | N
     if summary["source_hash"] != current:
         print(
             f"[warning] {path}: the seeds ran code other than the current source (rerun the sweep to refresh)"
+        )
+    population = studies.load(study).claims.population
+    if tag == SWEEP_TIER and summary["seeds"] != population.seed_list():
+        print(
+            f"[warning] {path}: seeds {summary['seeds']} are not the study's registered population "
+            f"{population.seeds!r} ([population] of its claims.toml): the committed sweep judges over exactly those"
         )
     seed_figure(root, summary, records)
     return path

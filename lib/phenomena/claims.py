@@ -318,6 +318,59 @@ class Spec:
         }
 
 
+#: the judging population of a study whose ``claims.toml`` registers none: the committed full sweep's seeds
+DEFAULT_SEEDS = "0-4"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """``"0-4"`` -> [0, 1, 2, 3, 4]; ``"0,2,5"``; ``"0-2,7"``. Sorted, without repeats."""
+    seeds: set[int] = set()
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        lo, sep, hi = part.partition("-")
+        if not lo.isdigit() or (sep and not hi.isdigit()):
+            raise ValueError(f"seeds={text!r}: expected non-negative integers such as '0-4' or '0,2,5'")
+        first, last = int(lo), int(hi) if sep else int(lo)
+        if last < first:
+            raise ValueError(f"seeds={text!r}: the range {part!r} is empty")
+        seeds.update(range(first, last + 1))
+    if not seeds:
+        raise ValueError(f"seeds={text!r}: no seeds given")
+    return sorted(seeds)
+
+
+@dataclass(frozen=True)
+class Population:
+    """The judging population (``[population]`` of a ``claims.toml``): the seeds of the committed full sweep, which
+    judges every row over all of them (``make sweep`` runs these when SEEDS is not given). ``why`` says when and why
+    it differs from :data:`DEFAULT_SEEDS` -- a population widened after seeing a sweep is a change of every row's
+    statistic, so it is data in the table, not a command-line choice."""
+
+    seeds: str = DEFAULT_SEEDS
+    why: str = ""
+
+    def __post_init__(self) -> None:
+        self.seed_list()  # a malformed list fails when the table loads, naming it
+        if self.seed_list() != parse_seeds(DEFAULT_SEEDS) and not self.why:
+            raise ValueError(
+                f"[population] seeds={self.seeds!r} differs from the default {DEFAULT_SEEDS!r}: it needs a 'why'"
+            )
+
+    def seed_list(self) -> list[int]:
+        return parse_seeds(self.seeds)
+
+
+def load_population(path: Path) -> Population:
+    """The ``[population]`` table of the ``claims.toml`` at ``path`` (the default when it has none); an unknown key
+    raises ``ValueError`` naming it."""
+    table = tomllib.loads(path.read_text()).get("population", {})
+    unknown = set(table) - {"seeds", "why"}
+    if unknown:
+        raise ValueError(
+            f"{path}: [population] has unknown key(s) {sorted(unknown)}: allowed ['seeds', 'why']"
+        )
+    return Population(**table)
+
+
 def load_specs(path: Path) -> list[Spec]:
     """The rows of a ``claims.toml`` (``[[row]]`` tables), validated: an unknown key, a duplicate id or a bad value
     raises ``ValueError`` naming it."""
@@ -384,12 +437,13 @@ class ClaimTable:
 
     specs: tuple[Spec, ...]
     measures: Measures
+    population: Population = Population()
 
     @classmethod
     def load(cls, path: Path, measures: Measures) -> ClaimTable:
         """The rows of the study's ``claims.toml`` at ``path``, reading ``measures`` (a name that is no measure is a
-        stored metric's dotted path: a typo fails when the row is judged, naming the path)."""
-        return cls(tuple(load_specs(path)), measures)
+        stored metric's dotted path: a typo fails when the row is judged, naming the path), and its population."""
+        return cls(tuple(load_specs(path)), measures, load_population(path))
 
     def __iter__(self) -> Iterator[Spec]:
         return iter(self.specs)
@@ -595,7 +649,9 @@ def post_hoc_text(row: Mapping[str, Any]) -> str:
     return f"post hoc: {old} -> {new}{why}"
 
 
-SWEEP_TIER = "full"  # the tier whose committed 5-seed sweep judges every row
+SWEEP_TIER = (
+    "full"  # the tier whose committed sweep (over the study's registered population) judges every row
+)
 
 
 def committed_sweep(study: str) -> dict[str, Any] | None:

@@ -26,7 +26,7 @@ from phenomena import studies
 from phenomena.claims import did_not_reproduce, md, post_hoc_text
 from phenomena.paths import atomic_path, repo_root
 
-SWEEP_PRESET = "full"  # the tier the committed 5-seed sweep judges
+SWEEP_PRESET = "full"  # the tier the committed sweep (each study's registered seeds) judges
 
 
 def number(value: Any) -> str:

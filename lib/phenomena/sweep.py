@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from phenomena import studies
 from phenomena.aggregate import AggregateError, NoResults, aggregate
+from phenomena.claims import parse_seeds
 from phenomena.executors import SubmititOptions, run_local, run_submitit, stop_all
 from phenomena.paths import atomic_path, output_root
 from phenomena.tasks import (
@@ -45,7 +47,6 @@ from phenomena.tasks import (
     expected_config,
     is_current,
     normalize,
-    parse_seeds,
     parse_studies,
     say,
     seed_results_path,
@@ -60,6 +61,7 @@ __all__ = [
     "make_figures",
     "parse_seeds",
     "parse_studies",
+    "registered_seeds",
     "stop_all",
     "sweep",
 ]
@@ -185,9 +187,15 @@ def publish_full_figures(outcome: SweepOutcome, root: Path) -> list[Path]:
     return written
 
 
+def registered_seeds(study: str) -> list[int]:
+    """The seeds ``study``'s committed full sweep judges over: the ``[population]`` of its ``claims.toml``
+    (:class:`phenomena.claims.Population`; 0-4 where it registers none)."""
+    return studies.load(study).claims.population.seed_list()
+
+
 def sweep(
     study_names: Sequence[str],
-    seeds: Sequence[int],
+    seeds: Sequence[int] | None,
     preset: str,
     overrides: dict[str, Any] | None = None,
     *,
@@ -198,9 +206,14 @@ def sweep(
     timeout_min: int = 240,
     submitit_options: SubmititOptions | None = None,
 ) -> SweepOutcome:
-    """Run every study in ``study_names`` at ``preset`` with ``overrides`` for every seed, skipping tasks whose
-    committed results are current, then aggregate each study. ``outcome.ok`` is False if any task failed."""
-    tasks = [Task(s, preset, seed, normalize(overrides)) for s in study_names for seed in seeds]
+    """Run every study in ``study_names`` at ``preset`` with ``overrides`` for every seed in ``seeds`` (None: each
+    study's registered judging population, :func:`registered_seeds`), skipping tasks whose committed results are
+    current, then aggregate each study. ``outcome.ok`` is False if any task failed."""
+    tasks = [
+        Task(s, preset, seed, normalize(overrides))
+        for s in study_names
+        for seed in (registered_seeds(s) if seeds is None else seeds)
+    ]
     options = Options(root=Path(root or output_root()).resolve(), device=device, timeout_min=timeout_min)
     started = time.perf_counter()
     outcome = execute_all(tasks, options, jobs or os.cpu_count() or 1, executor, submitit_options)

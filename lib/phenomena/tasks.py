@@ -111,22 +111,6 @@ def build_dir(options: Options, task: Task) -> Path:
     return options.root / "build" / "sweeps" / task.study / task.tag / f"seed-{task.seed}"
 
 
-def parse_seeds(text: str) -> list[int]:
-    """``"0-4"`` -> [0, 1, 2, 3, 4]; ``"0,2,5"``; ``"0-2,7"``. Sorted, without repeats."""
-    seeds: set[int] = set()
-    for part in filter(None, (p.strip() for p in str(text).split(","))):
-        lo, sep, hi = part.partition("-")
-        if not lo.isdigit() or (sep and not hi.isdigit()):
-            raise ValueError(f"seeds={text!r}: expected non-negative integers such as '0-4' or '0,2,5'")
-        first, last = int(lo), int(hi) if sep else int(lo)
-        if last < first:
-            raise ValueError(f"seeds={text!r}: the range {part!r} is empty")
-        seeds.update(range(first, last + 1))
-    if not seeds:
-        raise ValueError(f"seeds={text!r}: no seeds given")
-    return sorted(seeds)
-
-
 def parse_studies(text: str) -> list[str]:
     """``"all"`` -> every study; ``"a,b"`` -> [a, b]. Unknown names raise ``ValueError`` naming the allowed ones."""
     names = (
