@@ -116,6 +116,19 @@ def test_readme_table_and_gallery_are_current() -> None:
     assert readme.render_claims(claims, REPO) == claims, "CLAIMS.md is stale: run `make readme`"
 
 
+def test_a_row_judged_over_the_sweep_reads_as_the_sweep_wrote_it() -> None:
+    """CLAIMS.md's numbers are the full sweep's, so its statement, threshold and expectation are the sweep's too: a
+    statement rendered from the default tier's config would describe other runs (one draw of the main model where
+    the sweep's numbers come from seven)."""
+    table = readme.results_table(REPO)
+    for study in studies.names():
+        sweep = json.loads((REPO / "data" / "sweeps" / f"{study}-full.json").read_text())
+        for row in sweep["claims"]:
+            cells = f"| {readme.md(row['statement'])} |"
+            assert cells in table, f"{study} {row['id']}: CLAIMS.md does not show the sweep's statement"
+            assert f"| {readme.md(row['threshold'])} |" in table
+
+
 @pytest.mark.parametrize("study", studies.names())
 def test_committed_results_are_consistent(study: str) -> None:
     """Every committed row: ``passed`` recomputed from ``ours``, ``op`` and ``bound``, the outcome from ``passed``.

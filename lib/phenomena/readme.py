@@ -107,16 +107,15 @@ def results_table(root: Path) -> str:
             ours = interval(s) if s else number(c["ours"])
             judged = s["verdict"] if s else f"{c['outcome']} (seed 0)"
             ctl = controls.get(c["id"])
-            # a row this run did not evaluate: its statement as the sweep that judged it wrote it (this run's config
-            # lacks the runs its template names, e.g. a learning rate of 0)
-            statement = (
-                s["statement"] if s and c.get("passed") is None and s.get("statement") else c["statement"]
-            )
+            # judged over the sweep: the statement, threshold and expectation as the sweep's tier wrote them (its
+            # config, e.g. seven draws of the main model where the default tier trains one, or runs the default
+            # tier lacks), so that the row describes the runs its numbers come from
+            judge = s if s and s.get("statement") else c
             rows.append(
-                f"| {title} | {c['kind']} | {md(statement)} | {md(c['paper'])} | {md(ours)} "
+                f"| {title} | {c['kind']} | {md(judge['statement'])} | {md(c['paper'])} | {md(ours)} "
                 f"| {md(_control_cell(ctl, 'null'))} | {md(_control_cell(ctl, 'oracle'))} "
-                f"| {md(c['threshold'])} | {margin_text(s)} | {judged}{bang(judged, c['expect'])} "
-                f"| {c['expect']}{post_hoc_cell(s or c)} |"
+                f"| {md(judge['threshold'])} | {margin_text(s)} | {judged}{bang(judged, judge['expect'])} "
+                f"| {judge['expect']}{post_hoc_cell(s or c)} |"
             )
     return "\n".join(rows)
 
