@@ -349,7 +349,7 @@ class Population:
     why: str = ""
 
     def __post_init__(self) -> None:
-        self.seed_list()  # a malformed list fails when the table loads, naming it
+        # a malformed list fails when the table loads, naming it
         if self.seed_list() != parse_seeds(DEFAULT_SEEDS) and not self.why:
             raise ValueError(
                 f"[population] seeds={self.seeds!r} differs from the default {DEFAULT_SEEDS!r}: it needs a 'why'"
@@ -649,9 +649,7 @@ def post_hoc_text(row: Mapping[str, Any]) -> str:
     return f"post hoc: {old} -> {new}{why}"
 
 
-SWEEP_TIER = (
-    "full"  # the tier whose committed sweep (over the study's registered population) judges every row
-)
+SWEEP_TIER = "full"  # the tier whose committed sweep (over each study's registered seeds) judges every row
 
 
 def committed_sweep(study: str) -> dict[str, Any] | None:
