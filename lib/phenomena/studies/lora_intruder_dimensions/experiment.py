@@ -306,7 +306,8 @@ class Kit:
     def svd(self) -> dict[str, Any]:
         if self._svd is None:
             with as_job(self.cfg.seed):
-                self._svd = base_svds(self.base)
+                # the left singular vectors only (all that intruders are counted with): half the memory
+                self._svd = {n: (U,) for n, (U, _, _) in base_svds(self.base).items()}
         return self._svd
 
 
@@ -376,10 +377,10 @@ def head_accuracy(kit: Kit, cfg: Config, run: Run) -> float:
 
 def evaluation(kit: Kit, cfg: Config, run: Run, i: int, spec: RunSpec, snapshot_every: int) -> dict[str, Any]:
     """Everything measured on run ``i`` of :func:`iter_runs` (``spec``), cached: its metrics (accuracy, forgetting
-    probes), its spectra (``analysis``, slimmed), its random-direction null, its intruders vs steps if it kept
-    snapshots, and -- for the headline run with an intruder -- the intervention and peft's variant (used only if
-    :func:`choose_intervened` picks it). Computed as a job (:func:`as_job`) wherever it runs, so the job that
-    trained the run evaluates it beside the other process's training."""
+    probes), its spectra (``analysis``, slimmed), its random-direction null and its intruders vs steps if it kept
+    snapshots. Computed as a job (:func:`as_job`) wherever it runs, so the job that trained the run evaluates it
+    beside the other process's training. (The intervention stays with :func:`run_study`: its peft variant copies the
+    encoder, which beside a full fine-tuning in the other process raised the peak.)"""
     task = build_task(cfg, cfg.task)
 
     def compute() -> dict[str, Any]:
@@ -394,14 +395,11 @@ def evaluation(kit: Kit, cfg: Config, run: Run, i: int, spec: RunSpec, snapshot_
                 "analysis": _slim(an),
                 "null": run_null(svd, W, base.W0, cfg, i),
                 "steps": [],
-                "intervention": None,
             }
-            del an
-            intruders = count_intruders(out["analysis"], cfg.epsilon)
+            del an, W  # before the snapshots' merged weights
             if snapshot_every:
-                out["steps"] = intruders_over_steps(spec.name, ft, intruders, base, svd, cfg)
-            if spec.name == cfg.headline_run().name and intruders > 0:
-                out["intervention"] = intervene_on(ft, out["analysis"], base, task, ev, cfg)
+                final = count_intruders(out["analysis"], cfg.epsilon)
+                out["steps"] = intruders_over_steps(spec.name, ft, final, base, svd, cfg)
             return out
 
     key = _eval_key(cfg, spec=asdict(spec), index=i, snapshot_every=snapshot_every)
@@ -577,7 +575,12 @@ def run_study(cfg: Config, kit: Kit, run: Run) -> dict[str, Any]:
         analyses[spec.name] = e["analysis"]
     steps = [row for e in evals.values() for row in e["steps"]]
     intervened = choose_intervened(cfg, rows, {"base_metrics": base_f, "task": task.describe()})
-    targets, inter, peft_rows = ({}, [], []) if not intervened else evals[intervened]["intervention"]
+    targets, inter, peft_rows = {}, [], []
+    if intervened:
+        with as_job(cfg.seed):
+            targets, inter, peft_rows = intervene_on(
+                fts[intervened], analyses[intervened], kit.base, task, kit.ev, cfg
+            )
     # sequential fine-tuning: full FT vs the headline LoRA on the target task, then each later task (none when
     # seq_tasks is empty, the quick tier: no sequential panel)
     seq = []
