@@ -32,14 +32,9 @@ class Evaluator:
     the fine-tuned and the base encoder's embeddings: representational change, not forgetting). Keys of the main
     probe are bare (``infonce``), the others suffixed (``infonce_pydocs``)."""
 
-    def __init__(self, base: Base, cfg: Config, device: torch.device, *, share: bool = False) -> None:
-        """``share``: evaluate in ``base.encoder`` itself on the CPU (it is put back to W0 after every evaluation),
-        not in a copy of it: a job process saves the copy's ~90 MB at MiniLM's size (issue 32: peak memory)."""
+    def __init__(self, base: Base, cfg: Config, device: torch.device) -> None:
         self.base, self.cfg, self.device = base, cfg, device
-        if share and device.type == "cpu":
-            self.encoder = base.encoder.eval()
-        else:
-            self.encoder = copy.deepcopy(base.encoder).to(device).eval()
+        self.encoder = copy.deepcopy(base.encoder).to(device).eval()
         self.probes: dict[str, Encoded] = {}
         for i, name in enumerate(("news", "pydocs")):
             sentences = probe_sentences(name, cfg.n_probe, cfg.seed + 7 + 10 * i)
@@ -108,9 +103,7 @@ class Evaluator:
         """Load ``weights``/``biases``; return {acc_<key>: accuracy for each (task, head)} + the forgetting metrics
         of ``probes``."""
         self.set(weights, biases)
-        try:
-            out = {f"acc_{k}": self.accuracy(t, h) for k, (t, h) in tasks.items()}
-            out.update(self.forgetting(probes))
-        finally:
-            self.set(self.base.W0, self.base.b0)
+        out = {f"acc_{k}": self.accuracy(t, h) for k, (t, h) in tasks.items()}
+        out.update(self.forgetting(probes))
+        self.set(self.base.W0, self.base.b0)
         return out

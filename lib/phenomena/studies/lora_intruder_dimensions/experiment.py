@@ -8,6 +8,7 @@ nothing.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import multiprocessing
@@ -22,7 +23,6 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import torch
 
-from phenomena import repro
 from phenomena import workers as workers_lib
 from phenomena.studies.lora_intruder_dimensions.config import Config, RunSpec, head_run, iter_runs
 from phenomena.studies.lora_intruder_dimensions.data import Encoded, TextTask, build_task, encode
@@ -166,6 +166,13 @@ def iter_sequence(
         yield prev
 
 
+def get_sequence(
+    base: Base, tasks: list[TextTask], spec: RunSpec, cfg: Config, run: Run, first: FineTune
+) -> list[FineTune]:
+    """Every stage of :func:`iter_sequence` (``first``, then one per later task)."""
+    return list(iter_sequence(base, tasks, spec, cfg, run, first))
+
+
 def run_row(
     spec: RunSpec,
     ev: dict[str, float],
@@ -233,16 +240,18 @@ def _slim(analysis: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def intruders_over_steps(
-    name: str, ft: FineTune, final: int, base: Base, svd: dict[str, Any], cfg: Config
+    fts: dict[str, FineTune], final: dict[str, int], base: Base, svd: dict[str, Any], cfg: Config
 ) -> list[dict[str, Any]]:
-    """Intruder counts of run ``name`` (one that kept snapshots) at step 0, at each snapshot and at the end
-    (``final``, already counted) -- intruders vs steps."""
-    out = [{"run": name, "lr": ft.spec.lr, "step": 0, "intruders": 0}]  # B = 0 at init: W = W0
-    for i, (step, _) in enumerate(ft.snapshots or []):
-        W = ft.weights_at(base, i)
-        n = sum(int((intruder_scores(svd[m], W[m], cfg.top_k) < cfg.epsilon).sum()) for m in base.modules)
-        out.append({"run": name, "lr": ft.spec.lr, "step": step, "intruders": n})
-    out.append({"run": name, "lr": ft.spec.lr, "step": cfg.steps, "intruders": final})
+    """Intruder counts of every run that kept snapshots, at each snapshot and at the end (``final``, already
+    counted) -- intruders vs steps."""
+    out = []
+    for name, ft in fts.items():
+        out.append({"run": name, "lr": ft.spec.lr, "step": 0, "intruders": 0})  # B = 0 at init: W = W0
+        for i, (step, _) in enumerate(ft.snapshots or []):
+            W = ft.weights_at(base, i)
+            n = sum(int((intruder_scores(svd[m], W[m], cfg.top_k) < cfg.epsilon).sum()) for m in base.modules)
+            out.append({"run": name, "lr": ft.spec.lr, "step": step, "intruders": n})
+        out.append({"run": name, "lr": ft.spec.lr, "step": cfg.steps, "intruders": final[name]})
     return out
 
 
@@ -282,68 +291,19 @@ def snapshotted(cfg: Config) -> set[str]:
     return {s.name for family in ("lr sweep", "alpha=2r") for s in cfg.families()[family]}
 
 
-@dataclass
-class Kit:
-    """What every job and :func:`run_study` evaluate with, one per process: the base model, an :class:`Evaluator`
-    working in the base encoder itself (no second copy, issue 32: peak memory), which holds the base model's
-    metrics, and the pre-trained matrices' SVDs. Both are built on first use under :func:`as_job` (one thread), so
-    that every process computes the same numbers."""
-
-    base: Base
-    cfg: Config
-    device: torch.device
-    _ev: Evaluator | None = None
-    _svd: dict[str, Any] | None = None
-
-    @property
-    def ev(self) -> Evaluator:
-        if self._ev is None:
-            with as_job(self.cfg.seed):
-                self._ev = Evaluator(self.base, self.cfg, self.device, share=True)
-        return self._ev
-
-    @property
-    def svd(self) -> dict[str, Any]:
-        if self._svd is None:
-            with as_job(self.cfg.seed):
-                # the left singular vectors only (all that intruders are counted with): half the memory
-                self._svd = {n: (U,) for n, (U, _, _) in base_svds(self.base).items()}
-        return self._svd
+#: the base model the jobs of :func:`share_with_kernel` train from, one per process (finetune copies it): a worker
+#: loads its own on its first job; the kernel's is :func:`compute`'s (``train_in_parallel``'s ``base``), so that the kernel holds one
+#: base, not two, while it trains (issue 32: the full tier's peak memory)
+_BASES: dict[tuple[str, int, str], Base] = {}
 
 
-#: the kit the jobs of :func:`share_with_kernel` use, one per process: a worker loads its base on its first job; the
-#: kernel's is :func:`compute`'s (lent through ``train_in_parallel``), so that the kernel holds one base, not two,
-#: while it trains (issue 32: the full tier's peak memory)
-_KITS: dict[tuple[str, int, str], Kit] = {}
-
-
-def _job_kit(cfg: Config) -> Kit:
-    """The :class:`Kit` of the jobs of :func:`share_with_kernel` in this process, loaded on first use."""
-    key = (cfg.model, cfg.seed, cfg.target_modules)
-    if key not in _KITS:
-        _KITS.clear()
-        _KITS[key] = Kit(
-            load_base(Config(model=cfg.model, seed=cfg.seed, target_modules=cfg.target_modules)),
-            cfg,
-            torch.device("cpu"),
-        )
-    return _KITS[key]
-
-
-@contextlib.contextmanager
-def as_job(seed: int) -> Iterator[None]:
-    """Compute as a job does in a worker (:func:`phenomena.workers._child`: seeded with ``seed``, one thread), then
-    put back this process's random state and thread count: a result computed in the kernel is the worker's."""
-    state = (random.getstate(), np.random.get_state(), torch.get_rng_state(), torch.get_num_threads())
-    repro.seed_everything(seed)
-    repro.set_threads(1)
-    try:
-        yield
-    finally:
-        random.setstate(state[0])
-        np.random.set_state(state[1])
-        torch.set_rng_state(state[2])
-        torch.set_num_threads(state[3])
+def _job_base(model: str, seed: int, target_modules: str) -> Base:
+    """The base model of the jobs of :func:`share_with_kernel` in this process, loaded on first use."""
+    key = (model, seed, target_modules)
+    if key not in _BASES:
+        _BASES.clear()
+        _BASES[key] = load_base(Config(model=model, seed=seed, target_modules=target_modules))
+    return _BASES[key]
 
 
 def _release_freed_memory() -> None:
@@ -353,114 +313,24 @@ def _release_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def _eval_key(cfg: Config, **extra: Any) -> dict[str, Any]:
-    """The cache key of an evaluation: the whole config (an evaluation is cheap next to the training it reads, so
-    any change re-evaluates) and what names the run."""
-    return {"cfg": cfg.to_dict(), **extra}
-
-
-def _tag(spec: RunSpec) -> str:
-    return spec.method if spec.method != "lora" else f"r{spec.rank}"
-
-
-def head_accuracy(kit: Kit, cfg: Config, run: Run) -> float:
-    """The frozen encoder + trained head's test accuracy (the head-only reference run, cached, evaluated once)."""
-    task = build_task(cfg, cfg.task)
-
-    def compute() -> float:
-        head = get_finetune(kit.base, task, head_run(cfg), cfg, run).head
-        with as_job(cfg.seed):
-            return kit.ev.accuracy(task, head)
-
-    return run.cached("lora-eval-head", compute, key=_eval_key(cfg))
-
-
-def evaluation(kit: Kit, cfg: Config, run: Run, i: int, spec: RunSpec, snapshot_every: int) -> dict[str, Any]:
-    """Everything measured on run ``i`` of :func:`iter_runs` (``spec``), cached: its metrics (accuracy, forgetting
-    probes), its spectra (``analysis``, slimmed), its random-direction null and its intruders vs steps if it kept
-    snapshots. Computed as a job (:func:`as_job`) wherever it runs, so the job that trained the run evaluates it
-    beside the other process's training. (The intervention stays with :func:`run_study`: its peft variant copies the
-    encoder, which beside a full fine-tuning in the other process raised the peak.)"""
-    task = build_task(cfg, cfg.task)
-
-    def compute() -> dict[str, Any]:
-        ft = get_finetune(kit.base, task, spec, cfg, run, snapshot_every)
-        with as_job(cfg.seed):
-            base, ev, svd = kit.base, kit.ev, kit.svd
-            W = ft.weights(base)
-            metrics = ev.evaluate(W, ft.biases(base), {"a": (task, ft.head)})
-            an = analyse(svd, W, base.W0, cfg.top_k)
-            out: dict[str, Any] = {
-                "metrics": metrics,
-                "analysis": _slim(an),
-                "null": run_null(svd, W, base.W0, cfg, i),
-                "steps": [],
-            }
-            del an, W  # before the snapshots' merged weights
-            if snapshot_every:
-                final = count_intruders(out["analysis"], cfg.epsilon)
-                out["steps"] = intruders_over_steps(spec.name, ft, final, base, svd, cfg)
-            return out
-
-    key = _eval_key(cfg, spec=asdict(spec), index=i, snapshot_every=snapshot_every)
-    return run.cached(f"lora-eval-{_tag(spec)}", compute, key=key)
-
-
-def sequence_rows(
-    kit: Kit, cfg: Config, run: Run, spec: RunSpec, snapshot_every: int
-) -> list[dict[str, Any]]:
-    """The sequential panel of one method (``spec``: full FT or the headline LoRA), cached: each stage of
-    :func:`iter_sequence` (trained, or read from the cache) evaluated on every task so far, with its intruders and
-    forgetting; computed as a job (:func:`as_job`), one stage held at a time."""
-    tasks = [build_task(cfg, t) for t in (cfg.task, *cfg.seq_tasks)]
-    names = ["a", *(f"seq{i}" for i in range(1, len(tasks)))]
-
-    def compute() -> list[dict[str, Any]]:
-        base = kit.base
-        rows, heads = [], {}
-        stages = iter_sequence(
-            base, tasks, spec, cfg, run, get_finetune(base, tasks[0], spec, cfg, run, snapshot_every)
-        )
-        for i, st in enumerate(stages):  # each stage trained (or read) as the sequential code trains it
-            heads[names[i]] = (tasks[i], st.head)
-            with as_job(cfg.seed):
-                Wi = st.weights(base)
-                m = kit.ev.evaluate(Wi, st.biases(base), heads, NEWS)
-                an = analyse(kit.svd, Wi, base.W0, cfg.top_k)
-                rows.append(
-                    {
-                        "method": "full FT" if spec.method == "full" else f"LoRA r={spec.rank}",
-                        "stage": i + 1,
-                        "trained_on": [cfg.task, *cfg.seq_tasks][i],
-                        "intruders": count_intruders(an, cfg.epsilon),
-                        **{k: v for k, v in m.items() if k.startswith("acc_")},
-                        **forgetting_of(m, kit.ev.base_metrics),
-                    }
-                )
-            del st, Wi, an
-        return rows
-
-    key = _eval_key(cfg, spec=asdict(spec), snapshot_every=snapshot_every)
-    return run.cached(f"lora-evalseq-{_tag(spec)}", compute, key=key)
-
-
-def _train_job(run: Run, i: int, spec: RunSpec, snapshot_every: int) -> None:
-    """A job of :func:`share_with_kernel`: fine-tune run ``i`` of :func:`iter_runs` (``spec``) on the target task
-    into the cache, through the same :func:`get_finetune` call as :func:`run_study`, then evaluate it there
-    (:func:`evaluation`); ``i`` = -1: the head-only reference (:func:`head_accuracy`)."""
+def _train_job(run: Run, spec: RunSpec, snapshot_every: int) -> None:
+    """A job of :func:`share_with_kernel`: fine-tune one run on the target task into the cache, through the same
+    :func:`get_finetune` call as :func:`run_study`."""
     cfg = run.cfg
-    kit = _job_kit(cfg)
-    if i < 0:
-        head_accuracy(kit, cfg, run)
-    else:
-        evaluation(kit, cfg, run, i, spec, snapshot_every)
+    base = _job_base(cfg.model, cfg.seed, cfg.target_modules)
+    get_finetune(base, build_task(cfg, cfg.task), spec, cfg, run, snapshot_every)
     _release_freed_memory()
 
 
 def _sequence_job(run: Run, spec: RunSpec, snapshot_every: int) -> None:
-    """A job: the sequential panel of one method, after its (cached) run on the target task, each stage trained
-    into the cache and evaluated (:func:`sequence_rows`)."""
-    sequence_rows(_job_kit(run.cfg), run.cfg, run, spec, snapshot_every)
+    """A job: the sequential panel of one method, after its (cached) run on the target task."""
+    cfg = run.cfg
+    base = _job_base(cfg.model, cfg.seed, cfg.target_modules)
+    tasks = [build_task(cfg, t) for t in (cfg.task, *cfg.seq_tasks)]
+    stages = iter_sequence(
+        base, tasks, spec, cfg, run, get_finetune(base, tasks[0], spec, cfg, run, snapshot_every)
+    )
+    collections.deque(stages, maxlen=0)  # each stage into the cache, none kept here
     _release_freed_memory()
 
 
@@ -511,7 +381,7 @@ def share_with_kernel(run: Run, jobs: list[workers_lib.Job], workers: int | None
         except BaseException as err:
             errors.append(err)
         finally:
-            _KITS.clear()  # the kernel's jobs' kit (compute's, when it lent it, stays with compute)
+            _BASES.clear()  # the kernel's jobs' base (compute's, when it lent it, stays with compute)
             random.setstate(state[0])
             np.random.set_state(state[1])
             torch.set_rng_state(state[2])
@@ -525,67 +395,82 @@ def share_with_kernel(run: Run, jobs: list[workers_lib.Job], workers: int | None
     return n
 
 
-def train_in_parallel(cfg: Config, run: Run, workers: int | None = None, kit: Kit | None = None) -> int:
-    """Fill the cache with every fine-tuning run of :func:`run_study` and its evaluation on this process and worker
-    processes (:func:`share_with_kernel`; a no-op for one worker, off the CPU or without the cache), longest first:
-    the runs on the target task, the head-only reference, then the two sequential panels (if ``seq_tasks`` names
-    any), which start from the full FT and headline runs, taken first (were one not cached yet, its panel would train
-    it again: the same result, only slower). Every run is seeded on its own (:func:`finetune.finetune`), and every
-    evaluation computed as a job (:func:`as_job`), so a run trained and evaluated elsewhere is the one of this
-    process. ``kit``, the caller's (its base model of ``cfg``), is the one the jobs in this process use (each
-    fine-tuning run copies the base); without it this process loads a second base. Returns the number of processes
-    that trained."""
-    snap = {s.name: snapshot_of(cfg, s) for s in iter_runs(cfg)}
-    runs = sorted(
-        enumerate(iter_runs(cfg)), key=lambda r: r[1].method != "full"
-    )  # full FT (the slowest) first
-    jobs: list[workers_lib.Job] = [(_train_job, (i, s, snap[s.name])) for i, s in runs]
-    jobs.append((_train_job, (-1, head_run(cfg), 0)))
+def train_in_parallel(cfg: Config, run: Run, workers: int | None = None, base: Base | None = None) -> int:
+    """Fill the cache with every fine-tuning run of :func:`run_study` on this process and worker processes
+    (:func:`share_with_kernel`; a no-op for one worker, off the CPU or without the cache), longest first: the runs on
+    the target task, the head-only reference, then the two sequential panels (if ``seq_tasks`` names any), which
+    start from the full FT and headline runs, taken first (were one not cached yet, its panel would train it again:
+    the same result, only slower). Every run is seeded on its own (:func:`finetune.finetune`), so a run trained
+    elsewhere is the run trained here. ``base``, the caller's base model of ``cfg``, is the one the jobs in this
+    process train from (each fine-tuning run copies it); without it this process loads a second. Returns the number
+    of processes that trained."""
+    snapped = snapshotted(cfg)
+    snap = {s.name: cfg.snapshot_every if s.name in snapped else 0 for s in iter_runs(cfg)}
+    specs = sorted(iter_runs(cfg), key=lambda s: s.method != "full")  # full FT (the slowest steps) first
+    jobs: list[workers_lib.Job] = [(_train_job, (s, snap[s.name])) for s in specs]
+    jobs.append((_train_job, (head_run(cfg), 0)))
     if cfg.seq_tasks:
         jobs += [(_sequence_job, (s, snap[s.name])) for s in (cfg.full_run(), cfg.headline_run())]
-    if kit is not None:
-        _KITS.clear()
-        _KITS[(cfg.model, cfg.seed, cfg.target_modules)] = kit
+    if base is not None:
+        _BASES.clear()
+        _BASES[(cfg.model, cfg.seed, cfg.target_modules)] = base
     try:
         return share_with_kernel(run, jobs, workers)
     finally:
-        _KITS.clear()
+        _BASES.clear()
 
 
-def snapshot_of(cfg: Config, spec: RunSpec) -> int:
-    """Steps between the factor snapshots run ``spec`` keeps (0: none; see :func:`snapshotted`)."""
-    return cfg.snapshot_every if spec.name in snapshotted(cfg) else 0
-
-
-def run_study(cfg: Config, kit: Kit, run: Run) -> dict[str, Any]:
-    """Every number of the notebook: fine-tune (cached) and evaluate (cached, :func:`evaluation`) every run -- its
-    accuracy, forgetting, spectra, null and intruders during training (the lr-sweep runs and the ranks at the rule)
-    --, the intervention (and peft's variant) on the headline run at the paper's rule (:func:`choose_intervened`),
-    and the sequential panel (:func:`sequence_rows`). Returns the fields of :class:`Results` but ``base``."""
+def run_study(cfg: Config, base: Base, run: Run) -> dict[str, Any]:
+    """Every number of the notebook: fine-tune (cached) and evaluate every run, analyse its spectra, count
+    intruders during the lr-sweep runs and the ranks at the rule, run the intervention (and peft's variant) on the
+    headline run at the paper's rule (:func:`choose_intervened`), and the sequential panel. Returns the fields of
+    :class:`Results` but ``base``."""
     t0 = time.perf_counter()
     task = build_task(cfg, cfg.task)
     later = [build_task(cfg, t) for t in cfg.seq_tasks]
-    base_f = dict(kit.ev.base_metrics)
-    base_f["acc_head_only"] = head_accuracy(kit, cfg, run)
-    rows, analyses, fts, evals = [], {}, {}, {}
+    ev = Evaluator(base, cfg, run.device)
+    svd = base_svds(base)
+    base_f = ev.base_metrics
+    head = get_finetune(base, task, head_run(cfg), cfg, run)
+    base_f["acc_head_only"] = ev.accuracy(task, head.head)
+    snapped = snapshotted(cfg)
+    rows, analyses, fts = [], {}, {}
     for i, spec in enumerate(iter_runs(cfg)):
-        e = evals[spec.name] = evaluation(kit, cfg, run, i, spec, snapshot_of(cfg, spec))
-        ft = fts[spec.name] = get_finetune(kit.base, task, spec, cfg, run, snapshot_of(cfg, spec))
-        rows.append(run_row(spec, e["metrics"], e["analysis"], cfg, base_f, ft.train_s, e["null"]))
-        analyses[spec.name] = e["analysis"]
-    steps = [row for e in evals.values() for row in e["steps"]]
+        ft = get_finetune(base, task, spec, cfg, run, cfg.snapshot_every if spec.name in snapped else 0)
+        W = ft.weights(base)
+        metrics = ev.evaluate(W, ft.biases(base), {"a": (task, ft.head)})
+        an = analyse(svd, W, base.W0, cfg.top_k)
+        null = run_null(svd, W, base.W0, cfg, i)
+        rows.append(run_row(spec, metrics, an, cfg, base_f, ft.train_s, null))
+        analyses[spec.name] = _slim(an)
+        fts[spec.name] = ft
+    final = {r["run"]: r["intruders"] for r in rows}
+    steps = intruders_over_steps({n: fts[n] for n in snapped}, final, base, svd, cfg)
     intervened = choose_intervened(cfg, rows, {"base_metrics": base_f, "task": task.describe()})
     targets, inter, peft_rows = {}, [], []
     if intervened:
-        with as_job(cfg.seed):
-            targets, inter, peft_rows = intervene_on(
-                fts[intervened], analyses[intervened], kit.base, task, kit.ev, cfg
-            )
+        targets, inter, peft_rows = intervene_on(fts[intervened], analyses[intervened], base, task, ev, cfg)
     # sequential fine-tuning: full FT vs the headline LoRA on the target task, then each later task (none when
     # seq_tasks is empty, the quick tier: no sequential panel)
     seq = []
+    names = ["a", *(f"seq{i}" for i in range(1, len(later) + 1))]
     for spec in (cfg.full_run(), cfg.headline_run()) if later else ():
-        seq += sequence_rows(kit, cfg, run, spec, snapshot_of(cfg, spec))
+        stages = get_sequence(base, [task, *later], spec, cfg, run, fts[spec.name])
+        for i, st in enumerate(stages):
+            heads = {names[j]: ([task, *later][j], stages[j].head) for j in range(i + 1)}
+            Wi = st.weights(base)
+            m = ev.evaluate(Wi, st.biases(base), heads, NEWS)
+            an = analyse(svd, Wi, base.W0, cfg.top_k)
+            seq.append(
+                {
+                    "method": "full FT" if spec.method == "full" else f"LoRA r={spec.rank}",
+                    "stage": i + 1,
+                    "trained_on": [cfg.task, *cfg.seq_tasks][i],
+                    "intruders": count_intruders(an, cfg.epsilon),
+                    **{k: v for k, v in m.items() if k.startswith("acc_")},
+                    **forgetting_of(m, base_f),
+                }
+            )
     return {
         "finetunes": {
             "full": fts[cfg.full_run().name],
@@ -609,13 +494,12 @@ def run_study(cfg: Config, kit: Kit, run: Run) -> dict[str, Any]:
 
 def compute(cfg: Config, run: Run, workers: int | None = None) -> Results:
     """Load the base model and return :func:`run_study`'s results, cached as a whole on the config and source
-    (re-runs are instant; the fine-tuning runs and their evaluations are also cached one by one). The fine-tuning
-    runs train and are evaluated first in worker processes (:func:`train_in_parallel`: ``workers``, else
-    ``$PHENOMENA_WORKERS``, else the core count) beside this one."""
-    kit = Kit(load_base(cfg), cfg, run.device)
+    (re-runs are instant; the fine-tuning runs are also cached one by one). The fine-tuning runs train first in
+    worker processes (:func:`train_in_parallel`: ``workers``, else ``$PHENOMENA_WORKERS``, else the core count)."""
+    base = load_base(cfg)
 
     def study() -> dict[str, Any]:
-        train_in_parallel(cfg, run, workers, kit)
-        return run_study(cfg, kit, run)
+        train_in_parallel(cfg, run, workers, base)
+        return run_study(cfg, base, run)
 
-    return Results(base=kit.base, **run.cached("lora-results", study))
+    return Results(base=base, **run.cached("lora-results", study))

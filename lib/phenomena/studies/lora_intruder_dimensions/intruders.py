@@ -73,7 +73,7 @@ def similarity(U: Tensor, U0: Tensor) -> Tensor:
 
 def intruder_scores(W0: Tensor | tuple[Tensor, ...], W: Tensor, k: int = 10) -> Tensor:
     """max_i |cos(u_j, u0_i)| for the top ``k`` left singular vectors u_j of W (k,). An intruder has a score below
-    epsilon. ``W0`` may be a precomputed ``left_svd`` result (or its U alone, as a 1-tuple)."""
+    epsilon. ``W0`` may be a precomputed ``left_svd`` result."""
     U0 = (W0 if isinstance(W0, tuple) else left_svd(W0))[0]
     U = top_left(W, k)[0]
     return similarity(U, U0).max(dim=1).values
@@ -102,7 +102,7 @@ def base_svds(base: Base) -> dict[str, tuple[Tensor, Tensor, Tensor]]:
 
 
 def analyse(
-    base_svd: dict[str, tuple[Tensor, ...]],
+    base_svd: dict[str, tuple[Tensor, Tensor, Tensor]],
     weights: dict[str, Tensor],
     W0: dict[str, Tensor],
     k: int,
@@ -162,7 +162,7 @@ def random_update(dW: Tensor, gen: torch.Generator, S: Tensor | None = None) -> 
 
 
 def null_intruders(
-    base_svd: dict[str, tuple[Tensor, ...]],
+    base_svd: dict[str, tuple[Tensor, Tensor, Tensor]],
     weights: dict[str, Tensor],
     W0: dict[str, Tensor],
     k: int,
