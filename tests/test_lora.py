@@ -458,9 +458,13 @@ def test_two_workers_give_the_results_of_one(tmp_path, monkeypatch: pytest.Monke
         res = study.compute(cfg, run, workers=workers)
         assert loads == [cfg.model], f"{workers} worker(s): this process loaded the base {len(loads)} times"
         assert not experiment._BASES  # the kernel's jobs let go of it
-        out[workers] = (res.rows, res.sequence)
+        out[workers] = res
     strip = lambda rows: [{k: v for k, v in r.items() if k != "train_s"} for r in rows]  # noqa: E731
-    assert strip(out[1][0]) == strip(out[2][0]) and out[1][1] == out[2][1]
+    one, two = out[1], out[2]
+    assert strip(one.rows) == strip(two.rows) and one.sequence == two.sequence
+    # and everything else the kernel evaluates from the runs the worker trained
+    assert one.base_metrics == two.base_metrics and one.steps == two.steps and one.steps
+    assert one.intervened == two.intervened and one.intervention == two.intervention and one.peft == two.peft
 
 
 def test_a_sequence_job_holds_one_finished_stage_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
