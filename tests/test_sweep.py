@@ -471,7 +471,9 @@ def test_a_terminated_sweep_stops_its_notebooks_and_publishes_nothing(tmp_path: 
     import psutil
 
     cmd = [sys.executable, "-m", "phenomena", "sweep", "--study", FAST, "--seeds", "0", "--preset", "smoke"]
-    cmd += ["--jobs", "1", "--device", "cpu", "--root", str(tmp_path)]
+    # epochs=1000: a notebook that cannot finish (and publish) in the seconds before the signal arrives; at the smoke
+    # preset's 2 epochs one on a fast machine did, and the test failed on a race, not on the sweep
+    cmd += ["--set", "epochs=1000", "--jobs", "1", "--device", "cpu", "--root", str(tmp_path)]
     with subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) as proc:
         tree = tree_with_a_kernel(proc)
         proc.send_signal(signal.SIGTERM)
